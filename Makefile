@@ -1,0 +1,26 @@
+# The two commands of the README work on a machine with only Python 3.10+ and make:
+#   make train   creates .venv, installs nnctl, trains configs/default.yaml on the bundled MNIST
+#   make test    creates .venv if missing, runs the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install train test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+train: install
+	$(BIN)/nnctl train configs/default.yaml
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
