@@ -1,0 +1,143 @@
+"""The command line: parse, validate, call the library, print. No training logic lives here.
+
+Exit statuses: 0 success; 1 data, checkpoint or output-directory error; 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from nnctl import __version__
+from nnctl.errors import NnctlError
+
+
+class NnctlGroup(click.Group):
+    """Turns the project's errors into one-line `Error: ...` messages with their exit status."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NnctlError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            error = click.ClickException(str(e))
+            error.exit_code = e.exit_code
+            raise error from None
+
+
+@click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nnctl")
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an error.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Train, evaluate and inspect digit classifiers on MNIST-style data.
+
+    \b
+    Example:
+      nnctl train configs/default.yaml
+      nnctl evaluate runs/default
+      nnctl inspect-weights runs/default --out figures/
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<config name>[-k]).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set training.epochs=3 (repeatable; value is YAML).")
+@click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-epoch lines.")
+def train(config_path: str, out: str | None, overrides: tuple[str, ...], force: bool, quiet: bool) -> None:
+    """Train the network described by CONFIG, per example, and write a run directory.
+
+    \b
+    Example:
+      nnctl train configs/mlp-300.yaml --out runs/mlp --set training.epochs=3
+    """
+    from nnctl.config import load_config
+    from nnctl.report import epoch_line, print_tables, training_table
+    from nnctl.train import choose_run_dir, train as run_training
+
+    config = load_config(config_path, overrides)
+    run_dir = choose_run_dir(out, Path(config_path).stem, force)
+    err = Console(stderr=True)
+    tc = config.training
+    sizes = "-".join(map(str, config.model.hidden)) or "none"
+    if not quiet:
+        err.print(f"nnctl: rule {tc.rule}, hidden layers {sizes}, engine {tc.engine}, {tc.dtype}, "
+                  f"run directory {run_dir}")
+
+    def on_epoch(record: dict) -> None:
+        if not quiet:
+            err.print(epoch_line(record, tc.epochs), highlight=False)
+
+    result = run_training(config, run_dir, show_progress=not quiet and sys.stderr.isatty(), on_epoch=on_epoch)
+    out_console = Console()
+    if not quiet:
+        print_tables([training_table(result.history)], out_console)
+    out_console.print(
+        f"stopped: {result.stop_reason}\n"
+        f"test accuracy {result.test['accuracy']:.2%} (error {1 - result.test['accuracy']:.2%}) "
+        f"with the weights of epoch {result.best_epoch} -> {run_dir}",
+        highlight=False,
+    )
+
+
+@cli.command()
+@click.argument("target", metavar="CHECKPOINT_OR_RUN", type=click.Path())
+@click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test", show_default=True,
+              help="Which split of the run's data to evaluate on.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Evaluate on another directory of IDX files.")
+@click.option("--images", type=click.Path(dir_okay=False), help="An IDX images file (with --labels).")
+@click.option("--labels", type=click.Path(dir_okay=False), help="An IDX labels file (with --images).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
+def evaluate(target: str, split: str, data_dir: str | None, images: str | None, labels: str | None,
+             as_json: bool) -> None:
+    """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained network.
+
+    CHECKPOINT_OR_RUN is a .npz checkpoint or a run directory (its best.npz is used).
+
+    \b
+    Example:
+      nnctl evaluate runs/default --json
+    """
+    from nnctl.evaluate import evaluate_checkpoint
+    from nnctl.report import evaluation_tables, print_tables
+
+    result = evaluate_checkpoint(target, split, images, labels, data_dir)
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        print_tables(evaluation_tables(result))
+
+
+@cli.command("inspect-weights")
+@click.argument("target", metavar="CHECKPOINT_OR_RUN", type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), default="figures", show_default=True,
+              help="Directory for the PNG and GIF files.")
+@click.option("--units", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Hidden units to draw for a multi-layer network.")
+@click.option("--zoom", type=click.IntRange(1, 32), default=4, show_default=True, help="Pixels per weight.")
+def inspect_weights(target: str, out: str, units: int, zoom: int) -> None:
+    """Draw the weights as images: the 10 templates of a single layer, or first-layer filters.
+
+    Given a run directory, also the change of the weights epoch by epoch (montage PNG and GIF).
+
+    \b
+    Example:
+      nnctl inspect-weights runs/single-layer-delta --out figures/
+    """
+    from nnctl.images import inspect_weights as draw
+
+    for path in draw(target, Path(out), units=units, zoom=zoom):
+        click.echo(str(path))
+
+
+def main() -> None:
+    cli(prog_name="nnctl")

@@ -1,0 +1,27 @@
+"""The project's own error types: each carries a one-line message and the exit status."""
+
+from __future__ import annotations
+
+
+class NnctlError(Exception):
+    """A problem the user can fix; the CLI prints `Error: <message>` and exits with `exit_code`."""
+
+    exit_code = 1
+
+
+class ConfigError(NnctlError):
+    """A config file or --set override is not valid (exit status 2, like a usage error)."""
+
+    exit_code = 2
+
+
+class DataError(NnctlError):
+    """A data file is missing or malformed (exit status 1)."""
+
+
+class CheckpointError(NnctlError):
+    """A checkpoint is missing, malformed or does not fit (exit status 1)."""
+
+
+class RunDirError(NnctlError):
+    """The output directory cannot be used (exit status 1)."""

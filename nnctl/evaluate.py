@@ -1,0 +1,111 @@
+"""Batched evaluation: the forward pass in matrix form over a whole split, loss, accuracy, confusion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.checkpoint import load_checkpoint, resolve_checkpoint
+from nnctl.config import Config, config_from_dict
+from nnctl.data import Dataset, check_classes, load_split, make_dataset, read_examples
+from nnctl.errors import CheckpointError, ConfigError, DataError
+from nnctl.losses import loss_function
+from nnctl.network import Network
+from nnctl.rules import TARGETS
+
+BATCH = 10_000  # rows per matrix product: bounds memory, keeps it batched
+
+
+def outputs(network: Network, x: np.ndarray) -> np.ndarray:
+    """a^[L] for every row of x, computed BATCH rows at a time."""
+    return np.concatenate([network.forward(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
+
+
+def loss_and_accuracy(network: Network, dataset: Dataset, loss: str, rule: str) -> tuple[float, float]:
+    """Mean loss (against the rule's targets) and the fraction classified right."""
+    a = outputs(network, dataset.x)
+    return _mean_loss(a, dataset.labels, loss, rule, network), float((a.argmax(1) == dataset.labels).mean())
+
+
+def _mean_loss(a: np.ndarray, labels: np.ndarray, loss: str, rule: str, network: Network) -> float:
+    y = TARGETS[rule](labels, a.shape[1], a.dtype)
+    return float(loss_function(loss, network.output)(a, y).mean(dtype=np.float64))
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int) -> np.ndarray:
+    """C[i, j] = number of examples of true class i predicted as class j."""
+    return np.bincount(labels * classes + predictions, minlength=classes * classes).reshape(classes, classes)
+
+
+def evaluate(network: Network, dataset: Dataset, loss: str, rule: str) -> dict:
+    """Accuracy, error rate, mean loss, per-class precision and recall, and the confusion matrix."""
+    a = outputs(network, dataset.x)
+    classes = a.shape[1]
+    predictions = a.argmax(1)
+    C = confusion_matrix(dataset.labels, predictions, classes)
+    correct = np.diag(C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = correct / C.sum(axis=0)
+        recall = correct / C.sum(axis=1)
+    accuracy = float(correct.sum() / len(dataset))
+    return {
+        "split": dataset.name,
+        "examples": len(dataset),
+        "accuracy": accuracy,
+        "error_rate": 1.0 - accuracy,
+        "loss": _mean_loss(a, dataset.labels, loss, rule, network),
+        "per_class": [
+            {
+                "class": k,
+                "support": int(C[k].sum()),
+                "precision": None if np.isnan(precision[k]) else float(precision[k]),
+                "recall": None if np.isnan(recall[k]) else float(recall[k]),
+            }
+            for k in range(classes)
+        ],
+        "confusion_matrix": C.tolist(),
+    }
+
+
+def load_trained(target: str | Path) -> tuple[Path, Network, dict, Config]:
+    """A checkpoint (file, or a run directory's best.npz) with the config it was trained with."""
+    path = resolve_checkpoint(target)
+    network, meta = load_checkpoint(path)
+    try:
+        config = config_from_dict(meta.get("config"), source=str(path))
+    except ConfigError as e:
+        raise CheckpointError(f"the config stored in the checkpoint is not valid: {e}") from None
+    return path, network, meta, config
+
+
+def evaluate_checkpoint(
+    target: str | Path,
+    split: str = "test",
+    images: str | Path | None = None,
+    labels: str | Path | None = None,
+    data_dir: str | Path | None = None,
+) -> dict:
+    """Evaluate a trained network on a split of its data, another data directory, or IDX files."""
+    path, network, meta, config = load_trained(target)
+    dtype = network.dtype.name
+    if (images is None) != (labels is None):
+        raise DataError("give both --images and --labels, or neither")
+    if images is not None:
+        dataset = make_dataset(*read_examples(images, labels), dtype, Path(images).name)
+        source = str(labels)
+    else:
+        if data_dir is not None:
+            config.data.dir = str(data_dir)
+            config.data.train_images = config.data.train_labels = None
+            config.data.test_images = config.data.test_labels = None
+        dataset = load_split(config.data, split, dtype)
+        source = f"{split} split"
+    if list(dataset.image_shape) != meta["image_shape"]:
+        raise DataError(
+            f"{source}: images are {'x'.join(map(str, dataset.image_shape))}, the checkpoint was "
+            f"trained on {'x'.join(map(str, meta['image_shape']))}"
+        )
+    check_classes(dataset.labels, network.sizes[-1], source)
+    result = evaluate(network, dataset, config.training.loss, config.training.rule)
+    return {"checkpoint": str(path), "epoch": meta.get("epoch"), **result}

@@ -1,0 +1,62 @@
+"""Rich tables for the terminal: the training summary and the evaluation report."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def epoch_line(record: dict, epochs: int) -> str:
+    val = f"  val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.2%}" if "val_accuracy" in record else ""
+    return (
+        f"epoch {record['epoch']}/{epochs}  loss {record['train_loss']:.4f}  "
+        f"acc {record['train_accuracy']:.2%}{val}  eta {record['learning_rate']:.4g}  "
+        f"{record['seconds']:.1f} s ({record['examples_per_second']:,.0f} ex/s)"
+    )
+
+
+def training_table(history: list[dict]) -> Table:
+    table = Table(title="training")
+    for name in ("epoch", "train loss", "train acc", "val loss", "val acc", "seconds"):
+        table.add_column(name, justify="right")
+    for r in history:
+        table.add_row(
+            str(r["epoch"]), f"{r['train_loss']:.4f}", f"{r['train_accuracy']:.2%}",
+            f"{r['val_loss']:.4f}" if "val_loss" in r else "-",
+            f"{r['val_accuracy']:.2%}" if "val_accuracy" in r else "-",
+            f"{r['seconds']:.1f}",
+        )
+    return table
+
+
+def evaluation_tables(result: dict) -> list[Table]:
+    summary = Table(title=f"{result['split']}: {result['examples']} examples ({result['checkpoint']})")
+    for name in ("accuracy", "error rate", "mean loss"):
+        summary.add_column(name, justify="right")
+    summary.add_row(f"{result['accuracy']:.2%}", f"{result['error_rate']:.2%}", f"{result['loss']:.4f}")
+
+    per_class = Table(title="per class")
+    for name in ("class", "support", "precision", "recall"):
+        per_class.add_column(name, justify="right")
+    for row in result["per_class"]:
+        per_class.add_row(
+            str(row["class"]), str(row["support"]),
+            "-" if row["precision"] is None else f"{row['precision']:.2%}",
+            "-" if row["recall"] is None else f"{row['recall']:.2%}",
+        )
+
+    confusion = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    classes = len(result["confusion_matrix"])
+    confusion.add_column("", justify="right", style="bold")
+    for k in range(classes):
+        confusion.add_column(str(k), justify="right")
+    for k, row in enumerate(result["confusion_matrix"]):
+        cells = [f"[bold]{v}[/bold]" if j == k else (str(v) if v else "[dim]0[/dim]") for j, v in enumerate(row)]
+        confusion.add_row(str(k), *cells)
+    return [summary, per_class, confusion]
+
+
+def print_tables(tables: list[Table], console: Console | None = None) -> None:
+    console = console or Console()
+    for table in tables:
+        console.print(table)
