@@ -290,6 +290,8 @@ def _resolve_and_check(config: Config, source: str) -> None:
                 f"{source}: training.loss: {training.loss} needs probabilities; "
                 f"use model.output: softmax or sigmoid (got {model.output})"
             )
+    if training.schedule == "exponential" and training.decay >= 1:
+        raise ConfigError(f"{source}: training.decay: the exponential schedule needs decay < 1")
     stop = training.stop
     if stop.patience is not None and config.data.validation == 0:
         raise ConfigError(
