@@ -6,13 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test clean
+.PHONY: install train test results clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
@@ -24,3 +23,13 @@ test: install
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+CONFIGS := single-layer-perceptron single-layer-delta single-layer-softmax mlp-300 mlp-300-100
+
+# Train every shipped config on the full bundled MNIST and print the README's results table.
+results: install
+	@for c in $(CONFIGS); do \
+	  echo "== $$c" >&2; \
+	  $(BIN)/nnctl train configs/$$c.yaml --out runs/results/$$c --force --quiet || exit 1; \
+	done
+	@$(BIN)/python tools/results_table.py $(addprefix runs/results/,$(CONFIGS))

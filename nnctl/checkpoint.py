@@ -23,6 +23,7 @@ from nnctl.network import Network
 
 FORMAT_VERSION = 1
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -84,6 +85,10 @@ def load_checkpoint(path: str | Path) -> tuple[Network, dict]:
     """Read and check a checkpoint; any problem is a CheckpointError naming the file."""
     path = Path(path)
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic != ZIP_MAGIC:
+            raise CheckpointError(f"{path}: not an .npz checkpoint (no zip header)")
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError:
@@ -96,8 +101,6 @@ def load_checkpoint(path: str | Path) -> tuple[Network, dict]:
         raise CheckpointError(f"{path}: not a valid checkpoint ({e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise CheckpointError(f"{path}: not a valid .npz checkpoint ({e})") from None
-    if not isinstance(arrays, dict):
-        raise CheckpointError(f"{path}: not an .npz checkpoint")
     return _network_from_arrays(arrays, path)
 
 
@@ -116,7 +119,8 @@ def _network_from_arrays(arrays: dict, path: Path) -> tuple[Network, dict]:
             f"{path}: unknown checkpoint format version {meta.get('format_version')!r} "
             f"(this nnctl reads {FORMAT_VERSION})"
         )
-    if meta.get("activation") not in ACTIVATIONS or meta.get("output") not in OUTPUTS:
+    if not (isinstance(meta.get("activation"), str) and isinstance(meta.get("output"), str)
+            and meta["activation"] in ACTIVATIONS and meta["output"] in OUTPUTS):
         raise CheckpointError(f"{path}: metadata names an unknown activation or output function")
     L = len(arrays) // 2
     expected = {f"layers.{l}.{kind}" for l in range(1, L + 1) for kind in ("weight", "bias")}
@@ -143,7 +147,9 @@ def _network_from_arrays(arrays: dict, path: Path) -> tuple[Network, dict]:
     if meta.get("sizes") != network.sizes:
         raise CheckpointError(f"{path}: metadata sizes {meta.get('sizes')} do not match the arrays")
     image_shape = meta.get("image_shape")
-    if not isinstance(image_shape, list) or int(np.prod(image_shape)) != network.sizes[0]:
+    if (not isinstance(image_shape, list) or not image_shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in image_shape)
+            or int(np.prod(image_shape)) != network.sizes[0]):
         raise CheckpointError(f"{path}: image shape {image_shape} does not match {network.sizes[0]} inputs")
     return network, meta
 

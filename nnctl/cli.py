@@ -71,11 +71,11 @@ def train(config_path: str, out: str | None, overrides: tuple[str, ...], force: 
     sizes = "-".join(map(str, config.model.hidden)) or "none"
     if not quiet:
         err.print(f"nnctl: rule {tc.rule}, hidden layers {sizes}, engine {tc.engine}, {tc.dtype}, "
-                  f"run directory {run_dir}")
+                  f"run directory {run_dir}", highlight=False, soft_wrap=True)
 
     def on_epoch(record: dict) -> None:
         if not quiet:
-            err.print(epoch_line(record, tc.epochs), highlight=False)
+            err.print(epoch_line(record, tc.epochs), highlight=False, soft_wrap=True)
 
     result = run_training(config, run_dir, show_progress=not quiet and sys.stderr.isatty(), on_epoch=on_epoch)
     out_console = Console()
@@ -86,6 +86,7 @@ def train(config_path: str, out: str | None, overrides: tuple[str, ...], force: 
         f"test accuracy {result.test['accuracy']:.2%} (error {1 - result.test['accuracy']:.2%}) "
         f"with the weights of epoch {result.best_epoch} -> {run_dir}",
         highlight=False,
+        soft_wrap=True,
     )
 
 

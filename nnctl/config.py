@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,7 +170,9 @@ def set_dotted(raw: dict, key: str, value: Any, source: str) -> None:
     *parents, last = key.split(".")
     node = raw
     for i, part in enumerate(parents):
-        child = node.setdefault(part, {})
+        if node.get(part) is None:  # absent, or a section left empty in the file
+            node[part] = {}
+        child = node[part]
         if not isinstance(child, dict):
             raise ConfigError(f"{source}: {'.'.join(parents[: i + 1])}: is not a section")
         node = child
@@ -227,6 +230,8 @@ def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
 def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
     """Check `value` against a type hint (int, float, bool, str, list[int], Optional[...])."""
     args = typing.get_args(hint)
+    if hint is float and isinstance(value, str):
+        value = _yaml_1_2_float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
     if typing.get_origin(hint) is typing.Union:  # Optional[X]
         if value is None:
             return None
@@ -249,6 +254,13 @@ def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"{source}: {key}: must be a finite number, got {_show(value)}")
     return value
+
+
+def _yaml_1_2_float(text: str) -> Any:
+    """'1e-3' -> 0.001; any other string is returned unchanged (and then refused as a string)."""
+    if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", text.strip()):
+        return float(text)
+    return text
 
 
 def _show(value: Any) -> str:

@@ -71,7 +71,7 @@ def _read_idx_stream(stream, name: str) -> np.ndarray:
     shape = struct.unpack(f">{ndim}I", dims_bytes)
     dtype = IDX_TYPES[code]
     expected = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
-    payload = stream.read(expected + 1) if expected < 2**40 else b""
+    payload = _read_at_most(stream, expected + 1)  # grows with the data actually there, not the header
     if len(payload) < expected:
         raise DataError(
             f"{name}: truncated: the header promises {expected} bytes of data "
@@ -80,6 +80,18 @@ def _read_idx_stream(stream, name: str) -> np.ndarray:
     if len(payload) > expected:
         raise DataError(f"{name}: {expected} bytes of data expected, the file has more")
     return np.frombuffer(payload, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _read_at_most(stream, limit: int, block: int = 1 << 24) -> bytes:
+    """Up to `limit` bytes, read in blocks so that a lying header cannot make us allocate."""
+    parts, size = [], 0
+    while size < limit:
+        part = stream.read(min(block, limit - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
 
 
 @dataclass
