@@ -123,6 +123,9 @@ def train(
         eta = learning_rate(tc.schedule, tc.learning_rate, tc.decay, epoch)
         order = rng.permutation(n) if tc.shuffle else np.arange(n)
         total_loss, mistakes = 0.0, 0
+        # The perceptron also updates a unit whose score is exactly 0 while the argmax is already
+        # right: its loop ("while more classification errors") ends only at an epoch with no update.
+        weights_before = [W.copy() for W in network.weights] if tc.rule == "perceptron" else None
         bar = tqdm(total=n, desc=f"epoch {epoch}/{tc.epochs}", unit="ex", file=sys.stderr,
                    disable=not show_progress, leave=False, dynamic_ncols=True)
         start = time.perf_counter()
@@ -145,6 +148,8 @@ def train(
             **_validation_metrics(network, splits, config),
             "learning_rate": eta,
         }
+        if weights_before is not None:
+            metrics["weights_changed"] = not all(map(np.array_equal, weights_before, network.weights))
         checkpoint(f"epoch-{epoch:03d}.npz", epoch, metrics)
         checkpoint("last.npz", epoch, metrics)
         val_accuracy = metrics.get("val_accuracy")
@@ -192,7 +197,7 @@ def _validation_metrics(network: Network, splits: Splits, config: Config) -> dic
 def _stop_reason(stop, history: list[dict], epochs_since_best: int) -> str | None:
     """The lecture's stop conditions, checked after each epoch (None: go on)."""
     last = history[-1]
-    if stop.no_mistakes and last["train_mistakes"] == 0:
+    if stop.no_mistakes and last["train_mistakes"] == 0 and not last.get("weights_changed", False):
         return f"no training mistakes in epoch {last['epoch']}"
     if stop.tolerance is not None and len(history) >= 2:
         before = history[-2]["train_loss"]
