@@ -12,8 +12,10 @@ import numpy as np
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    # 1 / (1 + exp(-z)) written with tanh: no overflow for large |z|, same value.
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    # 1 / (1 + exp(-z)), and exp(z) / (1 + exp(z)) for z < 0: exp never overflows.
+    e = np.exp(-np.abs(z))
+    s = 1.0 / (1.0 + e)
+    return np.where(z >= 0, s, e * s)
 
 
 def d_sigmoid(z: np.ndarray) -> np.ndarray:

@@ -61,6 +61,7 @@ def train(config_path: str, out: str | None, overrides: tuple[str, ...], force: 
       nnctl train configs/mlp-300.yaml --out runs/mlp --set training.epochs=3
     """
     from nnctl.config import load_config
+    from nnctl.engine import engine_name
     from nnctl.report import epoch_line, print_tables, training_table
     from nnctl.train import choose_run_dir, train as run_training
 
@@ -70,7 +71,7 @@ def train(config_path: str, out: str | None, overrides: tuple[str, ...], force: 
     tc = config.training
     sizes = "-".join(map(str, config.model.hidden)) or "none"
     if not quiet:
-        err.print(f"nnctl: rule {tc.rule}, hidden layers {sizes}, engine {tc.engine}, {tc.dtype}, "
+        err.print(f"nnctl: rule {tc.rule}, hidden layers {sizes}, engine {engine_name(tc.engine)}, {tc.dtype}, "
                   f"run directory {run_dir}", highlight=False, soft_wrap=True)
 
     def on_epoch(record: dict) -> None:

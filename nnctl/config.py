@@ -98,7 +98,7 @@ class TrainingConfig:
     shuffle: bool = _key(True)
     seed: int = _key(0, _non_negative)
     dtype: str = _key("float32", _choice(DTYPES))
-    engine: str = _key("reference", _choice(ENGINES))
+    engine: str = _key("auto", _choice(("auto", *ENGINES)), help="auto = fused")
     stop: StopConfig = _key(factory=StopConfig)
 
 

@@ -21,14 +21,13 @@ from tqdm import tqdm
 from nnctl.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from nnctl.config import Config, config_to_dict, dump_config
 from nnctl.data import PREPROCESSING, Splits, load_split, load_training_data
-from nnctl.engine import make_engine
+from nnctl.engine import CHUNK_SIZES, engine_name, make_engine
 from nnctl.errors import RunDirError
 from nnctl.evaluate import loss_and_accuracy
 from nnctl.network import Network, init_network
 from nnctl.rules import TARGETS
 from nnctl.schedule import learning_rate
 
-CHUNK = 1000  # examples per engine call: the progress bar moves between chunks
 OWN_FILES = ("config.yaml", "metrics.jsonl", "summary.json")
 
 
@@ -94,6 +93,7 @@ def train(
     train_set = splits.train
     targets = TARGETS[tc.rule](train_set.labels, splits.classes, tc.dtype)
     run_chunk = make_engine(tc.engine, network, train_set.x, targets, train_set.labels, tc.rule, tc.loss)
+    chunk = CHUNK_SIZES[engine_name(tc.engine)]
 
     _prepare_run_dir(run_dir)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
@@ -129,13 +129,14 @@ def train(
         bar = tqdm(total=n, desc=f"epoch {epoch}/{tc.epochs}", unit="ex", file=sys.stderr,
                    disable=not show_progress, leave=False, dynamic_ncols=True)
         start = time.perf_counter()
-        for i in range(0, n, CHUNK):
-            chunk = order[i : i + CHUNK]
-            chunk_loss, chunk_mistakes = run_chunk(chunk, eta)
+        seen = 0
+        while seen < n:
+            indices = order[seen : seen + chunk]
+            chunk_loss, chunk_mistakes = run_chunk(indices, eta)
             total_loss += chunk_loss
             mistakes += chunk_mistakes
-            seen = i + len(chunk)
-            bar.update(len(chunk))
+            seen += len(indices)
+            bar.update(len(indices))
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{1 - mistakes / seen:.4f}", refresh=False)
         seconds = time.perf_counter() - start
         bar.close()
@@ -173,7 +174,7 @@ def train(
                          {"loss": test_loss, "accuracy": test_accuracy, "epoch": best_epoch})
     summary = {
         "run_dir": str(run_dir),
-        "engine": tc.engine,
+        "engine": engine_name(tc.engine),
         "epochs": result.epochs,
         "stop_reason": stop_reason,
         "best_epoch": best_epoch,

@@ -1,0 +1,338 @@
+"""The fused engine: the reference engine's per-example SGD as one compiled loop (numba).
+
+The same equations as engine/reference.py, in the same order, for a whole chunk of examples per
+call, with no Python and no temporary arrays per example:
+
+- The inputs are stored once in compressed sparse rows (an MNIST image is ~80% zeros). For
+  per-example SGD a weight whose input is zero gets a zero gradient, so the first layer's forward
+  product and its update touch only the non-zero pixels. This is exact: every update here is a
+  gradient step with no term that moves a weight on a zero input (no weight decay, no momentum).
+  A rule that added such a term would have to apply it lazily or use dense rows.
+- The first layer is kept transposed (W^[1]T, one contiguous row per input pixel), so both the
+  forward accumulation and the update are contiguous vector operations over the hidden units.
+- All parameters live in one flat buffer with offsets; the Network's arrays are refreshed from it
+  after every chunk, so checkpoints see the current weights.
+- Every constant comes in typed like the weights, so float32 arithmetic stays float32.
+
+numba is imported here only; `nnctl --help` and `nnctl evaluate` never load it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from nnctl.network import Network
+
+ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "softplus": 3, "identity": 4}
+OUTPUT_CODES = {"softmax": 0, "sigmoid": 1, "identity": 2}
+LOSS_CODES = {"cross_entropy": 0, "squared_error": 1, "perceptron": 2}
+RULE_CODES = {"backprop": 0, "perceptron": 1, "delta": 2}
+HALF, ONE, ZERO, TINY = 0, 1, 2, 3  # indices into the typed constants array
+
+
+@njit(cache=True, inline="always")
+def _sigmoid(z, one):
+    """As activations.sigmoid: 1 / (1 + exp(-z)), or exp(z) / (1 + exp(z)) for z < 0."""
+    e = np.exp(-abs(z))
+    s = one / (one + e)
+    return s if z >= 0 else e * s
+
+
+@njit(cache=True)
+def _activate(z, a, code, c):
+    """a = phi(z) elementwise, as activations.ACTIVATIONS (one loop per function: it vectorizes)."""
+    n, one, zero = z.shape[0], c[ONE], c[ZERO]  # locals: loads that stores cannot alias
+    if code == 0:
+        for j in range(n):
+            a[j] = _sigmoid(z[j], one)
+    elif code == 1:
+        for j in range(n):
+            a[j] = np.tanh(z[j])
+    elif code == 2:
+        for j in range(n):
+            a[j] = max(z[j], zero)
+    elif code == 3:  # log(1 + exp(z)) as numpy's logaddexp(0, z)
+        for j in range(n):
+            a[j] = max(z[j], zero) + np.log1p(np.exp(-abs(z[j])))
+    else:
+        for j in range(n):
+            a[j] = z[j]
+
+
+@njit(cache=True)
+def _times_f_prime(z, a, g, code, c):
+    """g = f'(z) * g elementwise, as activations.DERIVATIVES; f' from a = f(z) where that is exact."""
+    n, one, zero = z.shape[0], c[ONE], c[ZERO]
+    if code == 0:  # f'(z) = f(z)(1 - f(z))
+        for i in range(n):
+            g[i] = (a[i] * (one - a[i])) * g[i]
+    elif code == 1:  # f'(z) = 1 - f(z)^2
+        for i in range(n):
+            g[i] = (one - a[i] * a[i]) * g[i]
+    elif code == 2:
+        for i in range(n):
+            g[i] = (one if z[i] >= zero else zero) * g[i]
+    elif code == 3:  # f'(z) = 1 / (1 + exp(-z))
+        for i in range(n):
+            g[i] = _sigmoid(z[i], one) * g[i]
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _dot(w, x, c):
+    """sum_i w_i x_i; the order of the sum is left to the compiler (BLAS does likewise)."""
+    s = c[ZERO]  # the dtype's zero
+    for i in range(w.shape[0]):
+        s += w[i] * x[i]
+    return s
+
+
+@njit(cache=True, inline="always")
+def _log(p, c):
+    return np.log(p if p > c[TINY] else c[TINY])
+
+
+@njit(cache=True, error_model="numpy")
+def _output_and_loss(zL, aL, y, out, loss, c):
+    """a^[L] = psi(z^[L]) in place; returns the example's loss (losses.loss_function)."""
+    d = zL.shape[0]
+    if out == 0:  # softmax, shifted by max z
+        m = zL[0]
+        for k in range(1, d):
+            if zL[k] > m:
+                m = zL[k]
+        total = c[ZERO]
+        for k in range(d):
+            aL[k] = np.exp(zL[k] - m)
+            total += aL[k]
+        for k in range(d):
+            aL[k] = aL[k] / total
+    elif out == 1:
+        for k in range(d):
+            aL[k] = _sigmoid(zL[k], c[ONE])
+    else:
+        for k in range(d):
+            aL[k] = zL[k]
+    value = c[ZERO]
+    for k in range(d):
+        if loss == 0 and out == 1:  # summed binary cross-entropy
+            value -= y[k] * _log(aL[k], c) + (c[ONE] - y[k]) * _log(c[ONE] - aL[k], c)
+        elif loss == 0:
+            value -= y[k] * _log(aL[k], c)
+        elif loss == 1:
+            value += c[HALF] * (aL[k] - y[k]) * (aL[k] - y[k])
+        elif -y[k] * aL[k] > c[ZERO]:  # perceptron criterion
+            value += -y[k] * aL[k]
+    return value
+
+
+@njit(cache=True, error_model="numpy")
+def _output_delta(aL, y, out, loss, delta, c):
+    """delta^[L] = d loss / d z^[L], as losses.OUTPUT_DELTAS."""
+    d = aL.shape[0]
+    if loss == 1 and out == 1:
+        for k in range(d):
+            delta[k] = (aL[k] - y[k]) * aL[k] * (c[ONE] - aL[k])
+    elif loss == 1 and out == 0:
+        g_dot_a = c[ZERO]
+        for k in range(d):
+            g_dot_a += (aL[k] - y[k]) * aL[k]
+        for k in range(d):
+            delta[k] = aL[k] * ((aL[k] - y[k]) - g_dot_a)
+    else:
+        for k in range(d):
+            delta[k] = aL[k] - y[k]
+
+
+@njit(cache=True)
+def _sparse_matvec(W, cols, vals, p0, p1, zero, z):
+    """z = sum over the non-zero inputs p of W[cols[p]] * vals[p]: W^[1] x from W^[1]T's rows.
+
+    Rows are taken four at a time (one pass over z per four rows); W's rows are padded to a
+    multiple of 16 so the vector loop has no scalar tail.
+    """
+    width = W.shape[1]
+    for j in range(width):
+        z[j] = zero
+    p = p0
+    while p + 4 <= p1:
+        w0, w1, w2, w3 = W[cols[p]], W[cols[p + 1]], W[cols[p + 2]], W[cols[p + 3]]
+        v0, v1, v2, v3 = vals[p], vals[p + 1], vals[p + 2], vals[p + 3]
+        for j in range(width):
+            z[j] += (w0[j] * v0 + w1[j] * v1) + (w2[j] * v2 + w3[j] * v3)
+        p += 4
+    while p < p1:
+        w, v = W[cols[p]], vals[p]
+        for j in range(width):
+            z[j] += w[j] * v
+        p += 1
+
+
+@njit(cache=True)
+def _sparse_update(W, cols, vals, p0, p1, step):
+    """W[cols[p]] += step * vals[p] for the non-zero inputs p: W^[1] += step x^T, four rows at a time."""
+    width = W.shape[1]
+    p = p0
+    while p + 4 <= p1:
+        w0, w1, w2, w3 = W[cols[p]], W[cols[p + 1]], W[cols[p + 2]], W[cols[p + 3]]
+        v0, v1, v2, v3 = vals[p], vals[p + 1], vals[p + 2], vals[p + 3]
+        for j in range(width):
+            s = step[j]
+            w0[j] += s * v0
+            w1[j] += s * v1
+            w2[j] += s * v2
+            w3[j] += s * v3
+        p += 4
+    while p < p1:
+        w, v = W[cols[p]], vals[p]
+        for j in range(width):
+            w[j] += step[j] * v
+        p += 1
+
+
+@njit(cache=True, error_model="numpy")
+def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off, b_off, sizes,
+              eta, c, act, out, loss, rule, z, a, delta, below, step1):
+    """Per-example SGD over `order`; returns (summed loss, mistakes). Updates the weights in place.
+
+    W1T is W^[1] transposed (one row per input, padded with zero columns) and b1 its bias (padded);
+    layer l >= 2 has W^[l] (out x in) at params[w_off[l]:] and b^[l] at params[b_off[l]:].
+    z[l], a[l] are rows of scratch buffers; delta and below hold delta^[l] and delta^[l-1];
+    step1 is layer 1's step (its padding stays zero).
+    """
+    L = sizes.shape[0] - 1
+    zero = c[ZERO]  # a local: a load that the stores below cannot alias
+    d1 = sizes[1]
+    total_loss = 0.0
+    mistakes = 0
+    for n in order:
+        p0, p1 = indptr[n], indptr[n + 1]
+        y = targets[n]
+        # 1. forward. Layer 1 from the non-zero inputs only: z^[1] = W^[1] x + b^[1]
+        z1, a1 = z[1], a[1]
+        _sparse_matvec(W1T, cols, vals, p0, p1, zero, z1)
+        for j in range(d1):
+            z1[j] += b1[j]
+        if L > 1:
+            _activate(z1[:d1], a1[:d1], act, c)
+        for l in range(2, L + 1):  # z^[l] = W^[l] a^[l-1] + b^[l]
+            dl, dk = sizes[l], sizes[l - 1]
+            zl, al, a_prev = z[l], a[l], a[l - 1]
+            for j in range(dl):
+                w = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk]
+                zl[j] = _dot(w, a_prev[:dk], c) + params[b_off[l] + j]
+            if l < L:
+                _activate(zl[:dl], al[:dl], act, c)
+        dL = sizes[L]
+        total_loss += _output_and_loss(z[L, :dL], a[L, :dL], y, out, loss, c)
+        best = 0
+        for k in range(1, dL):
+            if a[L, k] > a[L, best]:
+                best = k
+        if best != labels[n]:
+            mistakes += 1
+
+        if rule != 0:  # the single-layer rules, each unit's step on x
+            for k in range(dL):
+                if rule == 1:  # perceptron: w_k += eta y_k x where sign(w_k^T x) != y_k
+                    step1[k] = eta * y[k] if y[k] * z1[k] <= zero else zero
+                else:  # delta rule: w_k += eta (y_k - w_k^T x) x
+                    step1[k] = eta * (y[k] - z1[k])
+        else:
+            # 2. backward: delta^[L], then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l]
+            _output_delta(a[L, :dL], y, out, loss, delta[:dL], c)
+            for l in range(L, 1, -1):
+                dl, dk = sizes[l], sizes[l - 1]
+                z_prev, a_prev = z[l - 1], a[l - 1]
+                for i in range(dk):
+                    below[i] = zero
+                for j in range(dl):
+                    w, dj = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk], delta[j]
+                    for i in range(dk):
+                        below[i] += w[i] * dj
+                _times_f_prime(z_prev[:dk], a_prev[:dk], below[:dk], act, c)
+                # 3. update W^[l] -= (eta delta^[l]) a^[l-1]T, b^[l] -= eta delta^[l]
+                for j in range(dl):
+                    step = eta * delta[j]
+                    w = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk]
+                    for i in range(dk):
+                        w[i] -= step * a_prev[i]
+                    params[b_off[l] + j] -= step
+                for i in range(dk):
+                    delta[i] = below[i]
+            for j in range(d1):
+                step1[j] = -(eta * delta[j])  # W - (eta delta) x^T, written as W + (-(eta delta)) x^T
+        # layer 1's update touches only the rows of the non-zero inputs
+        _sparse_update(W1T, cols, vals, p0, p1, step1)
+        for j in range(d1):
+            b1[j] += step1[j]
+    return total_loss, mistakes
+
+
+def to_sparse_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compressed sparse rows of x: row n's non-zeros are vals[indptr[n]:indptr[n+1]] at cols."""
+    rows, cols = np.nonzero(x)
+    indptr = np.zeros(len(x) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(x)), out=indptr[1:])
+    return indptr, cols.astype(np.int32), x[rows, cols]
+
+
+PAD = 16  # layer 1's rows are padded to a multiple of this many weights
+
+
+def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str, loss: str):
+    """A `run_chunk(indices, eta) -> (loss_sum, mistakes)` that trains `network` in place."""
+    dtype = network.dtype
+    sizes = np.array(network.sizes, dtype=np.int64)
+    L = len(network.weights)
+    d0, d1 = sizes[0], sizes[1]
+    padded = -(-d1 // PAD) * PAD
+    W1T = np.zeros((d0, padded), dtype=dtype)
+    b1 = np.zeros(padded, dtype=dtype)
+    w_off = np.zeros(L + 1, dtype=np.int64)
+    b_off = np.zeros(L + 1, dtype=np.int64)
+    offset = 0
+    for l in range(2, L + 1):
+        w_off[l] = offset
+        offset += network.weights[l - 1].size
+        b_off[l] = offset
+        offset += network.biases[l - 1].size
+    params = np.empty(offset, dtype=dtype)
+
+    W1T[:, :d1] = network.weights[0].T
+    b1[:d1] = network.biases[0]
+    for l in range(2, L + 1):
+        params[w_off[l] : b_off[l]] = network.weights[l - 1].ravel()
+        params[b_off[l] : b_off[l] + sizes[l]] = network.biases[l - 1]
+
+    def store() -> None:
+        """Copy the engine's weights back into the Network's arrays."""
+        network.weights[0][...] = W1T[:, :d1].T
+        network.biases[0][...] = b1[:d1]
+        for l in range(2, L + 1):
+            W = network.weights[l - 1]
+            W[...] = params[w_off[l] : b_off[l]].reshape(W.shape)
+            network.biases[l - 1][...] = params[b_off[l] : b_off[l] + sizes[l]]
+
+    indptr, cols, vals = to_sparse_rows(x)
+    targets = np.ascontiguousarray(targets, dtype=dtype)
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    width = max(int(sizes.max()), padded)
+    z = np.zeros((L + 1, width), dtype=dtype)
+    a = np.zeros((L + 1, width), dtype=dtype)
+    delta = np.zeros(width, dtype=dtype)
+    below = np.zeros(width, dtype=dtype)
+    step1 = np.zeros(padded, dtype=dtype)
+    constants = np.array([0.5, 1.0, 0.0, np.finfo(dtype).tiny], dtype=dtype)
+    codes = (ACTIVATION_CODES[network.activation], OUTPUT_CODES[network.output], LOSS_CODES[loss],
+             RULE_CODES[rule])
+
+    def run_chunk(indices: np.ndarray, eta: float) -> tuple[float, int]:
+        order = np.ascontiguousarray(indices, dtype=np.int64)
+        total, mistakes = sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params,
+                                    w_off, b_off, sizes, dtype.type(eta), constants, *codes,
+                                    z, a, delta, below, step1)
+        store()
+        return float(total), int(mistakes)
+
+    return run_chunk
