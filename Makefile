@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test results clean
+.PHONY: install train test results bench clean
 
 install: $(STAMP)
 
@@ -33,3 +33,9 @@ results: install
 	  $(BIN)/nnctl train configs/$$c.yaml --out runs/results/$$c --force --quiet || exit 1; \
 	done
 	@$(BIN)/python tools/results_table.py $(addprefix runs/results/,$(CONFIGS))
+
+# Speed and memory, measured in one run (medians and ratios): see benchmarks/README.md.
+# The peers (PyTorch at batch size 1, scikit-learn) come from the optional `bench` extra.
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench.py --memory --end-to-end --out docs/benchmarks-latest.md

@@ -20,7 +20,9 @@ from tqdm import tqdm
 
 from nnctl.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from nnctl.config import Config, config_to_dict, dump_config
-from nnctl.data import PREPROCESSING, Splits, load_split, load_training_data
+from nnctl.data import (
+    PREPROCESSING, Splits, check_classes, data_paths, load_training_data, make_dataset, read_examples,
+)
 from nnctl.engine import CHUNK_SIZES, engine_name, make_engine
 from nnctl.errors import RunDirError
 from nnctl.evaluate import loss_and_accuracy
@@ -83,7 +85,11 @@ def train(
     """Train the configured network per example; write checkpoints and metrics into run_dir."""
     tc = config.training
     splits = load_training_data(config.data, tc.dtype)
-    test = load_split(config.data, "test", tc.dtype)  # loaded now so a bad path fails before work
+    paths = data_paths(config.data)
+    # The test pixels are read now, so that a bad test file fails before any work, and scaled
+    # only at the end: the float copy is not held through training.
+    test_pixels = read_examples(paths["test_images"], paths["test_labels"])
+    check_classes(test_pixels[1], splits.classes, str(paths["test_labels"]))
     rng = np.random.default_rng(tc.seed)
     network = init_network(
         [splits.train.x.shape[1], *config.model.hidden, splits.classes],
@@ -93,6 +99,7 @@ def train(
     train_set = splits.train
     targets = TARGETS[tc.rule](train_set.labels, splits.classes, tc.dtype)
     run_chunk = make_engine(tc.engine, network, train_set.x, targets, train_set.labels, tc.rule, tc.loss)
+    train_set.x = None  # the engine keeps what it needs (the fused one: the non-zero inputs only)
     chunk = CHUNK_SIZES[engine_name(tc.engine)]
 
     _prepare_run_dir(run_dir)
@@ -169,6 +176,7 @@ def train(
             break
 
     best_network = load_checkpoint(run_dir / "checkpoints" / "best.npz")[0]
+    test = make_dataset(*test_pixels, tc.dtype, "test")
     test_loss, test_accuracy = loss_and_accuracy(best_network, test, tc.loss, tc.rule)
     result = TrainResult(run_dir, len(history), stop_reason, best_epoch, history,
                          {"loss": test_loss, "accuracy": test_accuracy, "epoch": best_epoch})

@@ -93,6 +93,18 @@ def test_fused_matches_reference(mnist_sample, dtype, rule, hidden, activation, 
         assert abs(fused_mistakes - ref_mistakes) <= 2  # a near-tie may tip either way
 
 
+def test_fused_engine_knows_every_table_entry():
+    from nnctl.activations import OUTPUTS
+    from nnctl.engine import fused
+    from nnctl.losses import LOSSES
+    from nnctl.rules import RULES
+
+    assert set(fused.ACTIVATION_CODES) == set(ACTIVATIONS)
+    assert set(fused.OUTPUT_CODES) == set(OUTPUTS)
+    assert set(fused.LOSS_CODES) == set(LOSSES)
+    assert set(fused.RULE_CODES) == {"backprop", *RULES}
+
+
 def test_training_moved_the_weights(mnist_sample):
     """The equivalence above is not vacuous: an epoch changes the weights far beyond the tolerance."""
     images, labels = mnist_sample

@@ -1,17 +1,22 @@
 """The fused engine: the reference engine's per-example SGD as one compiled loop (numba).
 
-The same equations as engine/reference.py, in the same order, for a whole chunk of examples per
-call, with no Python and no temporary arrays per example:
+The same equations as engine/reference.py, step for step, for a whole chunk of examples per call,
+with no Python and no temporary arrays per example. Only the order inside sums differs (as BLAS's
+does from a plain loop), so the weights agree to rounding (tests/test_engines.py).
 
 - The inputs are stored once in compressed sparse rows (an MNIST image is ~80% zeros). For
   per-example SGD a weight whose input is zero gets a zero gradient, so the first layer's forward
   product and its update touch only the non-zero pixels. This is exact: every update here is a
   gradient step with no term that moves a weight on a zero input (no weight decay, no momentum).
   A rule that added such a term would have to apply it lazily or use dense rows.
-- The first layer is kept transposed (W^[1]T, one contiguous row per input pixel), so both the
-  forward accumulation and the update are contiguous vector operations over the hidden units.
-- All parameters live in one flat buffer with offsets; the Network's arrays are refreshed from it
-  after every chunk, so checkpoints see the current weights.
+- The first layer is kept transposed (W^[1]T, one contiguous row per input pixel, padded with
+  zero columns to a multiple of 16), so its forward accumulation and its update are vector
+  operations over the hidden units, four pixel rows at a time.
+- The other layers live in one flat buffer with offsets. The engine owns the weights while it
+  trains and copies them back into the Network's arrays after every chunk, so checkpoints see
+  the current weights.
+- The sigmoid is 1 / (1 + exp(-z)) as in activations.py (exp is several times cheaper than tanh
+  here), and f' is taken from a = f(z) where that gives the same number (sigmoid, tanh).
 - Every constant comes in typed like the weights, so float32 arithmetic stays float32.
 
 numba is imported here only; `nnctl --help` and `nnctl evaluate` never load it.
@@ -118,7 +123,8 @@ def _output_and_loss(zL, aL, y, out, loss, c):
         if loss == 0 and out == 1:  # summed binary cross-entropy
             value -= y[k] * _log(aL[k], c) + (c[ONE] - y[k]) * _log(c[ONE] - aL[k], c)
         elif loss == 0:
-            value -= y[k] * _log(aL[k], c)
+            if y[k] != c[ZERO]:  # one-hot targets: only the true class has a term
+                value -= y[k] * _log(aL[k], c)
         elif loss == 1:
             value += c[HALF] * (aL[k] - y[k]) * (aL[k] - y[k])
         elif -y[k] * aL[k] > c[ZERO]:  # perceptron criterion
@@ -269,12 +275,22 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
     return total_loss, mistakes
 
 
-def to_sparse_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Compressed sparse rows of x: row n's non-zeros are vals[indptr[n]:indptr[n+1]] at cols."""
-    rows, cols = np.nonzero(x)
+def to_sparse_rows(x: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compressed sparse rows of x: row n's non-zeros are vals[indptr[n]:indptr[n+1]] at cols.
+
+    Built `block` rows at a time so that the index arrays of np.nonzero stay small.
+    """
+    counts = np.concatenate([np.count_nonzero(x[i : i + block], axis=1) for i in range(0, len(x), block)])
     indptr = np.zeros(len(x) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=len(x)), out=indptr[1:])
-    return indptr, cols.astype(np.int32), x[rows, cols]
+    np.cumsum(counts, out=indptr[1:])
+    cols = np.empty(indptr[-1], dtype=np.int32)
+    vals = np.empty(indptr[-1], dtype=x.dtype)
+    for i in range(0, len(x), block):
+        rows, columns = np.nonzero(x[i : i + block])
+        start, stop = indptr[i], indptr[min(i + block, len(x))]
+        cols[start:stop] = columns
+        vals[start:stop] = x[i : i + block][rows, columns]
+    return indptr, cols, vals
 
 
 PAD = 16  # layer 1's rows are padded to a multiple of this many weights
