@@ -38,4 +38,4 @@ results: install
 # The peers (PyTorch at batch size 1, scikit-learn) come from the optional `bench` extra.
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/bench.py --memory --end-to-end --out docs/benchmarks-latest.md
+	$(BIN)/python benchmarks/bench.py --memory --end-to-end --out docs/benchmarks.md
