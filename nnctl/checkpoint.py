@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS, OUTPUTS
-from nnctl.errors import CheckpointError
+from nnctl.errors import CheckpointError, RunDirError
 from nnctl.network import Network
 
 FORMAT_VERSION = 1
@@ -29,13 +29,19 @@ ZIP_MAGIC = b"PK\x03\x04"
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file in the same directory, flush, fsync, then rename over `path`."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot write: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # disk full, say: the previous file at `path` is untouched
+        Path(tmp).unlink(missing_ok=True)
+        raise RunDirError(f"{path}: cannot write: {e.strerror or e}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -101,6 +107,8 @@ def load_checkpoint(path: str | Path) -> tuple[Network, dict]:
         raise CheckpointError(f"{path}: not a valid checkpoint ({e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise CheckpointError(f"{path}: not a valid .npz checkpoint ({e})") from None
+    except Exception as e:  # noqa: BLE001 - numpy's parser of a damaged file can raise anything
+        raise CheckpointError(f"{path}: not a valid .npz checkpoint ({type(e).__name__}: {e})") from None
     return _network_from_arrays(arrays, path)
 
 

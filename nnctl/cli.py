@@ -1,6 +1,7 @@
 """The command line: parse, validate, call the library, print. No training logic lives here.
 
-Exit statuses: 0 success; 1 data, checkpoint or output-directory error; 2 usage or config error.
+Exit statuses: 0 success; 1 data, checkpoint or output-directory error; 2 usage or config error;
+3 training diverged; 130 / 143 interrupted by SIGINT / SIGTERM (after saving a checkpoint).
 """
 
 from __future__ import annotations
@@ -25,9 +26,17 @@ class NnctlGroup(click.Group):
         except NnctlError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            if e.exit_code in (130, 143):  # interrupted on purpose: say how to resume, no "Error"
+                click.echo(str(e), err=True)
+                ctx.exit(e.exit_code)
             error = click.ClickException(str(e))
             error.exit_code = e.exit_code
             raise error from None
+        except KeyboardInterrupt:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,40 +56,61 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command()
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.argument("config_path", metavar="[CONFIG]", required=False, type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<config name>[-k]).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key, e.g. --set training.epochs=3 (repeatable; value is YAML).")
-@click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), metavar="RUN",
+              help="Continue the run in RUN from its last checkpoint (CONFIG then optional).")
+@click.option("--force", is_flag=True, help="Start over in --out even if it is not empty.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-epoch lines.")
-def train(config_path: str, out: str | None, overrides: tuple[str, ...], force: bool, quiet: bool) -> None:
+def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], resume_dir: str | None,
+          force: bool, quiet: bool) -> None:
     """Train the network described by CONFIG, per example, and write a run directory.
+
+    Ctrl-C (or SIGTERM) stops at the next chunk of examples, saves where training stood and
+    exits 130 (143); `--resume RUN` continues exactly there.
 
     \b
     Example:
       nnctl train configs/mlp-300.yaml --out runs/mlp --set training.epochs=3
+      nnctl train --resume runs/mlp --set training.epochs=20
     """
     from nnctl.config import load_config
     from nnctl.engine import engine_name
     from nnctl.report import epoch_line, print_tables, training_table
-    from nnctl.train import choose_run_dir, train as run_training
+    from nnctl.rundir import choose_run_dir, resume_config
+    from nnctl.train import train as run_training
 
-    config = load_config(config_path, overrides)
-    run_dir = choose_run_dir(out, Path(config_path).stem, force)
+    if resume_dir is not None:
+        if out is not None or force:
+            raise click.UsageError("--resume continues a run in place: it takes no --out or --force")
+        run_dir = Path(resume_dir)
+        config = resume_config(run_dir, overrides, config_path)
+    elif config_path is None:
+        raise click.UsageError("give a CONFIG to train, or --resume RUN to continue a run")
+    else:
+        config = load_config(config_path, overrides)
+        run_dir = choose_run_dir(out, Path(config_path).stem, force)
     err = Console(stderr=True)
     tc = config.training
     sizes = "-".join(map(str, config.model.hidden)) or "none"
-    if not quiet:
-        err.print(f"nnctl: rule {tc.rule}, hidden layers {sizes}, engine {engine_name(tc.engine)}, {tc.dtype}, "
-                  f"run directory {run_dir}", highlight=False, soft_wrap=True)
+
+    def on_start() -> None:
+        if not quiet:
+            err.print(f"nnctl: {'resuming' if resume_dir else 'training'}: rule {tc.rule}, hidden layers "
+                      f"{sizes}, engine {engine_name(tc.engine)}, {tc.dtype}, run directory {run_dir}",
+                      highlight=False, soft_wrap=True)
 
     def on_epoch(record: dict) -> None:
         if not quiet:
             err.print(epoch_line(record, tc.epochs), highlight=False, soft_wrap=True)
 
-    result = run_training(config, run_dir, show_progress=not quiet and sys.stderr.isatty(), on_epoch=on_epoch)
+    result = run_training(config, run_dir, resume=resume_dir is not None,
+                          show_progress=not quiet and sys.stderr.isatty(), on_start=on_start,
+                          on_epoch=on_epoch)
     out_console = Console()
-    if not quiet:
+    if not quiet and result.history:
         print_tables([training_table(result.history)], out_console)
     out_console.print(
         f"stopped: {result.stop_reason}\n"

@@ -25,3 +25,15 @@ class CheckpointError(NnctlError):
 
 class RunDirError(NnctlError):
     """The output directory cannot be used (exit status 1)."""
+
+
+class Diverged(Exception):
+    """Raised by an engine: an example's loss was NaN or infinite.
+
+    `done` examples of the chunk were trained before it. Not an NnctlError: training turns it
+    into one that names the epoch and the example.
+    """
+
+    def __init__(self, done: int, loss: float):
+        super().__init__(f"loss {loss} after {done} examples of the chunk")
+        self.done, self.loss = done, loss

@@ -1,13 +1,15 @@
 """Engines run per-example SGD over an ordered chunk of example indices.
 
 The boundary is one function, `run_chunk(indices, eta) -> (loss_sum, mistakes)`, which updates the
-network's arrays in place; train.py calls it chunk by chunk. `make_engine` builds it by name:
+network's arrays in place (or raises Diverged at the first example whose loss is not finite);
+train.py calls it chunk by chunk. `make_engine` builds it by name:
 `reference` is the lecture's loop in numpy, `fused` the same loop compiled with numba.
 """
 
 from __future__ import annotations
 
 from nnctl.engine import reference
+from nnctl.errors import Diverged  # noqa: F401  (raised by run_chunk, part of this boundary)
 
 
 def _fused(*args):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from nnctl.errors import Diverged
 from nnctl.network import Network
 
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "softplus": 3, "identity": 4}
@@ -199,7 +200,9 @@ def _sparse_update(W, cols, vals, p0, p1, step):
 @njit(cache=True, error_model="numpy")
 def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off, b_off, sizes,
               eta, c, act, out, loss, rule, z, a, delta, below, step1):
-    """Per-example SGD over `order`; returns (summed loss, mistakes). Updates the weights in place.
+    """Per-example SGD over `order`; returns (summed loss, mistakes, examples done, last loss).
+
+    Updates the weights in place; stops before adding an example whose loss is not finite.
 
     W1T is W^[1] transposed (one row per input, padded with zero columns) and b1 its bias (padded);
     layer l >= 2 has W^[l] (out x in) at params[w_off[l]:] and b^[l] at params[b_off[l]:].
@@ -211,7 +214,8 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
     d1 = sizes[1]
     total_loss = 0.0
     mistakes = 0
-    for n in order:
+    for done in range(order.shape[0]):
+        n = order[done]
         p0, p1 = indptr[n], indptr[n + 1]
         y = targets[n]
         # 1. forward. Layer 1 from the non-zero inputs only: z^[1] = W^[1] x + b^[1]
@@ -230,7 +234,10 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
             if l < L:
                 _activate(zl[:dl], al[:dl], act, c)
         dL = sizes[L]
-        total_loss += _output_and_loss(z[L, :dL], a[L, :dL], y, out, loss, c)
+        example_loss = _output_and_loss(z[L, :dL], a[L, :dL], y, out, loss, c)
+        if not np.isfinite(example_loss):
+            return total_loss, mistakes, done, float(example_loss)
+        total_loss += example_loss
         best = 0
         for k in range(1, dL):
             if a[L, k] > a[L, best]:
@@ -272,7 +279,7 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
         _sparse_update(W1T, cols, vals, p0, p1, step1)
         for j in range(d1):
             b1[j] += step1[j]
-    return total_loss, mistakes
+    return total_loss, mistakes, order.shape[0], 0.0
 
 
 def to_sparse_rows(x: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -345,10 +352,12 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
 
     def run_chunk(indices: np.ndarray, eta: float) -> tuple[float, int]:
         order = np.ascontiguousarray(indices, dtype=np.int64)
-        total, mistakes = sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params,
-                                    w_off, b_off, sizes, dtype.type(eta), constants, *codes,
-                                    z, a, delta, below, step1)
+        total, mistakes, done, last_loss = sgd_chunk(
+            order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off, b_off, sizes,
+            dtype.type(eta), constants, *codes, z, a, delta, below, step1)
         store()
+        if done < len(order):
+            raise Diverged(int(done), last_loss)
         return float(total), int(mistakes)
 
     return run_chunk

@@ -8,10 +8,13 @@ Layers are numbered 1..L as on the slides: W[l] is W^[l], a[0] is the input x.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS, DERIVATIVES, OUTPUTS
 from nnctl.losses import OUTPUT_DELTAS, loss_function
+from nnctl.errors import Diverged
 from nnctl.network import Network
 from nnctl.rules import RULES
 
@@ -58,10 +61,13 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     def run_chunk(indices: np.ndarray, eta: float) -> tuple[float, int]:
         eta = network.dtype.type(eta)
         total, mistakes = 0.0, 0
-        for n in indices:
-            example_loss, scores = step(n, eta)
-            total += example_loss
-            mistakes += int(scores.argmax() != labels[n])
+        with np.errstate(all="ignore"):  # a diverging loss is reported below, not warned about
+            for done, n in enumerate(indices):
+                example_loss, scores = step(n, eta)
+                if not math.isfinite(example_loss):
+                    raise Diverged(done, example_loss)
+                total += example_loss
+                mistakes += int(scores.argmax() != labels[n])
         return total, mistakes
 
     return run_chunk
