@@ -97,6 +97,11 @@ def load_checkpoint(path: str | Path) -> tuple[Network, dict]:
             raise CheckpointError(f"{path}: not an .npz checkpoint (no zip header)")
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
+        broken = [name for name, value in arrays.items() if not isinstance(value, np.ndarray)]
+        if broken:  # numpy hands back the raw bytes of a member that is not a valid .npy
+            raise CheckpointError(f"{path}: {', '.join(broken)}: not a valid array")
+    except CheckpointError:
+        raise
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint") from None
     except IsADirectoryError:
