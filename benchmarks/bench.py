@@ -50,11 +50,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `python benchmarks/bench.py` works from a checkout too
 
-from nnctl.config import DataConfig  # noqa: E402
-from nnctl.data import data_paths, make_dataset, read_examples  # noqa: E402
-from nnctl.engine import CHUNK_SIZES, ENGINES, make_engine  # noqa: E402
-from nnctl.network import Network, init_network  # noqa: E402
-from nnctl.rules import one_hot  # noqa: E402
+from nnctl.config import DataConfig
+from nnctl.data import data_paths, make_dataset, read_examples
+from nnctl.engine import CHUNK_SIZES, ENGINES, make_engine
+from nnctl.network import Network, init_network
+from nnctl.rules import one_hot
 
 DEFAULT_NETWORKS = ("784-100-10", "784-300-10", "784-800-10", "784-500-150-10")
 DEFAULT_TOOLS = ("fused", "reference", "torch", "sklearn")
@@ -305,8 +305,8 @@ def ratio_text(row: dict, baseline: dict | None) -> str:
 
 def speed_table(rows: list[dict]) -> list[str]:
     lines = [
-        f"| network | tool | s / epoch (median) | examples/s | vs {BASELINE} | timed per run | "
-        "s / epoch (min-max) | train acc. after |",
+        (f"| network | tool | s / epoch (median) | examples/s | vs {BASELINE} | timed per run | "
+        "s / epoch (min-max) | train acc. after |"),
         "|---|---|---:|---:|---|---|---:|---:|",
     ]
     for row in rows:
@@ -342,10 +342,10 @@ def phases_section(networks: list[str], x: np.ndarray, labels: np.ndarray, rows:
     indptr, cols, vals = fused.to_sparse_rows(x)
     order = np.random.default_rng(SEED).permutation(len(labels))
     lines = ["## Where the fused engine's time goes", "",
-             f"Layer 1's sparse passes timed alone (the engine's own `_sparse_matvec` + `_sparse_update` "
+             (f"Layer 1's sparse passes timed alone (the engine's own `_sparse_matvec` + `_sparse_update` "
              f"over the same {len(labels):,} examples, {statistics.mean(np.diff(indptr)):.0f} non-zero "
              "pixels each on average), against the full epoch above; the rest is the dense layers, the "
-             "activations, the softmax, the loss and the bookkeeping.", "",
+             "activations, the softmax, the loss and the bookkeeping."), "",
              "| network | full epoch (median) | layer 1 forward + update | share | everything else |",
              "|---|---:|---:|---:|---:|"]
     for name in networks:
@@ -353,8 +353,9 @@ def phases_section(networks: list[str], x: np.ndarray, labels: np.ndarray, rows:
         if full is None:
             continue
         width = -(-parse_network(name)[1] // fused.PAD) * fused.PAD
-        W = np.zeros((x.shape[1], width), dtype=DTYPE)
-        z, step = np.zeros(width, dtype=DTYPE), np.full(width, -1e-9, dtype=DTYPE)
+        rng = np.random.default_rng(SEED)  # weights and steps of a realistic size
+        W = rng.normal(0.0, 0.05, (x.shape[1], width)).astype(DTYPE)
+        z, step = np.zeros(width, dtype=DTYPE), rng.normal(0.0, 1e-4, width).astype(DTYPE)
         layer1_only(order[:10], indptr, cols, vals, W, z, step)
         times = []
         for _ in range(3):
@@ -445,7 +446,7 @@ def run_nnctl_train(epochs: int, engine: str) -> dict:
         log("running: " + " ".join(command))
         with open(Path(tmp) / "stdout", "w+") as stdout, open(Path(tmp) / "stderr", "w+") as stderr:
             start = time.perf_counter()
-            returncode = subprocess.run(command, cwd=ROOT, stdout=stdout, stderr=stderr).returncode
+            returncode = subprocess.run(command, cwd=ROOT, stdout=stdout, stderr=stderr, check=False).returncode
             wall = time.perf_counter() - start
             stdout.seek(0)
             stderr.seek(0)
@@ -470,16 +471,16 @@ def memory_section(chosen_engine: str | None) -> tuple[list[str], dict]:
     engine, note = cli_engine(chosen_engine)
     result = run_nnctl_train(1, engine)
     lines = ["## Peak memory of `nnctl train`", "",
-             f"`{shown_command(result['command'])}` (from the repository root; 784-300-10, one epoch of "
-             "55,000 examples, validation 5,000)", ""]
+             (f"`{shown_command(result['command'])}` (from the repository root; 784-300-10, one epoch of "
+             "55,000 examples, validation 5,000)"), ""]
     if note:
         lines += [f"Note: {note}.", ""]
     lines += ["| engine | exit status | peak RSS | wall time |", "|---|---:|---:|---:|",
-              f"| {engine} | {result['returncode']} | {result['maxrss_kib']:,} KiB "
-              f"({result['maxrss_kib'] / 1024:.0f} MiB) | {result['wall']:.1f} s |", "",
-              "Peak RSS is the child's own high-water mark, `VmHWM` in `/proc/self/status`, which it "
+              (f"| {engine} | {result['returncode']} | {result['maxrss_kib']:,} KiB "
+              f"({result['maxrss_kib'] / 1024:.0f} MiB) | {result['wall']:.1f} s |"), "",
+              ("Peak RSS is the child's own high-water mark, `VmHWM` in `/proc/self/status`, which it "
               "reports as it exits (`ru_maxrss` of a child would also count this benchmark's memory, "
-              "inherited through fork and carried over at exec)."]
+              "inherited through fork and carried over at exec).")]
     return lines, result
 
 
@@ -491,12 +492,12 @@ def end_to_end_section(epochs: int, chosen_engine: str | None) -> tuple[list[str
     stopped = re.search(r"stopped: (.*)", result["stdout"])
     summary = result["summary"] or {}
     lines = ["## End to end: `nnctl train` of 784-300-10", "",
-             f"`{shown_command(result['command'])}`: load the data, train (inverse schedule, patience 3, "
-             "validation 5,000: 55,000 examples per epoch), checkpoint every epoch, test the best one.", ""]
+             (f"`{shown_command(result['command'])}`: load the data, train (inverse schedule, patience 3, "
+             "validation 5,000: 55,000 examples per epoch), checkpoint every epoch, test the best one."), ""]
     if note:
         lines += [f"Note: {note}.", ""]
-    lines += ["| engine | epochs run | wall time | of which training | test accuracy (printed) | "
-              "peak RSS | stopped |", "|---|---:|---:|---:|---:|---:|---|",
+    lines += [("| engine | epochs run | wall time | of which training | test accuracy (printed) | "
+              "peak RSS | stopped |"), "|---|---:|---:|---:|---:|---:|---|",
               f"| {engine} | {summary.get('epochs', '?')} of {epochs} | {result['wall']:.1f} s | "
               f"{summary['train_seconds']:.1f} s | {accuracy} | {result['maxrss_kib'] / 1024:.0f} MiB | "
               f"{stopped.group(1).strip() if stopped else 'exit status ' + str(result['returncode'])} |"
@@ -555,10 +556,10 @@ def header(started: str, load_before: tuple) -> list[str]:
         "",
         f"- date: {started}",
         f"- machine: {platform.platform()}; CPU: {cpu_model()}; {cores} cores ({usable} usable by this process)",
-        f"- load average (1, 5, 15 min): {'/'.join(f'{v:.2f}' for v in load_before)} at start, "
-        f"{'/'.join(f'{v:.2f}' for v in load_after)} at end",
-        f"- Python {platform.python_version()}; numpy {version('numpy')}; numba {numba}; torch {torch}; "
-        f"scikit-learn {version('scikit-learn')}",
+        (f"- load average (1, 5, 15 min): {'/'.join(f'{v:.2f}' for v in load_before)} at start, "
+        f"{'/'.join(f'{v:.2f}' for v in load_after)} at end"),
+        (f"- Python {platform.python_version()}; numpy {version('numpy')}; numba {numba}; torch {torch}; "
+        f"scikit-learn {version('scikit-learn')}"),
         f"- thread pools: {thread_pools()}",
     ]
     for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -571,11 +572,11 @@ def workload_notes(n: int, args, tools: list[str]) -> list[str]:
     peers = [t for t in tools if t != BASELINE]
     lines = [
         "",
-        f"Workload: per-example SGD (batch size 1, plain SGD, learning rate {LEARNING_RATE}, no momentum, "
+        (f"Workload: per-example SGD (batch size 1, plain SGD, learning rate {LEARNING_RATE}, no momentum, "
         f"no weight decay), sigmoid hidden units, softmax + cross-entropy, {DTYPE}, on the {n:,} bundled "
         f"MNIST training examples (pixel/255) in one fixed shuffled order. Each tool is warmed up on "
         f"{WARMUP_EXAMPLES} examples first (not timed: numba compilation, PyTorch setup), then timed "
-        f"{args.repeats} time(s), the repeats interleaved across tools; the table shows the median.",
+        f"{args.repeats} time(s), the repeats interleaved across tools; the table shows the median."),
     ]
     if BASELINE in tools:
         lines.append(f"The {BASELINE} engine is timed on full epochs of {n:,} examples.")
@@ -590,12 +591,12 @@ def workload_notes(n: int, args, tools: list[str]) -> list[str]:
             lines.append(f"{', '.join(peers)}: timed on full epochs of {n:,} examples.")
     lines += [
         "",
-        "Columns: **s / epoch (median)** the median over the runs of the seconds for one epoch of "
+        ("Columns: **s / epoch (median)** the median over the runs of the seconds for one epoch of "
         f"{n:,} examples; **examples/s** {n:,} / that median; **vs {BASELINE}** how many times "
         f"longer that tool takes per epoch than the {BASELINE} engine on the same network; **timed per run** "
         "how many examples each run timed; **s / epoch (min-max)** the spread over the runs; **train acc. "
         "after** accuracy on the training set once the timed runs are over (a sanity check that the "
-        f"tool trained; not comparable across tools when they saw different numbers of examples).",
+        f"tool trained; not comparable across tools when they saw different numbers of examples)."),
     ]
     how = []
     if any(t not in PEERS for t in tools):

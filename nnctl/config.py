@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,10 +38,6 @@ def _positive(x: float) -> str | None:
 
 def _non_negative(x: float) -> str | None:
     return None if x >= 0 else "must be >= 0"
-
-
-def _fraction(x: float) -> str | None:
-    return None if 0 <= x < 1 else "must be in [0, 1)"
 
 
 def _sizes(xs: list[int]) -> str | None:
@@ -76,21 +74,21 @@ class InitConfig:
 class ModelConfig:
     hidden: list[int] = _key(check=_sizes, factory=list, help="hidden layer sizes; [] = single layer")
     activation: str = _key("sigmoid", _choice(ACTIVATIONS), help="hidden activation phi")
-    output: typing.Optional[str] = _key(None, _choice(OUTPUTS), help="output function psi")
+    output: str | None = _key(None, _choice(OUTPUTS), help="output function psi")
     init: InitConfig = _key(factory=InitConfig)
 
 
 @dataclass
 class StopConfig:
     no_mistakes: bool = _key(False, help="stop after an epoch with zero training mistakes")
-    tolerance: typing.Optional[float] = _key(None, _positive, help="stop when |dJ|/J < tolerance")
-    patience: typing.Optional[int] = _key(None, _positive, help="epochs without a better val acc")
+    tolerance: float | None = _key(None, _positive, help="stop when |dJ|/J < tolerance")
+    patience: int | None = _key(None, _positive, help="epochs without a better val acc")
 
 
 @dataclass
 class TrainingConfig:
     rule: str = _key("backprop", _choice(RULES))
-    loss: typing.Optional[str] = _key(None, _choice(LOSSES))
+    loss: str | None = _key(None, _choice(LOSSES))
     learning_rate: float = _key(0.1, _positive)
     schedule: str = _key("constant", _choice(SCHEDULES))
     decay: float = _key(0.0, _non_negative)
@@ -104,13 +102,13 @@ class TrainingConfig:
 
 @dataclass
 class DataConfig:
-    dir: typing.Optional[str] = _key(None, help="directory with the four standard MNIST file names")
-    train_images: typing.Optional[str] = _key(None)
-    train_labels: typing.Optional[str] = _key(None)
-    test_images: typing.Optional[str] = _key(None)
-    test_labels: typing.Optional[str] = _key(None)
+    dir: str | None = _key(None, help="directory with the four standard MNIST file names")
+    train_images: str | None = _key(None)
+    train_labels: str | None = _key(None)
+    test_images: str | None = _key(None)
+    test_labels: str | None = _key(None)
     validation: int = _key(5000, _non_negative, help="examples held out from the end of train")
-    limit: typing.Optional[int] = _key(None, _positive, help="use only the first N training examples")
+    limit: int | None = _key(None, _positive, help="use only the first N training examples")
 
 
 @dataclass
@@ -232,7 +230,7 @@ def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
     args = typing.get_args(hint)
     if hint is float and isinstance(value, str):
         value = _yaml_1_2_float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
-    if typing.get_origin(hint) is typing.Union:  # Optional[X]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
         if value is None:
             return None
         return _convert(value, args[0], source, key)
@@ -251,7 +249,7 @@ def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
         raise ConfigError(f"{source}: {key}: must be {kind[hint]}, got {_show(value)}")
     if hint is float:
         value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ConfigError(f"{source}: {key}: must be a finite number, got {_show(value)}")
     return value
 

@@ -43,8 +43,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with open(path, "rb") as raw:
             gzipped = raw.read(2) == GZIP_MAGIC
-        stream = gzip.open(path, "rb") if gzipped else open(path, "rb")
-        with stream:
+        with (gzip.open if gzipped else open)(path, "rb") as stream:
             return _read_idx_stream(stream, str(path))
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None

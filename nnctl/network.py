@@ -7,6 +7,7 @@ own vector. Python lists are 0-based, so W^[l] is `weights[l - 1]`.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,7 +97,7 @@ def init_network(
     """Draw W^[l] for each layer from the named scheme (in float64, then cast), biases zero."""
     weights = [
         (scale * INITIALIZERS[scheme](fan_in, fan_out, rng)).astype(dtype)
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:])
+        for fan_in, fan_out in itertools.pairwise(sizes)
     ]
     biases = [np.zeros(fan_out, dtype=dtype) for fan_out in sizes[1:]]
     return Network(weights, biases, activation, output)

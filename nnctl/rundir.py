@@ -14,11 +14,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from nnctl.checkpoint import atomic_write_text, load_checkpoint
-from nnctl.config import Config, config_from_dict, config_to_dict, load_config, parse_override, set_dotted
+from nnctl.config import (
+    Config,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    parse_override,
+    set_dotted,
+)
 from nnctl.errors import ConfigError, RunDirError
 
 OWN_FILES = ("config.yaml", "metrics.jsonl", "summary.json")

@@ -16,10 +16,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -27,7 +27,13 @@ from tqdm import tqdm
 from nnctl.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from nnctl.config import Config, config_to_dict, dump_config
 from nnctl.data import (
-    PREPROCESSING, Splits, check_classes, data_paths, load_training_data, make_dataset, read_examples,
+    PREPROCESSING,
+    Splits,
+    check_classes,
+    data_paths,
+    load_training_data,
+    make_dataset,
+    read_examples,
 )
 from nnctl.engine import CHUNK_SIZES, Diverged, engine_name, make_engine
 from nnctl.errors import CheckpointError, NnctlError

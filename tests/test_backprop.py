@@ -1,6 +1,8 @@
 """The reference engine's backpropagation (nnctl.engine.reference) against finite differences,
 and run_chunk's bookkeeping (summed loss, mistakes, in-place float32 updates)."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from nnctl.activations import ACTIVATIONS, DERIVATIVES, OUTPUTS
 from nnctl.config import RULE_LOSS
 from nnctl.engine import make_engine
 from nnctl.engine.reference import backprop
-from nnctl.losses import LOSSES, OUTPUT_DELTAS, loss_function
+from nnctl.losses import OUTPUT_DELTAS, loss_function
 from nnctl.network import Network, init_network
 from nnctl.rules import TARGETS
 
@@ -26,7 +28,7 @@ def random_problem(sizes, activation, output, seed):
     perturbation of any parameter cannot cross it; draws that come too close are redrawn."""
     rng = np.random.default_rng(seed)
     while True:
-        weights = [rng.normal(0.0, 1.5 / np.sqrt(m), (n, m)) for m, n in zip(sizes[:-1], sizes[1:])]
+        weights = [rng.normal(0.0, 1.5 / np.sqrt(m), (n, m)) for m, n in itertools.pairwise(sizes)]
         biases = [rng.normal(0.0, 0.3, n) for n in sizes[1:]]
         x = rng.normal(0.0, 1.0, sizes[0])
         a, ok = x, True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import itertools
 import json
 import os
 import zipfile
@@ -33,7 +33,7 @@ IMAGE_SHAPE = (4, 3)  # 12 inputs: deliberately not 28x28
 
 def make_network(sizes, dtype="float32", activation="sigmoid", output="softmax", seed=0) -> Network:
     rng = np.random.default_rng(seed)
-    weights = [rng.standard_normal((n_out, n_in)).astype(dtype) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    weights = [rng.standard_normal((n_out, n_in)).astype(dtype) for n_in, n_out in itertools.pairwise(sizes)]
     biases = [rng.standard_normal(n_out).astype(dtype) for n_out in sizes[1:]]
     return Network(weights, biases, activation, output)
 
@@ -255,7 +255,7 @@ def test_atomic_write_text(tmp_path):
     path = tmp_path / "summary.json"
     path.write_text("old")
     atomic_write_text(path, "naïve ✓\n")
-    assert path.read_bytes() == "naïve ✓\n".encode("utf-8")
+    assert path.read_bytes() == "naïve ✓\n".encode()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
 
 

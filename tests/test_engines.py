@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from nnctl.activations import ACTIVATIONS
-from nnctl.data import data_paths, make_dataset, read_examples
 from nnctl.config import DataConfig
+from nnctl.data import data_paths, make_dataset, read_examples
 from nnctl.engine import make_engine
 from nnctl.losses import OUTPUT_DELTAS
 from nnctl.network import init_network
@@ -117,7 +117,7 @@ def test_training_moved_the_weights(mnist_sample):
 
 
 def test_blank_images_change_only_the_biases(mnist_sample):
-    images, labels = mnist_sample
+    _images, labels = mnist_sample
     blank = np.zeros((5, 28, 28), dtype=np.uint8)
     args = ("float64", "backprop", [6], "tanh", "softmax", "cross_entropy")
     before = init_network([784, 6, 10], "tanh", "softmax", "lecun", 1.0, np.random.default_rng(0), "float64")

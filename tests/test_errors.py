@@ -14,9 +14,9 @@ import zipfile
 import numpy as np
 import pytest
 import yaml
+from conftest import write_idx
 
 import nnctl.checkpoint
-from conftest import write_idx
 from nnctl.checkpoint import load_checkpoint
 
 

@@ -135,7 +135,7 @@ def test_squared_error_identity_delta_is_the_delta_rule_exactly():
 
         # and backprop with no hidden layer, squared error, identity output makes the same step
         Wl, bl = [None, W.copy()], [None, b.copy()]
-        bp_loss, a = backprop(
+        bp_loss, _a = backprop(
             Wl, bl, x, y, eta, None, None, OUTPUTS["identity"],
             loss_function("squared_error", "identity"), OUTPUT_DELTAS[("squared_error", "identity")],
         )

@@ -43,7 +43,7 @@ def separable_problem(seed=0):
 
 def test_blobs_are_linearly_separable():
     """The premise of the convergence tests: u = (1, 1)/sqrt(2), no bias, separates the blobs."""
-    x, labels, targets = separable_problem()
+    x, _labels, targets = separable_problem()
     u = np.array([1.0, 1.0]) / np.sqrt(2)
     assert np.all(targets[:, 0] * (x @ u) > 0.5)
     assert np.all(targets[:, 1] * (x @ -u) > 0.5)
@@ -72,7 +72,7 @@ def test_perceptron_updates_stay_within_novikoffs_bound():
         changed = False
         for n in rng.permutation(len(x)):
             before = params(net)
-            loss, mistakes = run_chunk(np.array([n]), 1.0)
+            _loss, mistakes = run_chunk(np.array([n]), 1.0)
             epoch_mistakes += mistakes
             rows = (net.weights[0] != before[0]).any(axis=1) | (net.biases[0] != before[1])
             updates += rows

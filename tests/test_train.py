@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -41,7 +42,7 @@ def test_tolerance_stops_when_J_has_converged(tiny_dataset, tmp_path):
     assert result.stop_reason.startswith("J converged")
     losses = [r["train_loss"] for r in result.history]
     assert abs(losses[-1] - losses[-2]) / losses[-2] < 0.05
-    assert all(abs(b - a) / a >= 0.05 for a, b in zip(losses[:-2], losses[1:-1]))
+    assert all(abs(b - a) / a >= 0.05 for a, b in itertools.pairwise(losses[:-1]))
 
 
 def test_patience_stops_and_best_is_the_best_epoch(tiny_dataset, tmp_path):
@@ -79,7 +80,7 @@ def test_without_validation_best_is_last(tiny_dataset, tmp_path):
 def test_schedules_start_at_eta_and_never_grow(schedule):
     rates = [learning_rate(schedule, 0.1, 0.3, epoch) for epoch in range(1, 8)]
     assert rates[0] == pytest.approx(0.1)
-    assert all(b <= a for a, b in zip(rates, rates[1:]))
+    assert all(b <= a for a, b in itertools.pairwise(rates))
     assert learning_rate("inverse", 0.1, 0.5, 3) == pytest.approx(0.1 / 2)
     assert learning_rate("exponential", 0.1, 0.5, 3) == pytest.approx(0.025)
 

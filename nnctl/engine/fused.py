@@ -95,7 +95,7 @@ def _dot(w, x, c):
 
 @njit(cache=True, inline="always")
 def _log(p, c):
-    return np.log(p if p > c[TINY] else c[TINY])
+    return np.log(max(c[TINY], p))
 
 
 @njit(cache=True, error_model="numpy")
@@ -105,8 +105,7 @@ def _output_and_loss(zL, aL, y, out, loss, c):
     if out == 0:  # softmax, shifted by max z
         m = zL[0]
         for k in range(1, d):
-            if zL[k] > m:
-                m = zL[k]
+            m = max(m, zL[k])
         total = c[ZERO]
         for k in range(d):
             aL[k] = np.exp(zL[k] - m)

@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS, DERIVATIVES, OUTPUTS
-from nnctl.losses import OUTPUT_DELTAS, loss_function
 from nnctl.errors import Diverged
+from nnctl.losses import OUTPUT_DELTAS, loss_function
 from nnctl.network import Network
 from nnctl.rules import RULES
 
