@@ -168,6 +168,7 @@ def load_training_data(data_config, dtype: str) -> Splits:
     """Training and validation sets: the first `limit` examples, the last `validation` held out."""
     paths = data_paths(data_config)
     images, labels = read_examples(paths["train_images"], paths["train_labels"])
+    classes = int(labels.max()) + 1  # from the whole file: a limit must not drop a class
     if data_config.limit is not None:
         images, labels = images[: data_config.limit], labels[: data_config.limit]
     n_val = data_config.validation
@@ -175,7 +176,6 @@ def load_training_data(data_config, dtype: str) -> Splits:
         raise DataError(
             f"{paths['train_images']}: {len(labels)} examples, cannot hold out {n_val} for validation"
         )
-    classes = int(labels.max()) + 1
     if classes < 2:
         raise DataError(f"{paths['train_labels']}: need at least 2 classes, found {classes}")
     n_train = len(labels) - n_val

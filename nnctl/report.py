@@ -60,3 +60,13 @@ def print_tables(tables: list[Table], console: Console | None = None) -> None:
     console = console or Console()
     for table in tables:
         console.print(table)
+
+
+def gradcheck_table(results, examples: int) -> Table:
+    table = Table(title=f"gradients on {examples} training examples: backprop against central differences")
+    for name in ("array", "shape", "checked", "max |gradient|", "relative error"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for r in results:
+        error = f"{r.error:.2e}" if r.ok else f"[bold red]{r.error:.2e}[/bold red]"
+        table.add_row(r.name, "x".join(map(str, r.shape)), str(r.checked), f"{r.largest_gradient:.3e}", error)
+    return table
