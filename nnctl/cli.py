@@ -129,8 +129,10 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], 
 @click.option("--images", type=click.Path(dir_okay=False), help="An IDX images file (with --labels).")
 @click.option("--labels", type=click.Path(dir_okay=False), help="An IDX labels file (with --images).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
+@click.option("--figure", type=click.Path(dir_okay=False),
+              help="Also draw the confusion matrix and the worst misclassified images (PNG).")
 def evaluate(target: str, split: str, data_dir: str | None, images: str | None, labels: str | None,
-             as_json: bool) -> None:
+             as_json: bool, figure: str | None) -> None:
     """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained network.
 
     CHECKPOINT_OR_RUN is a .npz checkpoint or a run directory (its best.npz is used).
@@ -138,11 +140,12 @@ def evaluate(target: str, split: str, data_dir: str | None, images: str | None, 
     \b
     Example:
       nnctl evaluate runs/default --json
+      nnctl evaluate runs/default --figure figures/confusion.png
     """
     from nnctl.evaluate import evaluate_checkpoint
     from nnctl.report import evaluation_tables, print_tables
 
-    result = evaluate_checkpoint(target, split, images, labels, data_dir)
+    result = evaluate_checkpoint(target, split, images, labels, data_dir, figure)
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -194,6 +197,21 @@ def gradcheck(config_path: str, examples: int, overrides: tuple[str, ...]) -> No
         click.echo(f"note: {note}", err=True)
     print_tables([gradcheck_table(results, examples)])
     click.echo(verdict(results))
+
+
+@cli.command()
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The PNG to write.")
+def plot(runs: tuple[str, ...], out: str) -> None:
+    """Learning curves: train and validation loss and accuracy per epoch of one or more runs.
+
+    \b
+    Example:
+      nnctl plot runs/mlp-300 runs/mlp-300-100 --out figures/curves.png
+    """
+    from nnctl.plot import learning_curves
+
+    click.echo(str(learning_curves([Path(r) for r in runs], Path(out))))
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from nnctl.network import Network
 from nnctl.rules import TARGETS
 
 BATCH = 10_000  # rows per matrix product: bounds memory, keeps it batched
+WORST = 50  # misclassified examples listed in an evaluation
 
 
 def outputs(network: Network, x: np.ndarray) -> np.ndarray:
@@ -49,6 +50,8 @@ def evaluate(network: Network, dataset: Dataset, loss: str, rule: str) -> dict:
         precision = correct / C.sum(axis=0)
         recall = correct / C.sum(axis=1)
     accuracy = float(correct.sum() / len(dataset))
+    wrong = np.flatnonzero(predictions != dataset.labels)
+    wrong = wrong[np.argsort(a[wrong, dataset.labels[wrong]], kind="stable")][:WORST]
     return {
         "split": dataset.name,
         "examples": len(dataset),
@@ -65,6 +68,12 @@ def evaluate(network: Network, dataset: Dataset, loss: str, rule: str) -> dict:
             for k in range(classes)
         ],
         "confusion_matrix": C.tolist(),
+        # the misclassified examples whose true class got the lowest output, worst first
+        "worst": [
+            {"index": int(n), "true": int(dataset.labels[n]), "predicted": int(predictions[n]),
+             "probability": float(a[n, predictions[n]]), "true_probability": float(a[n, dataset.labels[n]])}
+            for n in wrong
+        ],
     }
 
 
@@ -85,8 +94,10 @@ def evaluate_checkpoint(
     images: str | Path | None = None,
     labels: str | Path | None = None,
     data_dir: str | Path | None = None,
+    figure: str | Path | None = None,
 ) -> dict:
-    """Evaluate a trained network on a split of its data, another data directory, or IDX files."""
+    """Evaluate a trained network on a split of its data, another data directory, or IDX files;
+    with `figure`, also draw the confusion matrix and the worst misclassified images there."""
     path, network, meta, config = load_trained(target)
     dtype = network.dtype.name
     if (images is None) != (labels is None):
@@ -108,4 +119,9 @@ def evaluate_checkpoint(
         )
     check_classes(dataset.labels, network.sizes[-1], source)
     result = evaluate(network, dataset, config.training.loss, config.training.rule)
+    if figure is not None:
+        from nnctl.plot import evaluation_figure
+
+        shape = dataset.image_shape if len(dataset.image_shape) == 2 else (1, -1)
+        evaluation_figure(result, dataset.x.reshape(len(dataset), *shape), Path(figure))
     return {"checkpoint": str(path), "epoch": meta.get("epoch"), **result}

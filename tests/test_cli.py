@@ -160,3 +160,30 @@ def test_other_image_shape_end_to_end(run, write_config, tiny_dataset, tmp_path)
     assert report["accuracy"] > 0.9 and len(report["confusion_matrix"]) == 3
     assert run("inspect-weights", out, "--out", tmp_path / "fig").exit_code == 0
     assert Image.open(tmp_path / "fig" / "hidden-units.png").size[0] > 8 * 6
+
+
+def test_plot_and_evaluate_figure(run, write_config, tmp_path):
+    config = write_config({"model": {"hidden": [16]}, "training": {"epochs": 2}})
+    runs = []
+    for name in ("a", "b"):
+        assert run("train", config, "--out", tmp_path / name, "--quiet", "--set",
+                   f"training.seed={len(runs)}").exit_code == 0
+        runs.append(tmp_path / name)
+    curves = tmp_path / "fig" / "curves.png"
+    result = run("plot", *runs, "--out", curves)
+    assert result.exit_code == 0, result.stderr
+    picture = np.asarray(Image.open(curves).convert("RGB")).astype(int)
+    assert picture.shape[1] > 800 and (picture.std(axis=(0, 1)) > 10).all()  # not a blank canvas
+
+    figure = tmp_path / "fig" / "confusion.png"
+    evaluated = run("evaluate", runs[0], "--figure", figure, "--json")
+    assert evaluated.exit_code == 0 and Image.open(figure).size[0] > 800
+    report = json.loads(evaluated.stdout)
+    worst = report["worst"]
+    assert worst and all(w["true"] != w["predicted"] for w in worst)
+    assert [w["true_probability"] for w in worst] == sorted(w["true_probability"] for w in worst)
+    wrong = sum(report["confusion_matrix"][i][j] for i in range(10) for j in range(10) if i != j)
+    assert len(worst) == min(wrong, 50)
+
+    not_a_run = run("plot", tmp_path / "fig", "--out", tmp_path / "x.png")
+    assert not_a_run.exit_code == 1 and "metrics.jsonl" in not_a_run.stderr
