@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test results bench clean
+.PHONY: install train test results bench reproduce clean
 
 install: $(STAMP)
 
@@ -39,3 +39,8 @@ results: install
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench.py --memory --end-to-end --out docs/benchmarks.md
+
+# The classic MNIST table (LeCun et al. 1998, Simard et al. 2003): trains configs/classic/ and
+# writes docs/results.md. Takes a while (progress shown per epoch).
+reproduce: install
+	$(BIN)/python tools/reproduce.py
