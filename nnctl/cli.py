@@ -214,5 +214,133 @@ def plot(runs: tuple[str, ...], out: str) -> None:
     click.echo(str(learning_curves([Path(r) for r in runs], Path(out))))
 
 
+@cli.group()
+def data() -> None:
+    """Describe, verify, download and import MNIST-style datasets (four IDX files).
+
+    \b
+    Example:
+      nnctl data info data/mnist --figure figures/mnist.png
+      nnctl data fetch fashion-mnist --to data/fashion
+    """
+
+
+@data.command("info")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--figure", type=click.Path(dir_okay=False), help="Also draw sample and mean images (PNG).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
+def data_info(directory: str, figure: str | None, as_json: bool) -> None:
+    """Counts, image shape, pixel range and class balance of a dataset directory.
+
+    \b
+    Example:
+      nnctl data info data/mnist --figure figures/mnist.png
+    """
+    from nnctl.datasets import info, info_figure
+    from nnctl.report import dataset_tables, print_tables
+
+    result = info(directory)
+    if figure:
+        info_figure(directory, figure)
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        print_tables(dataset_tables(result))
+        if figure:
+            click.echo(figure)
+
+
+@data.command("verify")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--name", help="The known dataset to check against (default: recognised by its sums).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
+def data_verify(directory: str, name: str | None, as_json: bool) -> None:
+    """Check the IDX structure of the four files and, for known datasets, their SHA-256 sums.
+
+    Exits 1 when a file is missing or fails a check.
+
+    \b
+    Example:
+      nnctl data verify data/mnist
+    """
+    from nnctl.datasets import verify
+    from nnctl.errors import DataError
+    from nnctl.report import print_tables, verify_table
+
+    report = verify(directory, name)
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        print_tables([verify_table(report)])
+    bad = [r for r in report if not r["ok"]]
+    if bad:
+        raise DataError(f"{directory}: {len(bad)} of {len(report)} files failed: {bad[0]['message']}")
+
+
+@data.command("fetch")
+@click.argument("name")
+@click.option("--to", "to", type=click.Path(file_okay=False), required=True, help="Directory to write.")
+@click.option("--mirror", "mirrors", multiple=True, metavar="URL",
+              help="Try this base URL instead of the known mirrors (repeatable).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds without data before a mirror is given up.")
+def data_fetch(name: str, to: str, mirrors: tuple[str, ...], timeout: float) -> None:
+    """Download a known dataset (mnist, fashion-mnist, kmnist, emnist-digits), checking SHA-256.
+
+    Tries the next mirror when one fails; writes each file atomically.
+
+    \b
+    Example:
+      nnctl data fetch fashion-mnist --to data/fashion
+    """
+    from tqdm import tqdm
+
+    from nnctl.datasets import fetch
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(file_name: str, done: int, total: int | None) -> None:
+        bar = bars.get(file_name)
+        if bar is None or done < bar.n:  # a new file, or the next mirror started over
+            if bar is not None:
+                bar.close()
+            bar = bars[file_name] = tqdm(total=total, desc=file_name, unit="B", unit_scale=True,
+                                         file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+        bar.update(done - bar.n)
+
+    try:
+        written = fetch(name, to, mirrors=list(mirrors) or None, progress=progress, timeout=timeout)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for path in written:
+        click.echo(str(path))
+
+
+@data.command("import-csv")
+@click.argument("train_csv", metavar="FILE.csv", type=click.Path(dir_okay=False))
+@click.option("--to", "to", type=click.Path(file_okay=False), required=True, help="Directory to write.")
+@click.option("--test", "test_csv", type=click.Path(dir_okay=False), help="A CSV for the test split.")
+@click.option("--shape", metavar="HxW", help="Image shape (default: the square root of the pixel columns).")
+@click.option("--force", is_flag=True, help="Overwrite IDX files already in --to.")
+def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | None, force: bool) -> None:
+    """Convert CSV (label, then one column per pixel, 0-255) to gzipped IDX files.
+
+    \b
+    Example:
+      nnctl data import-csv mnist_train.csv --test mnist_test.csv --to data/from-csv
+    """
+    from nnctl.datasets import import_csv
+
+    image_shape = None
+    if shape is not None:
+        try:
+            image_shape = tuple(int(d) for d in shape.lower().split("x"))
+        except ValueError:
+            raise click.BadParameter(f"expected HxW, e.g. 28x28, got {shape!r}", param_hint="--shape") from None
+    for path in import_csv(train_csv, to, test_csv=test_csv, image_shape=image_shape, overwrite=force):
+        click.echo(str(path))
+
+
 def main() -> None:
     cli(prog_name="nnctl")

@@ -80,12 +80,12 @@ def check(config: Config, examples: int = 3, seed: int = 0) -> tuple[list[LayerC
     worst = [0.0] * len(arrays)
     largest = [0.0] * len(arrays)
     checked = [0] * len(arrays)
+
+    def loss_at(x: np.ndarray, y: np.ndarray) -> float:
+        return float(loss_of(network.forward(x[None, :]), y[None, :])[0])
+
     for n in range(min(examples, len(data.train))):
         x, y = data.train.x[n], targets[n]
-
-        def loss_at() -> float:
-            return float(loss_of(network.forward(x[None, :]), y[None, :])[0])
-
         gradients = backprop_gradient(network, x, y, int(data.train.labels[n]), rule, loss)
         for k, (array, gradient) in enumerate(zip(arrays, gradients)):
             flat, grad = array.reshape(-1), gradient.reshape(-1)
@@ -94,9 +94,9 @@ def check(config: Config, examples: int = 3, seed: int = 0) -> tuple[list[LayerC
             for i, index in enumerate(picks):
                 saved = flat[index]
                 flat[index] = saved + EPSILON
-                plus = loss_at()
+                plus = loss_at(x, y)
                 flat[index] = saved - EPSILON
-                minus = loss_at()
+                minus = loss_at(x, y)
                 flat[index] = saved
                 numeric[i] = (plus - minus) / (2 * EPSILON)
             scale = max(np.abs(grad).max(), np.abs(numeric).max(), np.finfo(float).tiny)

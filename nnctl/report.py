@@ -70,3 +70,30 @@ def gradcheck_table(results, examples: int) -> Table:
         error = f"{r.error:.2e}" if r.ok else f"[bold red]{r.error:.2e}[/bold red]"
         table.add_row(r.name, "x".join(map(str, r.shape)), str(r.checked), f"{r.largest_gradient:.3e}", error)
     return table
+
+
+def dataset_tables(result: dict) -> list[Table]:
+    summary = Table(title=f"{result['directory']}: {result['classes']} classes, images "
+                          f"{'x'.join(map(str, result['image_shape']))} {result['pixel_dtype']}")
+    for name in ("split", "examples", "pixel min", "pixel max", "pixel mean", "labels"):
+        summary.add_column(name, justify="right")
+    for split, s in result["splits"].items():
+        summary.add_row(split, f"{s['count']:,}", str(s["pixel_min"]), str(s["pixel_max"]),
+                        f"{s['pixel_mean']:.2f}", f"{s['label_min']}..{s['label_max']}")
+    balance = Table(title="examples per class")
+    balance.add_column("class", justify="right")
+    for split in result["splits"]:
+        balance.add_column(split, justify="right")
+    for k in range(result["classes"]):
+        balance.add_row(str(k), *(f"{s['class_counts'][k]:,}" for s in result["splits"].values()))
+    return [summary, balance]
+
+
+def verify_table(report: list[dict]) -> Table:
+    table = Table(title="verify")
+    for name in ("file", "ok", "message"):
+        table.add_column(name)
+    for r in report:
+        table.add_row(str(r["file"]).rsplit("/", 1)[-1], "[green]yes[/green]" if r["ok"] else "[red]no[/red]",
+                      r["message"])
+    return table

@@ -83,15 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     header = [
         "# The classic MNIST table, reproduced with per-example SGD",
         "",
-        f"Written by `make reproduce` (`python tools/reproduce.py`) on "
+        (f"Written by `make reproduce` (`python tools/reproduce.py`) on "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.platform()}, "
-        f"Python {platform.python_version()}, the fused engine, float32.",
+        f"Python {platform.python_version()}, the fused engine, float32."),
         "",
-        "Every run: the 55,000 first training images, 5,000 held out for model selection (the "
+        ("Every run: the 55,000 first training images, 5,000 held out for model selection (the "
         "checkpoint of the best validation accuracy is the one tested), no distortions, no "
         "preprocessing beyond pixel/255, per-example SGD. Test error on the 10,000 test images; "
         "**bold** where it is at or below the paper's. Epochs: the best epoch, of those run. Wall "
-        "time: the whole `nnctl train` command.",
+        "time: the whole `nnctl train` command."),
         "",
         "| network (paper) | our settings | paper's test error | our test error | epochs | wall time | command |",
         "|---|---|---:|---:|---:|---:|---|",
