@@ -214,6 +214,44 @@ def plot(runs: tuple[str, ...], out: str) -> None:
     click.echo(str(learning_curves([Path(r) for r in runs], Path(out))))
 
 
+@cli.command("predict")
+@click.argument("target", metavar="CHECKPOINT_OR_RUN", type=click.Path())
+@click.argument("inputs", metavar="IMAGE_OR_DIR...", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
+@click.option("--save-preprocessed", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write what the network saw, one PNG per image.")
+def predict_command(target: str, inputs: tuple[str, ...], as_json: bool, save_preprocessed: str | None) -> None:
+    """Classify your own digit images (PNG, JPEG, BMP... anything Pillow reads).
+
+    Each image is prepared the way MNIST was made: grayscale, inverted if the background is
+    light, cropped to the digit, scaled into a 20x20 box, centred by its centre of mass in 28x28.
+    Exits 1 if any image could not be read (the others are still classified).
+
+    \b
+    Example:
+      nnctl predict runs/default my-digits/ --save-preprocessed seen/
+    """
+    from nnctl.errors import DataError
+    from nnctl.predict import predict
+
+    results = predict(target, [Path(p) for p in inputs],
+                      Path(save_preprocessed) if save_preprocessed else None)
+    if not results:
+        raise DataError(f"no image files in {', '.join(inputs)}")
+    for r in results:
+        if as_json:
+            click.echo(json.dumps(r))
+        elif "error" in r:
+            click.echo(f"Error: {r['error']}", err=True)
+        else:
+            others = ", ".join(f"{c['digit']} ({c['probability']:.1%})" for c in r["candidates"])
+            click.echo(f"{r['file']}: {r['prediction']} ({r['probability']:.1%}); then {others}")
+    failed = sum("error" in r for r in results)
+    if failed:
+        click.echo(f"{failed} of {len(results)} images could not be classified", err=True)
+        sys.exit(1)
+
+
 @cli.group()
 def data() -> None:
     """Describe, verify, download and import MNIST-style datasets (four IDX files).

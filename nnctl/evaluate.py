@@ -71,7 +71,7 @@ def evaluate(network: Network, dataset: Dataset, loss: str, rule: str) -> dict:
         # the misclassified examples whose true class got the lowest output, worst first
         "worst": [
             {"index": int(n), "true": int(dataset.labels[n]), "predicted": int(predictions[n]),
-             "probability": float(a[n, predictions[n]]), "true_probability": float(a[n, dataset.labels[n]])}
+             "output": float(a[n, predictions[n]]), "true_output": float(a[n, dataset.labels[n]])}
             for n in wrong
         ],
     }

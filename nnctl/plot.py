@@ -57,8 +57,8 @@ def learning_curves(run_dirs: list[Path], out: Path) -> Path:
 
 
 def evaluation_figure(result: dict, images: np.ndarray, out: Path, worst: int = 24) -> Path:
-    """The confusion matrix, and the `worst` misclassified images (lowest probability of the true
-    class first) with their predicted and true labels."""
+    """The confusion matrix, and the `worst` misclassified images (lowest output for the true
+    class first) with their predicted and true labels and the network's outputs for both."""
     plt = _pyplot()
     C = np.array(result["confusion_matrix"])
     wrong = result["worst"][:worst]
@@ -78,8 +78,8 @@ def evaluation_figure(result: dict, images: np.ndarray, out: Path, worst: int = 
     for k, example in enumerate(wrong):
         cell = figure.add_subplot(grid[k // columns, 2 + k % columns])
         cell.imshow(images[example["index"]], cmap="gray_r")
-        cell.set_title(f"#{example['index']}: {example['predicted']} ({example['probability']:.0%})\n"
-                       f"true {example['true']}", fontsize=7)
+        cell.set_title(f"#{example['index']}: {example['predicted']} ({example['output']:.2f})\n"
+                       f"true {example['true']} ({example['true_output']:.2f})", fontsize=7)
         cell.axis("off")
     figure.tight_layout()
     return _save(figure, plt, out)

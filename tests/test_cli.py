@@ -181,7 +181,8 @@ def test_plot_and_evaluate_figure(run, write_config, tmp_path):
     report = json.loads(evaluated.stdout)
     worst = report["worst"]
     assert worst and all(w["true"] != w["predicted"] for w in worst)
-    assert [w["true_probability"] for w in worst] == sorted(w["true_probability"] for w in worst)
+    assert [w["true_output"] for w in worst] == sorted(w["true_output"] for w in worst)
+    assert all(w["output"] > w["true_output"] for w in worst)  # the prediction is the largest output
     wrong = sum(report["confusion_matrix"][i][j] for i in range(10) for j in range(10) if i != j)
     assert len(worst) == min(wrong, 50)
 

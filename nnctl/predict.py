@@ -1,0 +1,303 @@
+"""Classify image files (photos, scans, drawings of one digit) with a trained network.
+
+Each image is prepared the way MNIST itself was made (LeCun et al.): grey levels, white digit on a
+black field, the digit's bounding box scaled to fit a 20x20 box keeping its aspect ratio (for a
+network trained on H x W images, a round(20/28 H) x round(20/28 W) box), then pasted into the
+H x W field so that its centre of mass sits at the field's centre. Pixels end up as pixel / 255,
+the preprocessing every checkpoint records (`nnctl.data.PREPROCESSING`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from nnctl.activations import ACTIVATIONS, softmax
+from nnctl.errors import DataError, NnctlError, RunDirError
+from nnctl.evaluate import BATCH, load_trained
+from nnctl.network import Network
+
+_RESAMPLING = getattr(Image, "Resampling", Image)  # Pillow >= 9.1 has the enum, older the constants
+# MNIST's digits fill a 20x20 box inside the 28x28 field.
+BOX_FRACTION = 20 / 28
+# A border median above this (on 0..255) means a light background: the image is inverted.
+LIGHT_BACKGROUND = 127
+# Ink = how much brighter than the background (after inversion) a pixel is, on 0..255. Below
+# MIN_CONTRAST at its strongest, the image is blank. The digit's bounding box holds the pixels with
+# more than INK_THRESHOLD of the strongest ink that lie within NEAR pixels of strong ink (more
+# than STRONG_INK of the strongest): it keeps most of MNIST's faint anti-aliased edges, so an MNIST
+# digit comes back nearly unchanged, and drops JPEG ringing and paper texture away from the
+# strokes. (Measured on the 10,000 MNIST test digits and on JPEG copies of them: see
+# tests/test_predict.py.)
+MIN_CONTRAST = 32
+INK_THRESHOLD = 0.05
+STRONG_INK = 0.3
+NEAR = 1
+CANDIDATES = 2  # the next most likely classes reported beside the prediction
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """Open any image Pillow reads (the format comes from the content, not the name), fully
+    decoded, turned upright by its EXIF orientation; the first frame of an animation.
+
+    Anything else (missing file, directory, empty, not an image, truncated, a decompression bomb)
+    is a DataError naming the file, in one line.
+    """
+    path = Path(path)
+    with warnings.catch_warnings():
+        # Pillow's notes on damaged metadata (TIFF tags, EXIF) are not the user's problem
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+        try:
+            with Image.open(path) as opened:
+                opened.load()  # decodes now: a truncated file fails here, not later
+                image = opened.copy()
+        except FileNotFoundError:
+            raise DataError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise DataError(f"{path}: is a directory, not an image") from None
+        except PermissionError as e:
+            raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+        except UnidentifiedImageError:
+            raise DataError(f"{path}: not an image Pillow can read") from None
+        except Image.DecompressionBombError as e:
+            raise DataError(f"{path}: refused, too many pixels ({_one_line(e)})") from None
+        except (OSError, ValueError, EOFError, SyntaxError, MemoryError) as e:
+            # SyntaxError: some of Pillow's decoders report a malformed file with it
+            raise DataError(f"{path}: not an image Pillow can read ({_one_line(e)})") from None
+        try:
+            return ImageOps.exif_transpose(image)
+        except Exception:  # noqa: BLE001 - a malformed EXIF block must not lose a readable image
+            return image
+
+
+def _one_line(error: BaseException) -> str:
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory becomes its files (sorted by name, not recursive, hidden files
+    skipped); a path that does not exist is kept, so that it gets its own error later."""
+    expanded = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files = (p for p in path.iterdir() if not p.name.startswith(".") and p.is_file())
+            expanded.extend(sorted(files))
+        else:
+            expanded.append(path)
+    return expanded
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+def grey_levels(image: Image.Image) -> np.ndarray:
+    """The image as a float32 (height, width) array of grey levels on 0..255 (0 black).
+
+    Transparency is composited on white; palettes are looked up; 16- and 32-bit integer images are
+    scaled down from 0..65535 (when they use more than 0..255), float images from 0..1 (when they
+    stay within it).
+    """
+    if image.width == 0 or image.height == 0:
+        raise DataError(f"the image has no pixels ({image.width}x{image.height})")
+    try:
+        return _grey_levels(image)
+    except (ValueError, TypeError, OSError) as e:  # Pillow cannot convert this mode
+        raise DataError(
+            f"cannot turn an image of mode {image.mode} into grey levels ({_one_line(e)})"
+        ) from None
+
+
+def _grey_levels(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("L"), dtype=np.float32)
+    if mode == "F" or mode.startswith("I"):
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+        if mode == "F" and low >= 0.0 and high <= 1.0:
+            values = values * 255.0
+        elif high > 255.0:
+            values = values * (255.0 / max(65535.0, high))
+        return np.clip(values, 0.0, 255.0).astype(np.float32)
+    try:
+        grey = image.convert("L")
+    except ValueError:  # a mode Pillow converts to grey only through RGB
+        grey = image.convert("RGB").convert("L")
+    return np.asarray(grey, dtype=np.float32)
+
+
+def box_shape(image_shape: tuple[int, int]) -> tuple[int, int]:
+    """The box the digit is scaled to fit: 20x20 in a 28x28 field, in proportion for others."""
+    return tuple(max(1, round(BOX_FRACTION * d)) for d in image_shape)
+
+
+def preprocess(image: Image.Image, image_shape: tuple[int, int]) -> np.ndarray:
+    """One picture of a digit -> what the network sees: float32 (H, W) with values in [0, 1].
+
+    As MNIST was made: grey levels; inverted when the background (the median of the outermost
+    rows and columns) is light, so the digit is white on black; the background level subtracted
+    and the strongest ink stretched to 255 (a photo's grey paper and grey pencil become MNIST's
+    black and white); cropped to the digit's bounding box; scaled (Lanczos) to fit the box of
+    `box_shape`, keeping the aspect ratio; pasted into an H x W field with its centre of mass at
+    (H/2, W/2) in pixel-index coordinates, where MNIST's are (shifted by whole pixels, clipped so
+    the digit stays inside); divided by 255. A digit already prepared like MNIST comes back nearly
+    unchanged. A blank image (no pixel MIN_CONTRAST above the background) is a DataError.
+    """
+    height, width = (int(d) for d in image_shape)
+    grey = grey_levels(image)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    if np.median(border) > LIGHT_BACKGROUND:
+        grey, border = 255.0 - grey, 255.0 - border
+    ink = np.clip(grey - np.median(border), 0.0, None)
+    strongest = float(ink.max())
+    if strongest < MIN_CONTRAST:
+        raise DataError(
+            f"no digit found: the image is blank (no pixel differs from the background by "
+            f"{MIN_CONTRAST} grey levels or more)"
+        )
+    ink *= 255.0 / strongest
+    strong = ink > 255.0 * STRONG_INK
+    near = np.zeros_like(strong)  # strong ink grown by NEAR pixels in every direction
+    padded = np.pad(strong, NEAR)
+    for dy in range(2 * NEAR + 1):
+        for dx in range(2 * NEAR + 1):
+            near |= padded[dy : dy + strong.shape[0], dx : dx + strong.shape[1]]
+    inked = (ink > 255.0 * INK_THRESHOLD) & near
+    rows = np.flatnonzero(inked.any(axis=1))
+    cols = np.flatnonzero(inked.any(axis=0))
+    digit = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float64)
+
+    box_h, box_w = box_shape((height, width))
+    h, w = digit.shape
+    scale = min(box_h / h, box_w / w)
+    new_h = min(box_h, max(1, round(h * scale)))
+    new_w = min(box_w, max(1, round(w * scale)))
+    if (new_h, new_w) != (h, w):
+        resized = Image.fromarray(digit.astype(np.float32)).resize(
+            (new_w, new_h), _RESAMPLING.LANCZOS
+        )
+        digit = np.clip(np.asarray(resized, dtype=np.float64), 0.0, 255.0)  # Lanczos rings below 0
+
+    mass = digit.sum()
+    if mass <= 0.0:  # cannot happen after the checks above; guards the division all the same
+        raise DataError("no digit found: nothing left after scaling")
+    cy = float((digit.sum(axis=1) * np.arange(new_h)).sum() / mass)
+    cx = float((digit.sum(axis=0) * np.arange(new_w)).sum() / mass)
+    top = int(np.clip(np.floor(height / 2 - cy + 0.5), 0, height - new_h))
+    left = int(np.clip(np.floor(width / 2 - cx + 0.5), 0, width - new_w))
+    field = np.zeros((height, width), dtype=np.float64)
+    field[top : top + new_h, left : left + new_w] = digit
+    return np.clip(field / 255.0, 0.0, 1.0).astype(np.float32)  # no 1.0000001 from rounding
+
+
+# --------------------------------------------------------------------------- predicting
+
+
+def probabilities(network: Network, x: np.ndarray) -> np.ndarray:
+    """Class probabilities (float64) for a batch of rows, one forward pass for the whole batch.
+
+    With a softmax output they are the network's outputs a^[L] themselves. Otherwise they are a
+    softmax over the last layer's z^[L]: for an identity output those are the outputs (perceptron
+    and delta-rule scores), for a sigmoid output the logits (a softmax of the sigmoids, all in
+    (0, 1), could never exceed e / (e + 9) = 23% with 10 classes). They then read as probabilities
+    (positive, summing to 1, ranked like the outputs) but were not trained to be calibrated.
+    """
+    if network.output == "softmax":
+        return network.forward(x).astype(np.float64)
+    if network.output == "identity":
+        return softmax(network.forward(x).astype(np.float64))
+    # sigmoid: the forward pass in matrix form up to z^[L] = W^[L] a^[L-1] + b^[L]
+    a = x
+    for W, b in zip(network.weights[:-1], network.biases[:-1]):
+        a = ACTIVATIONS[network.activation](a @ W.T + b)
+    z = a @ network.weights[-1].T + network.biases[-1]
+    return softmax(z.astype(np.float64))
+
+
+def predict(
+    target: str | Path, paths: list[Path], save_preprocessed: Path | None = None
+) -> list[dict]:
+    """Classify each image file with the network of `target` (a checkpoint, or a run directory's
+    checkpoints/best.npz). Directories in `paths` are expanded as by `expand_inputs`.
+
+    One dict per file, in order: {"file", "prediction", "probability", "candidates": [{"digit",
+    "probability"}, ...]} (the next two most likely classes, most likely first), or {"file",
+    "error"} with a one-line message naming the file; a bad file never stops the others. The
+    probability is the network's output for the class when its output is softmax, otherwise a
+    softmax over the last layer (see `probabilities`). With `save_preprocessed`, what the network
+    saw is written there as an 8-bit grey PNG per image (`<stem>.png`, `<stem>-2.png`... when
+    stems repeat) and its path is added to the dict as "preprocessed".
+    """
+    path, network, meta, _ = load_trained(target)
+    shape = meta.get("image_shape")
+    if not isinstance(shape, list) or len(shape) != 2:
+        raise DataError(
+            f"{path}: the network was trained on inputs of shape {shape}, not 2-D images: "
+            "it cannot classify pictures"
+        )
+    image_shape = (int(shape[0]), int(shape[1]))
+    if save_preprocessed is not None:
+        save_preprocessed = Path(save_preprocessed)
+        try:
+            save_preprocessed.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunDirError(f"{save_preprocessed}: cannot create: {e.strerror or e}") from None
+
+    results: list[dict] = []
+    fed: list[np.ndarray] = []
+    for file in expand_inputs(paths):
+        try:
+            fed.append(preprocess(read_image(file), image_shape))
+        except NnctlError as e:
+            message = str(e) if str(e).startswith(f"{file}:") else f"{file}: {e}"
+            results.append({"file": str(file), "error": message})
+        else:
+            results.append({"file": str(file)})
+    if not fed:
+        return results
+
+    x = np.stack(fed).reshape(len(fed), -1).astype(network.dtype)
+    probs = np.concatenate(
+        [probabilities(network, x[i : i + BATCH]) for i in range(0, len(x), BATCH)]
+    )
+    used_names: set[str] = set()
+    ok = (r for r in results if "error" not in r)
+    for row, (result, picture) in enumerate(zip(ok, fed)):
+        ranked = [int(k) for k in np.argsort(-probs[row], kind="stable")]  # ties: lower digit first
+        result["prediction"] = ranked[0]
+        result["probability"] = float(probs[row, ranked[0]])
+        result["candidates"] = [{"digit": k, "probability": float(probs[row, k])}
+                                for k in ranked[1 : 1 + CANDIDATES]]
+        if save_preprocessed is not None:
+            out = save_preprocessed / _unique_name(Path(result["file"]).stem, used_names)
+            _save_png(picture, out)
+            result["preprocessed"] = str(out)
+    return results
+
+
+def _unique_name(stem: str, used: set[str]) -> str:
+    name, n = f"{stem}.png", 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}.png"
+    used.add(name)
+    return name
+
+
+def _save_png(picture: np.ndarray, path: Path) -> None:
+    """What the network saw, as 8-bit grey: round(255 x)."""
+    pixels = np.rint(picture.astype(np.float64) * 255.0).clip(0, 255).astype(np.uint8)
+    try:
+        Image.fromarray(pixels).save(path, format="PNG")
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot write: {e.strerror or e}") from None
+
