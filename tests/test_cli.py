@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -188,3 +189,16 @@ def test_plot_and_evaluate_figure(run, write_config, tmp_path):
 
     not_a_run = run("plot", tmp_path / "fig", "--out", tmp_path / "x.png")
     assert not_a_run.exit_code == 1 and "metrics.jsonl" in not_a_run.stderr
+
+
+def test_help_has_an_example_for_every_command_and_no_colour_off_a_terminal(run):
+    from nnctl.cli import cli
+
+    commands = [[name] for name in cli.commands if name != "data"]
+    commands += [["data", name] for name in cli.commands["data"].commands]
+    for command in commands:
+        result = run(*command, "--help")
+        assert result.exit_code == 0 and "Example:" in result.stdout, command
+    assert run("--version").stdout.startswith("nnctl, version ")
+    table = run("data", "info", Path(__file__).resolve().parent.parent / "data" / "mnist")
+    assert table.exit_code == 0 and "\x1b[" not in table.stdout  # not a terminal: no colour codes
