@@ -25,10 +25,9 @@ import hashlib
 import http.client
 import io
 import math
-import os
 import re
+import shutil
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -40,9 +39,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from nnctl import __version__
-from nnctl.checkpoint import atomic_write_bytes
+from nnctl.atomic import atomic_file, atomic_write_bytes
 from nnctl.data import STANDARD_NAMES, data_paths, read_examples, read_idx
-from nnctl.errors import DataError
+from nnctl.errors import DataError, RunDirError
 
 SPLITS = {"train": ("train_images", "train_labels"), "test": ("test_images", "test_labels")}
 CHUNK = 1 << 16  # bytes per read while downloading
@@ -305,19 +304,6 @@ def standard_paths(directory: str | Path) -> dict[str, Path]:
     """The four standard file paths in `directory`, gzipped if there, else raw (as data_paths)."""
     config = SimpleNamespace(dir=Path(directory), **{key: None for key in STANDARD_NAMES})
     return data_paths(config)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _one_line(text: object) -> str:
@@ -610,13 +596,6 @@ def _checksum_status(path: Path, digest: str | None, entry: dict | None, key: st
 # fetch
 
 
-class _LocalWriteError(Exception):
-    """Writing the temporary file failed (disk full...): another mirror would not help."""
-
-    def __init__(self, error: OSError):
-        super().__init__(error.strerror or str(error))
-
-
 def fetch(name: str, to: str | Path, *, mirrors: Sequence[str] | None = None,
           progress: Progress | None = None, timeout: float = 30,
           catalog: dict | None = None) -> list[Path]:
@@ -667,51 +646,28 @@ def fetch(name: str, to: str | Path, *, mirrors: Sequence[str] | None = None,
                             f"an unchecked file")
         if final.is_file() and sha256_file(final) in accepted:
             continue
-        tmp = _download(spec["name"], bases, to, accepted, spec.get("size"), progress, timeout,
-                        prefix=f".{final.name}.")
-        try:
-            os.replace(tmp, final)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise DataError(f"{final}: cannot write: {e.strerror or e}") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_directory(to)
+        _download(spec["name"], bases, final, accepted, spec.get("size"), progress, timeout)
     return list(finals.values())
 
 
-def _download(served: str, bases: Sequence[str], directory: Path, accepted: tuple[str, ...],
-              size: int | None, progress: Progress | None, timeout: float, prefix: str) -> Path:
-    """A verified, fsync'd temporary file in `directory` holding `served` from the first mirror
-    that gives the right bytes; the caller renames or deletes it."""
+class _MirrorFailed(Exception):
+    """This mirror did not give the right bytes (the reason is the message)."""
+
+
+def _download(served: str, bases: Sequence[str], target: Path, accepted: tuple[str, ...],
+              size: int | None, progress: Progress | None, timeout: float) -> None:
+    """Write `target` atomically with `served` from the first mirror that gives the right bytes."""
     last = "no mirror tried"
     for base in bases:
         url = base if base.endswith("/" + served) else base.rstrip("/") + "/" + served
         try:
-            fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".part")
-        except OSError as e:
-            raise DataError(f"{directory / served}: cannot write: {e.strerror or e}") from None
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
+            with atomic_file(target) as out:
                 reason = _stream(url, out, served, accepted, size, progress, timeout)
-                if reason is None:
-                    try:
-                        out.flush()
-                        os.fsync(out.fileno())
-                    except OSError as e:
-                        raise _LocalWriteError(e) from None
-        except _LocalWriteError as e:
-            tmp.unlink(missing_ok=True)
-            raise DataError(f"{directory / served}: cannot write: {e}") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        if reason is None:
-            return tmp
-        tmp.unlink(missing_ok=True)
-        last = f"{url}: {reason}"
+                if reason is not None:
+                    raise _MirrorFailed(reason)  # the temporary file goes, the target stays as it was
+            return
+        except _MirrorFailed as e:
+            last = f"{url}: {e}"
     tried = f"{len(bases)} mirror{'s' if len(bases) != 1 else ''}"
     raise DataError(_one_line(f"cannot fetch {served}: {tried} failed; the last, {last}"))
 
@@ -737,8 +693,8 @@ def _stream(url: str, out, served: str, accepted: tuple[str, ...], size: int | N
                 digest.update(block)
                 try:
                     out.write(block)
-                except OSError as e:
-                    raise _LocalWriteError(e) from None
+                except OSError as e:  # disk full...: another mirror would not help
+                    raise RunDirError(f"{served}: cannot write the download: {e.strerror or e}") from None
                 if progress is not None:
                     progress(served, done, total)
     except urllib.error.HTTPError as e:
@@ -771,8 +727,8 @@ def _fetch_archive(entry: dict, to: Path, finals: dict[str, Path], bases: Sequen
     if not accepted:
         raise DataError(f"{archive['name']}: no published SHA-256, refusing to download an "
                         f"unchecked file")
-    tmp = _download(archive["name"], bases, to, accepted, archive.get("size"), progress, timeout,
-                    prefix=f".{archive['name']}.")
+    tmp = to / archive["name"]
+    _download(archive["name"], bases, tmp, accepted, archive.get("size"), progress, timeout)
     try:
         with zipfile.ZipFile(tmp) as zf:
             members = {}
@@ -782,8 +738,8 @@ def _fetch_archive(entry: dict, to: Path, finals: dict[str, Path], bases: Sequen
                 wanted = entry["files"][key]["name"]
                 if wanted not in members:
                     raise DataError(f"{archive['name']}: has no member {wanted}")
-                with zf.open(members[wanted]) as source:
-                    _atomic_copy(source, final)
+                with zf.open(members[wanted]) as source, atomic_file(final) as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
         raise DataError(_one_line(f"{archive['name']}: cannot extract: {e}")) from None
     finally:
@@ -800,29 +756,6 @@ def _counts_ok(finals: dict[str, Path], entry: dict) -> bool:
         if counts.get(split) is not None and len(labels) != counts[split]:
             return False
     return True
-
-
-def _atomic_copy(source, final: Path) -> None:
-    """Stream `source` into a temporary file next to `final`, fsync, rename into place."""
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
-    except OSError as e:
-        raise DataError(f"{final}: cannot write: {e.strerror or e}") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for block in iter(lambda: source.read(1 << 20), b""):
-                out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, final)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"{final}: cannot write: {e.strerror or e}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(final.parent)
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from nnctl.checkpoint import atomic_write_text, load_checkpoint
+from nnctl.atomic import atomic_write_text
+from nnctl.checkpoint import load_checkpoint
 from nnctl.config import (
     Config,
     config_from_dict,

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from nnctl.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from nnctl.atomic import atomic_write_text
+from nnctl.checkpoint import load_checkpoint, save_checkpoint
 from nnctl.config import Config, config_to_dict, dump_config
 from nnctl.data import (
     PREPROCESSING,

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import nnctl.checkpoint as checkpoint_module
+from nnctl.atomic import atomic_write_text
 from nnctl.checkpoint import (
     FORMAT_VERSION,
-    atomic_write_text,
     checkpoint_bytes,
     load_checkpoint,
     resolve_checkpoint,

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import write_idx
 
-import nnctl.checkpoint
+import nnctl.atomic
 from nnctl.checkpoint import load_checkpoint
 
 
@@ -192,7 +192,7 @@ def test_disk_full_keeps_the_previous_checkpoint(run, write_config, tmp_path, mo
     def full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(nnctl.checkpoint.os, "fsync", full)
+    monkeypatch.setattr(nnctl.atomic.os, "fsync", full)
     result = run("train", "--resume", out, "--set", "training.epochs=2", "--quiet")
     assert_one_line_error(result, 1, "No space left on device")
     monkeypatch.undo()
