@@ -306,6 +306,15 @@ def standard_paths(directory: str | Path) -> dict[str, Path]:
     return data_paths(config)
 
 
+def _make_directory(to: Path) -> None:
+    try:
+        to.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DataError(f"{to}: not a directory") from None
+    except OSError as e:
+        raise DataError(f"{to}: cannot create the directory: {e.strerror or e}") from None
+
+
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
@@ -625,12 +634,7 @@ def fetch(name: str, to: str | Path, *, mirrors: Sequence[str] | None = None,
     catalog = KNOWN if catalog is None else catalog
     entry = lookup(name, catalog)
     to = Path(to)
-    try:
-        to.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise DataError(f"{to}: not a directory") from None
-    except OSError as e:
-        raise DataError(f"{to}: cannot create the directory: {e.strerror or e}") from None
+    _make_directory(to)
     bases = list(entry.get("mirrors", ())) if mirrors is None else list(mirrors)
     if not bases:
         raise DataError(f"{name}: no mirrors to download from")
@@ -810,12 +814,7 @@ def import_csv(train_csv: str | Path, to: str | Path, *, test_csv: str | Path | 
         for path, _ in outputs:
             if path.exists():
                 raise DataError(f"{path}: already exists (not overwriting it)")
-    try:
-        to.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise DataError(f"{to}: not a directory") from None
-    except OSError as e:
-        raise DataError(f"{to}: cannot create the directory: {e.strerror or e}") from None
+    _make_directory(to)
     for path, array in outputs:
         atomic_write_bytes(path, gzip.compress(idx_bytes(array), compresslevel=6, mtime=0))
     return [path for path, _ in outputs]
