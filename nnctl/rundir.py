@@ -134,7 +134,9 @@ def resume_config(run_dir: Path, overrides: Sequence[str] = (), config_path: str
     """The config to continue a run with: the one it was trained with, plus safe --set overrides.
 
     Refused: a run directory with no checkpoint, a config.yaml (or a CONFIG given) that differs
-    from the one the checkpoints were trained with, and --set of any key outside SAFE_TO_CHANGE.
+    from the one the checkpoints were trained with in any key outside SAFE_TO_CHANGE, and --set of
+    such a key. Differences in SAFE_TO_CHANGE keys (an earlier `--resume --set training.epochs=N`
+    wrote them to config.yaml, or the user edited them) are taken over.
     """
     last = checkpoint_path(run_dir, "last.npz")
     if not run_dir.is_dir():
@@ -143,17 +145,24 @@ def resume_config(run_dir: Path, overrides: Sequence[str] = (), config_path: str
         raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.npz)")
     _, meta = load_checkpoint(last)
     trained = config_from_dict(meta["config"], str(last))
-    for path in filter(None, [run_dir / "config.yaml", config_path]):
-        if Path(path).exists() or path == config_path:
-            given = load_config(path)
-            changed = changed_keys(trained, given)
-            if changed:
-                raise ConfigError(
-                    f"{path}: differs from the config the run was trained with in "
-                    f"{', '.join(changed)}; resume continues the same experiment (start a new run "
-                    f"for a different one; {', '.join(SAFE_TO_CHANGE)} may be changed with --set)"
-                )
     raw = config_to_dict(trained)
+    saved = run_dir / "config.yaml"
+    compared = [saved] if saved.exists() else []
+    if config_path is not None:
+        compared.append(Path(config_path))
+    for path in compared:
+        given = load_config(path)
+        changed = changed_keys(trained, given)
+        unsafe = [key for key in changed if key not in SAFE_TO_CHANGE]
+        if unsafe:
+            raise ConfigError(
+                f"{path}: differs from the config the run was trained with in "
+                f"{', '.join(unsafe)}; resume continues the same experiment (start a new run "
+                f"for a different one; {', '.join(SAFE_TO_CHANGE)} may be changed)"
+            )
+        flat = _flatten(config_to_dict(given))
+        for key in changed:  # when to stop: taken from the file
+            set_dotted(raw, key, flat[key], source=str(path))
     for item in overrides:
         key, value = parse_override(item)
         if key not in SAFE_TO_CHANGE:

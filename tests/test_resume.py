@@ -193,6 +193,8 @@ def test_resume_refuses_an_edited_config_and_unsafe_overrides(run, write_config,
     assert unsafe.exit_code == 2 and "training.learning_rate" in unsafe.stderr
 
     saved = out / "config.yaml"
+    saved.write_text(saved.read_text().replace("epochs: 2", "epochs: 3"))  # when to stop: allowed
+    assert resume_config(out).training.epochs == 3
     saved.write_text(saved.read_text().replace("learning_rate: 0.1", "learning_rate: 0.3"))
     edited = run("train", "--resume", out)
     assert edited.exit_code == 2 and "training.learning_rate" in edited.stderr
