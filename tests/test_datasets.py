@@ -24,7 +24,7 @@ from PIL import Image
 
 from nnctl import datasets
 from nnctl.data import BUNDLED_DIR, STANDARD_NAMES, read_examples, read_idx
-from nnctl.datasets import KNOWN, fetch, import_csv, info, info_figure, verify
+from nnctl.datasets import KNOWN, csv_import, fetch, import_csv, info, info_figure, verify
 from nnctl.errors import DataError
 
 GZ_NAMES = {key: stem + ".gz" for key, stem in STANDARD_NAMES.items()}
@@ -602,7 +602,7 @@ def test_import_csv_with_a_header_a_shape_and_large_labels(tmp_path):
 
 
 def test_import_csv_reports_lines_across_blocks(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "CSV_CHUNK", 7)
+    monkeypatch.setattr(csv_import, "CSV_CHUNK", 7)
     rows = ["label,a,b,c,d", ""] + [f"{i % 10},1,2,3,4" for i in range(30)]
     rows[25] = "3,1,2,300,4"  # line 26
     path = tmp_path / "blocks.csv"

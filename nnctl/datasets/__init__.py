@@ -1,0 +1,31 @@
+"""MNIST-style datasets: describe, verify, download and import them.
+
+The library behind `nnctl data info|verify|fetch|import-csv`. A dataset directory holds the four
+IDX files with the standard MNIST names (nnctl.data.STANDARD_NAMES), gzipped (`.gz`) or raw; when
+both are there the gzipped one is used, as everywhere in nnctl (nnctl.data.data_paths).
+
+- `KNOWN`, `lookup`, `identify` (catalog.py): the datasets nnctl can fetch: the files as served,
+  their published SHA-256 sums, the number of examples, and public mirrors to try in order.
+- `info` / `info_figure` (describe.py): counts, image shape, pixel statistics and class balance
+  per split; a PNG of sample images and the mean image of each class.
+- `verify` (verification.py): a per-file report (present? a valid IDX? counts agree? SHA-256 as
+  published?).
+- `fetch` (download.py): download a known dataset with SHA-256 checks, mirror fallback and
+  atomic renames.
+- `import_csv` (csv_import.py): the common CSV layout (label, then one column per pixel) to
+  gzipped IDX files.
+
+Every file written here goes to a temporary file in the target directory, is fsync'd and then
+renamed into place: a crash or a failed download never leaves a half-written file under its
+final name.
+"""
+
+from __future__ import annotations
+
+from nnctl.datasets.catalog import KNOWN, identify, lookup
+from nnctl.datasets.csv_import import import_csv
+from nnctl.datasets.describe import info, info_figure
+from nnctl.datasets.download import fetch
+from nnctl.datasets.verification import verify
+
+__all__ = ["KNOWN", "fetch", "identify", "import_csv", "info", "info_figure", "lookup", "verify"]

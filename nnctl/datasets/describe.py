@@ -1,0 +1,159 @@
+"""Describe a dataset directory: counts, shapes, pixel statistics and class balance (`info`),
+and a PNG of sample images and the mean image of each class (`info_figure`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.atomic import atomic_write_bytes
+from nnctl.data import STANDARD_NAMES, read_examples
+from nnctl.datasets.catalog import SPLITS, _check_directory, standard_paths
+from nnctl.errors import DataError
+
+
+def info(directory: str | Path) -> dict:
+    """Counts, image shape, pixel dtype and range, class balance, for each split present.
+
+    Returns {"directory", "image_shape", "pixel_dtype", "classes", "splits": {"train": {...},
+    "test": {...}}}, each split with "images" and "labels" (the files read), "count",
+    "image_shape", "pixel_dtype", "pixel_min", "pixel_max", "pixel_mean", "pixel_std",
+    "label_min", "label_max" and "class_counts" (a list: index k holds the number of examples
+    of label k, for k = 0 .. classes-1 of both splits). A split whose two files are both absent
+    is left out; a directory with neither split is a DataError.
+    """
+    directory = _check_directory(directory)
+    paths = standard_paths(directory)
+    splits: dict[str, dict] = {}
+    arrays = {}
+    for split, (images_key, labels_key) in SPLITS.items():
+        if not paths[images_key].exists() and not paths[labels_key].exists():
+            continue
+        images, labels = read_examples(paths[images_key], paths[labels_key])
+        arrays[split] = labels
+        splits[split] = {
+            "images": str(paths[images_key]),
+            "labels": str(paths[labels_key]),
+            "count": len(labels),
+            "image_shape": [int(d) for d in images.shape[1:]],
+            "pixel_dtype": str(images.dtype),
+            "pixel_min": _scalar(images.min()),
+            "pixel_max": _scalar(images.max()),
+            **_pixel_moments(images),
+            "label_min": int(labels.min()),
+            "label_max": int(labels.max()),
+        }
+    if not splits:
+        names = ", ".join(STANDARD_NAMES.values())
+        raise DataError(f"{directory}: no MNIST-style files ({names}, gzipped or not)")
+    classes = max(int(labels.max()) for labels in arrays.values()) + 1
+    for split, labels in arrays.items():
+        splits[split]["class_counts"] = [int(c) for c in np.bincount(labels, minlength=classes)]
+    first = next(iter(splits.values()))
+    return {
+        "directory": str(directory),
+        "image_shape": first["image_shape"],
+        "pixel_dtype": first["pixel_dtype"],
+        "classes": classes,
+        "splits": splits,
+    }
+
+
+def _pixel_moments(images: np.ndarray, block: int = 4096) -> dict[str, float]:
+    """Mean and standard deviation in blocks (np.std would make a float64 copy of everything)."""
+    mean = float(images.mean(dtype=np.float64))
+    squares = 0.0
+    for start in range(0, len(images), block):
+        centred = images[start:start + block].astype(np.float64) - mean
+        squares += float(np.vdot(centred, centred))
+    return {"pixel_mean": mean, "pixel_std": math.sqrt(squares / max(images.size, 1))}
+
+
+def _scalar(value) -> int | float:
+    return value.item() if hasattr(value, "item") else value
+
+
+def info_figure(directory: str | Path, out_png: str | Path, *, split: str = "train",
+                per_class: int = 10, zoom: int = 3, class_names: Sequence[str] | None = None,
+                transpose: bool = False) -> Path:
+    """A PNG (Pillow only): per class, a row of `per_class` sample images and the class mean.
+
+    The samples are the first examples of each label in the split's files, drawn on the split's
+    grey scale (pixel min black, max white, as stored: MNIST digits are light on dark); the mean
+    image of each class is stretched to its own min..max for contrast. Each tile is upscaled `zoom` times with square
+    pixels; each row starts with its label (and `class_names[k]` if given). EMNIST images are
+    stored transposed relative to MNIST: pass `transpose=True` to draw them upright.
+    Written atomically; returns the path.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+    if per_class < 1 or zoom < 1:
+        raise DataError(f"per_class and zoom must be at least 1 (got {per_class}, {zoom})")
+    directory = _check_directory(directory)
+    paths = standard_paths(directory)
+    images_key, labels_key = SPLITS[split]
+    images, labels = read_examples(paths[images_key], paths[labels_key])
+    if images.ndim != 3:
+        raise DataError(f"{paths[images_key]}: cannot draw images of shape "
+                        f"{'x'.join(map(str, images.shape[1:]))} (need rows x columns)")
+    if transpose:
+        images = images.transpose(0, 2, 1)
+    classes = int(labels.max()) + 1
+    low, high = float(images.min()), float(images.max())
+    span = (high - low) or 1.0
+    rows, cols = images.shape[1:]
+    resample = getattr(Image, "Resampling", Image).NEAREST
+    tile_w, tile_h = cols * zoom, rows * zoom
+
+    def tile(picture: np.ndarray, low: float = low, span: float = span) -> Image.Image:
+        grey = np.clip((picture.astype(np.float64) - low) / span * 255.0, 0, 255)
+        return Image.fromarray(np.rint(grey).astype(np.uint8), "L").resize((tile_w, tile_h), resample)
+
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("L", (1, 1)))
+
+    def text_size(text: str) -> tuple[int, int]:
+        left, top, right, bottom = measure.textbbox((0, 0), text, font=font)
+        return right - left, bottom - top
+
+    def row_label(k: int) -> str:
+        if class_names is not None and k < len(class_names) and class_names[k] != str(k):
+            return f"{k} {class_names[k]}"
+        return str(k)
+
+    pad = 4
+    label_w = max(text_size(row_label(k))[0] for k in range(classes)) + 2 * pad
+    text_h = max(text_size("samples")[1], 10)
+    header_h = text_h + 2 * pad
+    samples_x = label_w
+    mean_x = samples_x + per_class * (tile_w + pad) + 3 * pad
+    width = mean_x + max(tile_w, text_size("mean")[0]) + pad
+    height = header_h + classes * (tile_h + pad) + pad
+    canvas = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((samples_x, pad), f"{split}: first {per_class} of each label", fill=0, font=font)
+    draw.text((mean_x, pad), "mean", fill=0, font=font)
+    for k in range(classes):
+        y = header_h + k * (tile_h + pad)
+        draw.text((pad, y + (tile_h - text_h) // 2), row_label(k), fill=0, font=font)
+        members = labels == k
+        if not members.any():
+            draw.text((samples_x, y + (tile_h - text_h) // 2), "(no examples)", fill=0, font=font)
+            continue
+        for i, index in enumerate(np.flatnonzero(members)[:per_class]):
+            canvas.paste(tile(images[index]), (samples_x + i * (tile_w + pad), y))
+        mean = images[members].mean(axis=0, dtype=np.float64)
+        mean_low, mean_high = float(mean.min()), float(mean.max())
+        canvas.paste(tile(mean, mean_low, (mean_high - mean_low) or 1.0), (mean_x, y))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    out_png = Path(out_png)
+    atomic_write_bytes(out_png, buffer.getvalue())
+    return out_png

@@ -1,0 +1,159 @@
+"""Check a dataset directory (`verify`): a per-file report of presence, IDX structure, counts
+and SHA-256 sums against the catalog.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.data import STANDARD_NAMES, read_idx
+from nnctl.datasets.catalog import (
+    KNOWN,
+    SPLITS,
+    _accepted,
+    _canonical_name,
+    _check_directory,
+    _identify,
+    _one_line,
+    _present_sums,
+    lookup,
+    standard_paths,
+)
+from nnctl.errors import DataError
+
+
+def verify(directory: str | Path, name: str | None = None, *, catalog: dict | None = None
+           ) -> list[dict]:
+    """Check the four standard files of `directory`; a report, one dict per file.
+
+    Each dict: "key" (train_images ...), "file" (the path checked: the gzipped name when
+    neither is there), "exists", "structure_ok" (a valid IDX file of the right kind whose
+    count agrees with its partner file and, for a known dataset, with the published count;
+    None when missing), "count", "shape" (of one image, for image files), "sha256" (of the
+    file), "checksum" ("match", "mismatch", "unknown" when no published sum applies, None when
+    missing), "dataset" (the catalog name compared with, or None), "ok" and "message" (one line).
+
+    The dataset is `name` if given (a DataError if it is not in the catalog), else the catalog
+    entry whose sums match the most files present. A gzipped file is compared with the published
+    sums of the compressed file and, if the dataset publishes them, of the uncompressed content
+    (so a re-compressed copy still matches); a raw file with the uncompressed sums. A bad file
+    is reported, never raised; a missing directory is a DataError.
+    """
+    catalog = KNOWN if catalog is None else catalog
+    directory = _check_directory(directory)
+    paths = standard_paths(directory)
+    entry = lookup(name, catalog) if name is not None else None
+    dataset = _canonical_name(name, catalog) if name is not None else None
+    sums = _present_sums(paths)
+    if entry is None:
+        dataset = _identify(sums, catalog)
+        entry = catalog[dataset] if dataset is not None else None
+
+    results: dict[str, dict] = {}
+    arrays: dict[str, np.ndarray | None] = {}
+    for key, path in paths.items():
+        result = {"key": key, "file": str(path), "exists": path.is_file(), "structure_ok": None,
+                  "count": None, "shape": None, "sha256": sums.get(key), "checksum": None,
+                  "dataset": dataset, "ok": False, "message": ""}
+        results[key] = result
+        arrays[key] = None
+        if not result["exists"]:
+            result["message"] = ("is a directory, expected an IDX file" if path.exists()
+                                 else "missing")
+            continue
+        problems = []
+        try:
+            array = read_idx(path)
+        except DataError as e:
+            problems.append(_one_line(str(e).removeprefix(f"{path}: ")))
+        else:
+            arrays[key] = array
+            result["count"] = int(array.shape[0])
+            if key.endswith("_images"):
+                result["shape"] = [int(d) for d in array.shape[1:]]
+                if array.ndim < 2:
+                    problems.append("expected images (count x rows x columns), got 1 dimension")
+            else:
+                if array.ndim != 1:
+                    problems.append(f"expected a 1-dimensional labels file, got {array.ndim}")
+                elif array.dtype.kind not in "iu":
+                    problems.append(f"labels must be integers, got {array.dtype}")
+                elif array.size and array.min() < 0:
+                    problems.append(f"negative label {array.min()}")
+            if array.shape[0] == 0:
+                problems.append("no examples")
+        result["problems"] = problems
+        result["checksum"] = _checksum_status(path, sums[key], entry, key)
+
+    for split, (images_key, labels_key) in SPLITS.items():
+        images, labels = arrays[images_key], arrays[labels_key]
+        if images is not None and labels is not None and len(images) != len(labels):
+            results[labels_key]["problems"].append(
+                f"{len(labels)} labels for {len(images)} images in {paths[images_key].name}")
+        if entry is not None and entry.get("counts", {}).get(split) is not None:
+            expected = entry["counts"][split]
+            for key in (images_key, labels_key):
+                count = results[key]["count"]
+                if count is not None and count != expected:
+                    results[key]["problems"].append(
+                        f"{count} examples, {dataset} has {expected} in its {split} split")
+
+    for key, result in results.items():
+        if not result["exists"]:
+            continue
+        problems = result.pop("problems")
+        result["structure_ok"] = not problems
+        if result["checksum"] == "mismatch":
+            problems.append(f"SHA-256 {result['sha256']} is not the published sum for "
+                            f"{dataset}")
+        result["ok"] = not problems
+        if problems:
+            result["message"] = "; ".join(problems)
+        else:
+            what = ("x".join(map(str, result["shape"])) + " images" if result["shape"] is not None
+                    else "labels")
+            sum_note = (f"SHA-256 matches {dataset}" if result["checksum"] == "match"
+                        else "not a known dataset, no SHA-256 to compare" if dataset is None
+                        else f"{dataset} publishes no SHA-256 for this file")
+            result["message"] = f"ok: {result['count']} {what}; {sum_note}"
+    return [results[key] for key in STANDARD_NAMES]
+
+
+def _checksum_status(path: Path, digest: str | None, entry: dict | None, key: str) -> str:
+    if entry is None or digest is None:  # no sums, or an unreadable file (reported as such)
+        return "unknown"
+    spec = entry["files"].get(key, {})
+    accepted, raw = _accepted(spec), spec.get("raw_sha256")
+    if digest in accepted or (raw and digest == raw):
+        return "match"
+    gzipped = _is_gzip(path)
+    if gzipped and raw:  # a re-compressed copy of the published content
+        return "match" if _sha256_gunzipped(path) == raw else "mismatch"
+    if gzipped:
+        return "mismatch" if accepted else "unknown"
+    return "unknown"  # a raw file and no published sum of the uncompressed content
+
+
+def _sha256_gunzipped(path: Path) -> str | None:
+    """SHA-256 of a gzipped file's content, or None if it does not decompress."""
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return digest.hexdigest()
+
+
+def _is_gzip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
