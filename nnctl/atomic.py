@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from nnctl.errors import RunDirError
+from nnctl.errors import NnctlError, RunDirError
 
 
 @contextmanager
@@ -47,6 +47,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def make_directory(path: str | Path, error: type[NnctlError] = RunDirError) -> Path:
+    """Create an output directory (and its parents); a one-line `error` if it cannot be (a data
+    directory's problem is a DataError, an output directory's a RunDirError: both exit 1)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise error(f"{path}: cannot create the directory: not a directory") from None
+    except OSError as e:
+        raise error(f"{path}: cannot create the directory: {e.strerror or e}") from None
+    return path
 
 
 def fsync_directory(directory: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.errors import DataError
+from nnctl.errors import DataError, unreadable
 
 IDX_TYPES = {
     0x08: np.dtype("u1"),
@@ -45,14 +45,10 @@ def read_idx(path: str | Path) -> np.ndarray:
             gzipped = raw.read(2) == GZIP_MAGIC
         with (gzip.open if gzipped else open)(path, "rb") as stream:
             return _read_idx_stream(stream, str(path))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected an IDX file") from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise DataError(f"{path}: not a valid gzip file ({e or 'unexpected end of data'})") from None
     except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise DataError(unreadable(path, e, "an IDX file")) from None
 
 
 def _read_idx_stream(stream, name: str) -> np.ndarray:

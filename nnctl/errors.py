@@ -3,6 +3,22 @@
 from __future__ import annotations
 
 
+def one_line(text: object) -> str:
+    """A message (or an exception: an OSError by its strerror) folded onto one line."""
+    if isinstance(text, BaseException):
+        text = getattr(text, "strerror", None) or str(text) or type(text).__name__
+    return " ".join(str(text).split())
+
+
+def unreadable(path: object, error: OSError, expected: str) -> str:
+    """The message for a file that cannot be opened: missing, a directory, or unreadable."""
+    if isinstance(error, FileNotFoundError):
+        return f"{path}: no such file"
+    if isinstance(error, IsADirectoryError):
+        return f"{path}: is a directory, expected {expected}"
+    return f"{path}: cannot read: {one_line(error)}"
+
+
 class NnctlError(Exception):
     """A problem the user can fix; the CLI prints `Error: <message>` and exits with `exit_code`."""
 

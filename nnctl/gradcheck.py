@@ -7,6 +7,7 @@ For a few real training examples, one at a time: the gradient the reference engi
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,7 @@ def backprop_gradient(network: Network, x: np.ndarray, y: np.ndarray, label: int
 
 def check(config: Config, examples: int = 3, seed: int = 0) -> tuple[list[LayerCheck], str]:
     """Compare the gradients on `examples` real training examples; one LayerCheck per array."""
+    config = copy.deepcopy(config)  # the caller's config stays as it was
     config.training.dtype = "float64"
     config.data.limit, config.data.validation = examples, 0  # only the examples checked
     data = load_training_data(config.data, "float64")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from nnctl.atomic import atomic_file, make_directory
 from nnctl.checkpoint import load_checkpoint, resolve_checkpoint
 from nnctl.network import Network
 
@@ -19,6 +20,14 @@ RED = np.array([178, 24, 43], dtype=np.float64)
 WHITE = np.array([255, 255, 255], dtype=np.float64)
 LABEL_HEIGHT = 14
 PAD = 4
+
+
+def save_image(picture: Image.Image, path: Path, **options) -> Path:
+    """Write a picture atomically, in the format its name says (.png, .gif...)."""
+    form = Image.registered_extensions()[path.suffix.lower()]
+    with atomic_file(path) as f:
+        picture.save(f, format=form, **options)
+    return path
 
 
 def diverging(values: np.ndarray) -> np.ndarray:
@@ -73,26 +82,27 @@ def unit_tiles(network: Network, image_shape: tuple[int, ...], units: int, zoom:
 def save_weights(network: Network, image_shape: tuple[int, ...], out_dir: Path, units: int = 100,
                  zoom: int = 4) -> list[Path]:
     """Single layer: templates.png and template-<k>.png; multi-layer: hidden-units.png."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_directory(out_dir)
     tiles, labels = unit_tiles(network, image_shape, units, zoom)
     written = []
     if len(network.weights) == 1:
         written.append(out_dir / "templates.png")
-        grid(tiles, labels, columns=min(len(tiles), 10)).save(written[-1])
+        save_image(grid(tiles, labels, columns=min(len(tiles), 10)), written[-1])
         for k, picture in enumerate(tiles):
             written.append(out_dir / f"template-{k}.png")
-            grid([picture], [labels[k]], columns=1).save(written[-1])
+            save_image(grid([picture], [labels[k]], columns=1), written[-1])
     else:
         written.append(out_dir / "hidden-units.png")
-        grid(tiles, labels, columns=min(len(tiles), 20),
-             title=f"first-layer filters, {len(tiles)} of {network.weights[0].shape[0]} units").save(written[-1])
+        save_image(grid(tiles, labels, columns=min(len(tiles), 20),
+                        title=f"first-layer filters, {len(tiles)} of {network.weights[0].shape[0]} units"),
+                   written[-1])
     return written
 
 
 def save_evolution(snapshots: list[tuple[int, Network]], image_shape: tuple[int, ...], out_dir: Path,
                    units: int = 10, zoom: int = 3) -> list[Path]:
     """The change of the weights during training: a montage (a row per epoch) and an animated GIF."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_directory(out_dir)
     rows, frames = [], []
     for epoch, network in snapshots:
         tiles, labels = unit_tiles(network, image_shape, units, zoom)
@@ -102,9 +112,9 @@ def save_evolution(snapshots: list[tuple[int, Network]], image_shape: tuple[int,
     montage_tiles = [t for _, tiles, _ in rows for t in tiles]
     montage_labels = [f"ep {epoch}" if k == 0 else labels[k] for epoch, _, labels in rows for k in range(len(labels))]
     montage = out_dir / "weights-by-epoch.png"
-    grid(montage_tiles, montage_labels, columns=columns).save(montage)
+    save_image(grid(montage_tiles, montage_labels, columns=columns), montage)
     animation = out_dir / "weights-by-epoch.gif"
-    frames[0].save(animation, save_all=True, append_images=frames[1:], duration=600, loop=0)
+    save_image(frames[0], animation, save_all=True, append_images=frames[1:], duration=600, loop=0)
     return [montage, animation]
 
 

@@ -69,14 +69,16 @@ class Network:
     def dtype(self) -> np.dtype:
         return self.weights[0].dtype
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """a^[L] for a batch of inputs (one per row): a^[l] = f(W^[l] a^[l-1] + b^[l])."""
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """z^[L] for a batch of inputs (one per row): z^[l] = W^[l] a^[l-1] + b^[l], a^[l] = f(z^[l])."""
         a = x
-        L = len(self.weights)
-        for l in range(1, L + 1):
-            z = a @ self.weights[l - 1].T + self.biases[l - 1]
-            a = OUTPUTS[self.output](z) if l == L else ACTIVATIONS[self.activation](z)
-        return a
+        for W, b in zip(self.weights[:-1], self.biases[:-1]):
+            a = ACTIVATIONS[self.activation](a @ W.T + b)
+        return a @ self.weights[-1].T + self.biases[-1]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """a^[L] = psi(z^[L]) for a batch of inputs (one per row)."""
+        return OUTPUTS[self.output](self.logits(x))
 
     def copy(self) -> Network:
         return Network(

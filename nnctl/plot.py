@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.atomic import atomic_file, make_directory
 from nnctl.errors import RunDirError
 
 
@@ -87,10 +88,9 @@ def evaluation_figure(result: dict, images: np.ndarray, out: Path, worst: int = 
 
 def _save(figure, plt, out: Path) -> Path:
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(out, dpi=110)
-    except OSError as e:
-        raise RunDirError(f"{out}: cannot write: {e.strerror or e}") from None
+        make_directory(out.parent)
+        with atomic_file(out) as f:
+            figure.savefig(f, format="png", dpi=110)
     finally:
         plt.close(figure)
     return out

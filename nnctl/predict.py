@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nnctl.activations import ACTIVATIONS, softmax
-from nnctl.errors import DataError, NnctlError, RunDirError
+from nnctl.activations import softmax
+from nnctl.atomic import make_directory
+from nnctl.errors import DataError, NnctlError, one_line, unreadable
 from nnctl.evaluate import BATCH, load_trained
+from nnctl.images import save_image
 from nnctl.network import Network
 
 _RESAMPLING = getattr(Image, "Resampling", Image)  # Pillow >= 9.1 has the enum, older the constants
@@ -57,28 +59,19 @@ def read_image(path: str | Path) -> Image.Image:
             with Image.open(path) as opened:
                 opened.load()  # decodes now: a truncated file fails here, not later
                 image = opened.copy()
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise DataError(f"{path}: is a directory, not an image") from None
-        except PermissionError as e:
-            raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+            raise DataError(unreadable(path, e, "an image")) from None
         except UnidentifiedImageError:
             raise DataError(f"{path}: not an image Pillow can read") from None
         except Image.DecompressionBombError as e:
-            raise DataError(f"{path}: refused, too many pixels ({_one_line(e)})") from None
+            raise DataError(f"{path}: refused, too many pixels ({one_line(e)})") from None
         except (OSError, ValueError, EOFError, SyntaxError, MemoryError) as e:
             # SyntaxError: some of Pillow's decoders report a malformed file with it
-            raise DataError(f"{path}: not an image Pillow can read ({_one_line(e)})") from None
+            raise DataError(f"{path}: not an image Pillow can read ({one_line(e)})") from None
         try:
             return ImageOps.exif_transpose(image)
         except Exception:  # noqa: BLE001 - a malformed EXIF block must not lose a readable image
             return image
-
-
-def _one_line(error: BaseException) -> str:
-    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
-    return " ".join(text.split())
 
 
 def expand_inputs(paths: list[Path]) -> list[Path]:
@@ -110,7 +103,7 @@ def grey_levels(image: Image.Image) -> np.ndarray:
         return _grey_levels(image)
     except (ValueError, TypeError, OSError) as e:  # Pillow cannot convert this mode
         raise DataError(
-            f"cannot turn an image of mode {image.mode} into grey levels ({_one_line(e)})"
+            f"cannot turn an image of mode {image.mode} into grey levels ({one_line(e)})"
         ) from None
 
 
@@ -213,14 +206,7 @@ def probabilities(network: Network, x: np.ndarray) -> np.ndarray:
     """
     if network.output == "softmax":
         return network.forward(x).astype(np.float64)
-    if network.output == "identity":
-        return softmax(network.forward(x).astype(np.float64))
-    # sigmoid: the forward pass in matrix form up to z^[L] = W^[L] a^[L-1] + b^[L]
-    a = x
-    for W, b in zip(network.weights[:-1], network.biases[:-1]):
-        a = ACTIVATIONS[network.activation](a @ W.T + b)
-    z = a @ network.weights[-1].T + network.biases[-1]
-    return softmax(z.astype(np.float64))
+    return softmax(network.logits(x).astype(np.float64))
 
 
 def predict(
@@ -246,11 +232,7 @@ def predict(
         )
     image_shape = (int(shape[0]), int(shape[1]))
     if save_preprocessed is not None:
-        save_preprocessed = Path(save_preprocessed)
-        try:
-            save_preprocessed.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise RunDirError(f"{save_preprocessed}: cannot create: {e.strerror or e}") from None
+        save_preprocessed = make_directory(save_preprocessed)
 
     results: list[dict] = []
     fed: list[np.ndarray] = []
@@ -296,8 +278,5 @@ def _unique_name(stem: str, used: set[str]) -> str:
 def _save_png(picture: np.ndarray, path: Path) -> None:
     """What the network saw, as 8-bit grey: round(255 x)."""
     pixels = np.rint(picture.astype(np.float64) * 255.0).clip(0, 255).astype(np.uint8)
-    try:
-        Image.fromarray(pixels).save(path, format="PNG")
-    except OSError as e:
-        raise RunDirError(f"{path}: cannot write: {e.strerror or e}") from None
+    save_image(Image.fromarray(pixels), path)
 

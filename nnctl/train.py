@@ -273,7 +273,7 @@ def _finish(run_dir: Path, config: Config, splits: Splits, test_pixels, history:
     test = make_dataset(*test_pixels, tc.dtype, "test")
     test_loss, test_accuracy = loss_and_accuracy(best_network, test, tc.loss, tc.rule)
     result = TrainResult(run_dir, len(history), stop_reason, progress.best_epoch, history,
-                         {"loss": test_loss, "accuracy": test_accuracy, "epoch": progress.best_epoch})
+                         {"loss": test_loss, "accuracy": test_accuracy})
     summary = {
         "run_dir": str(run_dir),
         "engine": engine_name(tc.engine),

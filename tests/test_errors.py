@@ -183,6 +183,17 @@ def test_out_not_writable(run, write_config, tmp_path):
     assert_one_line_error(run("train", write_config({}), "--out", blocker / "run"), 1, str(blocker))
 
 
+def test_figures_into_a_file_are_one_line_errors(run, write_config, tmp_path):
+    config = write_config({"model": {"hidden": []}, "training": {"epochs": 1}})
+    out = tmp_path / "run"
+    assert run("train", config, "--out", out, "--quiet").exit_code == 0
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert_one_line_error(run("inspect-weights", out, "--out", blocker / "figs"), 1, str(blocker))
+    assert_one_line_error(run("plot", out, "--out", blocker / "curves.png"), 1, str(blocker))
+    assert_one_line_error(run("evaluate", out, "--figure", blocker / "c.png"), 1, str(blocker))
+
+
 def test_disk_full_keeps_the_previous_checkpoint(run, write_config, tmp_path, monkeypatch):
     config = write_config({"model": {"hidden": []}, "training": {"epochs": 1}})
     out = tmp_path / "run"

@@ -277,16 +277,3 @@ def standard_paths(directory: str | Path) -> dict[str, Path]:
     """The four standard file paths in `directory`, gzipped if there, else raw (as data_paths)."""
     config = SimpleNamespace(dir=Path(directory), **{key: None for key in STANDARD_NAMES})
     return data_paths(config)
-
-
-def _make_directory(to: Path) -> None:
-    try:
-        to.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise DataError(f"{to}: not a directory") from None
-    except OSError as e:
-        raise DataError(f"{to}: cannot create the directory: {e.strerror or e}") from None
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.atomic import atomic_write_bytes
+from nnctl.atomic import atomic_write_bytes, make_directory
 from nnctl.data import STANDARD_NAMES
-from nnctl.datasets.catalog import _make_directory, _one_line
-from nnctl.errors import DataError
+from nnctl.errors import DataError, one_line, unreadable
 
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 CSV_CHUNK = 4096  # rows parsed at once
@@ -67,7 +66,7 @@ def import_csv(train_csv: str | Path, to: str | Path, *, test_csv: str | Path | 
         for path, _ in outputs:
             if path.exists():
                 raise DataError(f"{path}: already exists (not overwriting it)")
-    _make_directory(to)
+    make_directory(to, DataError)
     for path, array in outputs:
         atomic_write_bytes(path, gzip.compress(idx_bytes(array), compresslevel=6, mtime=0))
     return [path for path, _ in outputs]
@@ -137,12 +136,8 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     label_parts.append(labels)
                     pixel_parts.append(pixels)
                     numbers, texts = [], []
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a CSV file") from None
     except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise DataError(unreadable(path, e, "a CSV file")) from None
     if texts:
         labels, pixels = _parse_rows(path, numbers, texts, columns)
         label_parts.append(labels)
@@ -161,7 +156,7 @@ def _parse_rows(path: Path, numbers: list[int], texts: list[str], columns: int
         values = np.loadtxt(texts, delimiter=",", dtype=np.int64, comments=None, ndmin=2)
     except ValueError as e:  # find the culprit the slow way, for a message with its line
         _raise_first_problem(path, numbers, texts, columns)
-        raise DataError(_one_line(f"{path}: line {numbers[0]}..{numbers[-1]}: {e}")) from None
+        raise DataError(one_line(f"{path}: line {numbers[0]}..{numbers[-1]}: {e}")) from None
     if values.shape != (len(texts), columns):
         _raise_first_problem(path, numbers, texts, columns)
     labels, pixels = values[:, 0], values[:, 1:]

@@ -4,14 +4,12 @@ and a PNG of sample images and the mean image of each class (`info_figure`).
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from nnctl.atomic import atomic_write_bytes
 from nnctl.data import STANDARD_NAMES, read_examples
 from nnctl.datasets.catalog import SPLITS, _check_directory, standard_paths
 from nnctl.errors import DataError
@@ -85,12 +83,15 @@ def info_figure(directory: str | Path, out_png: str | Path, *, split: str = "tra
 
     The samples are the first examples of each label in the split's files, drawn on the split's
     grey scale (pixel min black, max white, as stored: MNIST digits are light on dark); the mean
-    image of each class is stretched to its own min..max for contrast. Each tile is upscaled `zoom` times with square
-    pixels; each row starts with its label (and `class_names[k]` if given). EMNIST images are
+    image of each class is stretched to its own min..max for contrast. Each tile is upscaled
+    `zoom` times with square pixels; the first of each row carries its label (and `class_names[k]`
+    if given); the grid is images.grid's, as for weights. EMNIST images are
     stored transposed relative to MNIST: pass `transpose=True` to draw them upright.
     Written atomically; returns the path.
     """
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image
+
+    from nnctl.images import grid, save_image
 
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
@@ -110,50 +111,30 @@ def info_figure(directory: str | Path, out_png: str | Path, *, split: str = "tra
     span = (high - low) or 1.0
     rows, cols = images.shape[1:]
     resample = getattr(Image, "Resampling", Image).NEAREST
-    tile_w, tile_h = cols * zoom, rows * zoom
 
     def tile(picture: np.ndarray, low: float = low, span: float = span) -> Image.Image:
         grey = np.clip((picture.astype(np.float64) - low) / span * 255.0, 0, 255)
-        return Image.fromarray(np.rint(grey).astype(np.uint8), "L").resize((tile_w, tile_h), resample)
-
-    font = ImageFont.load_default()
-    measure = ImageDraw.Draw(Image.new("L", (1, 1)))
-
-    def text_size(text: str) -> tuple[int, int]:
-        left, top, right, bottom = measure.textbbox((0, 0), text, font=font)
-        return right - left, bottom - top
+        small = Image.fromarray(np.rint(grey).astype(np.uint8), "L")
+        return small.resize((cols * zoom, rows * zoom), resample).convert("RGB")
 
     def row_label(k: int) -> str:
         if class_names is not None and k < len(class_names) and class_names[k] != str(k):
             return f"{k} {class_names[k]}"
         return str(k)
 
-    pad = 4
-    label_w = max(text_size(row_label(k))[0] for k in range(classes)) + 2 * pad
-    text_h = max(text_size("samples")[1], 10)
-    header_h = text_h + 2 * pad
-    samples_x = label_w
-    mean_x = samples_x + per_class * (tile_w + pad) + 3 * pad
-    width = mean_x + max(tile_w, text_size("mean")[0]) + pad
-    height = header_h + classes * (tile_h + pad) + pad
-    canvas = Image.new("L", (width, height), 255)
-    draw = ImageDraw.Draw(canvas)
-    draw.text((samples_x, pad), f"{split}: first {per_class} of each label", fill=0, font=font)
-    draw.text((mean_x, pad), "mean", fill=0, font=font)
+    tiles, captions = [], []
+    blank = Image.new("RGB", (cols * zoom, rows * zoom), "white")
     for k in range(classes):
-        y = header_h + k * (tile_h + pad)
-        draw.text((pad, y + (tile_h - text_h) // 2), row_label(k), fill=0, font=font)
-        members = labels == k
-        if not members.any():
-            draw.text((samples_x, y + (tile_h - text_h) // 2), "(no examples)", fill=0, font=font)
-            continue
-        for i, index in enumerate(np.flatnonzero(members)[:per_class]):
-            canvas.paste(tile(images[index]), (samples_x + i * (tile_w + pad), y))
-        mean = images[members].mean(axis=0, dtype=np.float64)
-        mean_low, mean_high = float(mean.min()), float(mean.max())
-        canvas.paste(tile(mean, mean_low, (mean_high - mean_low) or 1.0), (mean_x, y))
-    buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG")
-    out_png = Path(out_png)
-    atomic_write_bytes(out_png, buffer.getvalue())
-    return out_png
+        members = np.flatnonzero(labels == k)
+        samples = [tile(images[i]) for i in members[:per_class]]
+        tiles += samples + [blank] * (per_class - len(samples))
+        captions += [row_label(k) if samples else f"{k}: none"] + [""] * (per_class - 1)
+        if len(members):
+            mean = images[members].mean(axis=0, dtype=np.float64)
+            mean_low, mean_high = float(mean.min()), float(mean.max())
+            tiles.append(tile(mean, mean_low, (mean_high - mean_low) or 1.0))
+        else:
+            tiles.append(blank)
+        captions.append("mean")
+    title = f"{split}: first {per_class} of each label, and the class mean"
+    return save_image(grid(tiles, captions, columns=per_class + 1, title=title), Path(out_png))

@@ -15,18 +15,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nnctl import __version__
-from nnctl.atomic import atomic_file
+from nnctl.atomic import atomic_file, make_directory
 from nnctl.data import STANDARD_NAMES, read_examples
 from nnctl.datasets.catalog import (
     KNOWN,
     SPLITS,
     _accepted,
-    _make_directory,
-    _one_line,
     lookup,
     sha256_file,
 )
-from nnctl.errors import DataError, RunDirError
+from nnctl.errors import DataError, RunDirError, one_line
 
 CHUNK = 1 << 16  # bytes per read while downloading
 
@@ -63,7 +61,7 @@ def fetch(name: str, to: str | Path, *, mirrors: Sequence[str] | None = None,
     catalog = KNOWN if catalog is None else catalog
     entry = lookup(name, catalog)
     to = Path(to)
-    _make_directory(to)
+    make_directory(to, DataError)
     bases = list(entry.get("mirrors", ())) if mirrors is None else list(mirrors)
     if not bases:
         raise DataError(f"{name}: no mirrors to download from")
@@ -102,7 +100,7 @@ def _download(served: str, bases: Sequence[str], target: Path, accepted: tuple[s
         except _MirrorFailed as e:
             last = f"{url}: {e}"
     tried = f"{len(bases)} mirror{'s' if len(bases) != 1 else ''}"
-    raise DataError(_one_line(f"cannot fetch {served}: {tried} failed; the last, {last}"))
+    raise DataError(one_line(f"cannot fetch {served}: {tried} failed; the last, {last}"))
 
 
 def _stream(url: str, out, served: str, accepted: tuple[str, ...], size: int | None,
@@ -136,13 +134,13 @@ def _stream(url: str, out, served: str, accepted: tuple[str, ...], size: int | N
     except urllib.error.URLError as e:
         if isinstance(e.reason, TimeoutError):
             return f"timed out (no answer within {timeout:g} s)"
-        return _one_line(getattr(e.reason, "strerror", None) or e.reason)
+        return one_line(getattr(e.reason, "strerror", None) or e.reason)
     except TimeoutError:
         return f"timed out (no data for {timeout:g} s after {done} bytes)"
     except http.client.IncompleteRead as e:
         return f"truncated: the connection closed after {done + len(e.partial)} bytes"
     except (http.client.HTTPException, OSError, ValueError) as e:
-        return _one_line(f"{type(e).__name__}: {e}")
+        return one_line(f"{type(e).__name__}: {e}")
     if length is not None and done != length:
         return f"truncated: {done} of {length} bytes"
     actual = digest.hexdigest()
@@ -174,7 +172,7 @@ def _fetch_archive(entry: dict, to: Path, finals: dict[str, Path], bases: Sequen
                 with zf.open(members[wanted]) as source, atomic_file(final) as out:
                     shutil.copyfileobj(source, out, 1 << 20)
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        raise DataError(_one_line(f"{archive['name']}: cannot extract: {e}")) from None
+        raise DataError(one_line(f"{archive['name']}: cannot extract: {e}")) from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -19,12 +19,11 @@ from nnctl.datasets.catalog import (
     _canonical_name,
     _check_directory,
     _identify,
-    _one_line,
     _present_sums,
     lookup,
     standard_paths,
 )
-from nnctl.errors import DataError
+from nnctl.errors import DataError, one_line
 
 
 def verify(directory: str | Path, name: str | None = None, *, catalog: dict | None = None
@@ -70,7 +69,7 @@ def verify(directory: str | Path, name: str | None = None, *, catalog: dict | No
         try:
             array = read_idx(path)
         except DataError as e:
-            problems.append(_one_line(str(e).removeprefix(f"{path}: ")))
+            problems.append(one_line(str(e).removeprefix(f"{path}: ")))
         else:
             arrays[key] = array
             result["count"] = int(array.shape[0])
