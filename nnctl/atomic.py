@@ -3,11 +3,17 @@
 Everything nnctl writes goes through `atomic_file`: a temporary file in the same directory,
 flushed and fsync'd, then renamed over the target (and the directory fsync'd). On any error the
 temporary file is removed and the previous version of the target, if any, is untouched.
+
+A temporary file is named `.<target>.<pid>.<random>.tmp`: one left by a process that was killed
+(SIGKILL leaves no chance to clean up) is recognised by its dead pid and removed by the next
+write into that directory (`remove_stale_temporaries`). Files get the mode any ordinary tool gives
+them (0666 less the umask), and a replaced file keeps its own mode.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,15 +23,37 @@ from typing import BinaryIO
 from nnctl.errors import NnctlError, RunDirError
 
 
+_TEMPORARY = re.compile(r"\..+\.(\d+)\.[^.]+\.tmp")
+
+
+def _default_mode() -> int:
+    """0666 less the process's umask (read from /proc where it can be: os.umask alone can only
+    be read by setting it, which races with other threads)."""
+    try:
+        with open("/proc/self/status") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file to write `path` through; it becomes `path` only if the block succeeds."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = _default_mode()
+    remove_stale_temporaries(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                   suffix=".tmp")
     except OSError as e:
         raise RunDirError(f"{path}: cannot write: {e.strerror or e}") from None
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
@@ -60,6 +88,37 @@ def make_directory(path: str | Path, error: type[NnctlError] = RunDirError) -> P
     except OSError as e:
         raise error(f"{path}: cannot create the directory: {e.strerror or e}") from None
     return path
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Remove the temporary files in `directory` that `atomic_file` left when its process was
+    killed (their pid is no longer running); those of live writers are left alone."""
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match and entry.is_file(follow_symlinks=False) and not _running(int(match[1])):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's live process (or a pid we cannot ask about): keep
+    return True
 
 
 def fsync_directory(directory: Path) -> None:

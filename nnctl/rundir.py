@@ -1,6 +1,9 @@
-"""The run directory: choosing it, preparing it, its metrics file, and what resuming may change.
+"""The run directory: choosing and claiming it, its lock, its metrics file, what resuming may change.
 
 runs/NAME/
+  .nnctl-run               the marker: this directory is a run nnctl made. A process that writes
+                           the run holds an OS lock on it (flock), which the kernel releases when
+                           the process ends, however it ends; it names that process's pid.
   config.yaml              the resolved config
   checkpoints/epoch-NNN.npz  one per epoch (000: the initial weights)
   checkpoints/best.npz     best validation accuracy
@@ -8,16 +11,24 @@ runs/NAME/
                            interrupted one (its metadata's `progress` says how far it got)
   metrics.jsonl            one JSON line per finished epoch
   summary.json             written when training ends
+
+A run belongs to one process at a time: choosing and creating a directory is one atomic step
+(mkdir), and every writer takes the lock before it reads or writes anything in the run.
+`--force` removes only the files above, and only in a directory that carries the marker.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from collections.abc import Sequence
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from nnctl.atomic import atomic_write_text
+from nnctl.atomic import atomic_write_text, make_directory, remove_stale_temporaries
 from nnctl.checkpoint import load_checkpoint
 from nnctl.config import (
     Config,
@@ -28,8 +39,11 @@ from nnctl.config import (
     set_dotted,
 )
 from nnctl.errors import ConfigError, RunDirError
+from nnctl.outputs import finite_json
 
+RUN_MARKER = ".nnctl-run"
 OWN_FILES = ("config.yaml", "metrics.jsonl", "summary.json")
+CHECKPOINT_NAME = re.compile(r"(epoch-\d{3,}|best|last)\.npz")
 # Keys a resumed run may change with --set: they decide when to stop, not what is computed.
 SAFE_TO_CHANGE = ("training.epochs", "training.stop.no_mistakes", "training.stop.tolerance",
                   "training.stop.patience")
@@ -40,78 +54,229 @@ def checkpoint_path(run_dir: Path, name: str) -> Path:
 
 
 def is_run(path: Path) -> bool:
-    return checkpoint_path(path, "last.npz").exists() or (path / "config.yaml").exists()
+    """A run directory: marked as nnctl's, or (runs of nnctl before the marker) holding a run's
+    config and checkpoints."""
+    return ((path / RUN_MARKER).is_file() or checkpoint_path(path, "last.npz").is_file()
+            or ((path / "config.yaml").is_file() and (path / "checkpoints").is_dir()))
 
 
-def choose_run_dir(out: str | Path | None, name: str, force: bool) -> Path:
-    """`out` if given (refusing a non-empty one unless force), else the first free runs/NAME[-k]."""
-    if out is None:
-        base = Path("runs") / name
-        candidate, k = base, 1
-        while candidate.exists():
-            k += 1
-            candidate = base.with_name(f"{base.name}-{k}")
-        return candidate
-    out = Path(out)
+def owning_run(path: str | Path) -> Path | None:
+    """The run directory whose own file (or checkpoints/ entry) `path` is, if any; symbolic
+    links are followed, so a link to a run's file is that file."""
+    real = Path(os.path.realpath(path))
+    parent = real.parent
+    if parent.name == "checkpoints" and is_run(parent.parent):
+        return parent.parent
+    if real.name in (*OWN_FILES, RUN_MARKER, "checkpoints") and is_run(parent):
+        return parent
+    return None
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return checkpoint_path(run_dir, "last.npz").is_file()
+
+
+# --------------------------------------------------------------------------- claiming and locking
+
+
+def check_new_run_dir(out: Path, force: bool = False) -> None:
+    """The checks of `claim_run_dir` on `out`, without writing anything (so that a run that
+    would be refused is refused before its data is loaded)."""
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        if is_run(out):
-            raise RunDirError(f"{out}: already holds a run; continue it with --resume {out}, "
-                              "or pass --force to start it over")
-        raise RunDirError(f"{out}: exists and is not empty; choose another --out or pass --force")
-    return out
+    if out.is_dir():
+        if writer_pid(out) is not None:
+            raise RunDirError(f"{out}: is being written by {_holder(out)}; wait for it to finish "
+                              "or stop it (its run is then resumable)")
+        _check_replaceable(out, force)
 
 
-def prepare_run_dir(run_dir: Path) -> None:
-    """Create the directory; with --force on an old run, remove the files a run writes."""
+def _check_replaceable(out: Path, force: bool) -> None:
+    _refuse_foreign(out)
+    if has_checkpoint(out) and not force:
+        raise RunDirError(f"{out}: already holds a run; continue it with --resume {out}, or "
+                          "pass --force to start it over")
+
+
+@contextmanager
+def claim_run_dir(out: str | Path | None, name: str, force: bool = False) -> Iterator[Path]:
+    """A new run directory, created and locked for the block: `out`, or the first free
+    runs/NAME[-k]. Two processes claiming the same one end with two runs or one clean refusal.
+
+    `out` is refused if it holds anything but a run nnctl made, and if it holds a run with a
+    checkpoint, unless `force` (then that run's own files are removed; nothing else is).
+    A run that never reached its first checkpoint is replaced without `force`: nothing is lost.
+    """
+    if out is None:
+        run_dir = _new_numbered(Path("runs") / name)
+    else:
+        run_dir = Path(out)
+        check_new_run_dir(run_dir, force)  # before the lock: a folder not ours gets no marker
+        make_directory(run_dir)
+    with lock_run(run_dir) as locked:
+        _check_replaceable(locked, force)  # again, now that no other process can change it
+        reset_run_files(locked)
+        yield locked
+
+
+@contextmanager
+def lock_run(run_dir: Path) -> Iterator[Path]:
+    """Hold the run's lock for the block (its marker is created if missing); a one-line error
+    naming the process that holds it already. Stale temporary files are removed first."""
     try:
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        for old in run_dir.glob("checkpoints/*.npz"):
-            old.unlink()
-        for name in OWN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        fd = os.open(run_dir / RUN_MARKER, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except FileNotFoundError:
+        raise RunDirError(f"{run_dir}: no such run directory") from None
     except OSError as e:
         raise RunDirError(f"{run_dir}: cannot write the run directory: {e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(f"{run_dir}: is being written by {_holder(run_dir)}; wait for it to "
+                              "finish or stop it (its run is then resumable)") from None
+        record = json.dumps({"nnctl_run": 1, "pid": os.getpid()}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record, 0)
+        for directory in (run_dir, run_dir / "checkpoints"):  # left by a killed writer
+            remove_stale_temporaries(directory)
+        yield run_dir
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def writer_pid(run_dir: Path) -> int | None:
+    """The pid of the process writing the run now, or None if no process holds its lock."""
+    try:
+        fd = os.open(run_dir / RUN_MARKER, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        return _marker_pid(run_dir) or -1
+    finally:
+        os.close(fd)
+
+
+def _holder(run_dir: Path) -> str:
+    """Who holds the lock: its pid, written into the marker right after it took the lock (a
+    moment later, so a holder that has just taken it is given that moment)."""
+    for _ in range(50):
+        pid = _marker_pid(run_dir)
+        if pid:
+            return f"process {pid}"
+        time.sleep(0.01)
+    return "another process"
+
+
+def _marker_pid(run_dir: Path) -> int | None:
+    try:
+        pid = json.loads((run_dir / RUN_MARKER).read_text(encoding="utf-8")[:200]).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+def _new_numbered(base: Path) -> Path:
+    """Create the first free base, base-2, base-3, ... (mkdir is atomic: one process wins each)."""
+    make_directory(base.parent)
+    for k in range(1, 100_000):
+        candidate = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise RunDirError(f"{candidate}: cannot create the run directory: {e.strerror or e}"
+                              ) from None
+    raise RunDirError(f"{base}: no free run directory name left")
+
+
+def _refuse_foreign(run_dir: Path) -> None:
+    """Refuse a directory that holds something and is not marked as a run nnctl made."""
+    try:
+        entries = [entry.name for entry in os.scandir(run_dir)]
+    except OSError as e:
+        raise RunDirError(f"{run_dir}: cannot read the directory: {e.strerror or e}") from None
+    if entries and RUN_MARKER not in entries:
+        what = "holds a run of an older nnctl" if is_run(run_dir) else "exists and is not empty"
+        raise RunDirError(f"{run_dir}: {what} and has no {RUN_MARKER} marker, so nnctl will not "
+                          "write there (--force only replaces runs nnctl made); choose another "
+                          "--out")
+
+
+def reset_run_files(run_dir: Path) -> None:
+    """Remove what a run writes (its files and checkpoints), nothing else, leaving an empty
+    checkpoints/ and metrics.jsonl (which shows that the directory can be written)."""
+    try:
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        for entry in os.scandir(run_dir / "checkpoints"):
+            if CHECKPOINT_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+        for name in OWN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        atomic_write_text(run_dir / "metrics.jsonl", "")
+    except OSError as e:
+        raise RunDirError(f"{run_dir}: cannot write the run directory: {e.strerror or e}") from None
+
+
+# --------------------------------------------------------------------------- run files
 
 
 def append_metrics(run_dir: Path, record: dict) -> None:
     """One JSON line per epoch, flushed to disk before the epoch's last.npz commits it."""
     try:
         with open(run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(finite_json(record), allow_nan=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
         raise RunDirError(f"{run_dir / 'metrics.jsonl'}: cannot write: {e.strerror or e}") from None
 
 
-def read_history(run_dir: Path, epochs: int) -> list[dict]:
-    """The metrics of epochs 1..epochs; lines past them (written before a crash) are dropped."""
+# A metrics line must have these, numbers all; the validation ones only with a validation split.
+METRIC_KEYS = ("epoch", "train_loss", "train_accuracy", "train_mistakes", "learning_rate",
+               "seconds")
+_MAX_METRICS_LINE = 1 << 16
+
+
+def restore_history(run_dir: Path, epochs: int) -> list[dict]:
+    """The metrics of epochs 1..epochs, read back for a resume; `metrics.jsonl` is cut to them
+    (lines past them were written before a crash and are redone)."""
     path = run_dir / "metrics.jsonl"
-    history = []
+    history: list[dict] = []
     try:
-        lines = path.read_text().splitlines()
+        with open(path, "rb") as f:
+            while len(history) < epochs:
+                record = _metrics_record(f.readline(_MAX_METRICS_LINE), len(history) + 1)
+                if record is None:
+                    break
+                history.append(record)
     except FileNotFoundError:
-        lines = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            break  # a line cut short by a crash
-        if not isinstance(record, dict) or record.get("epoch") != len(history) + 1:
-            break
-        if record["epoch"] > epochs:
-            break
-        history.append(record)
+        pass
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot read: {e.strerror or e}") from None
     if len(history) < epochs:
         raise RunDirError(f"{path}: has the metrics of {len(history)} epochs, the checkpoint is at "
-                          f"epoch {epochs}")
+                          f"epoch {epochs}; the run cannot be resumed (start it over with --force)")
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in history))
     return history
+
+
+def _metrics_record(line: bytes, epoch: int) -> dict | None:
+    """The metrics of `epoch` from one line, or None (cut short by a crash, or not ours)."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or record.get("epoch") != epoch:
+        return None
+    numbers = all(isinstance(record.get(key), (int, float)) and not isinstance(record[key], bool)
+                  for key in METRIC_KEYS)
+    return record if numbers else None
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
@@ -133,20 +298,24 @@ def resume_config(run_dir: Path, overrides: Sequence[str] = (), config_path: str
                   ) -> Config:
     """The config to continue a run with: the one it was trained with, plus safe --set overrides.
 
-    Refused: a run directory with no checkpoint, a config.yaml (or a CONFIG given) that differs
-    from the one the checkpoints were trained with in any key outside SAFE_TO_CHANGE, and --set of
+    Refused: a directory that is not a run, a config.yaml (or a CONFIG given) that differs from
+    the one the checkpoints were trained with in any key outside SAFE_TO_CHANGE, and --set of
     such a key. Differences in SAFE_TO_CHANGE keys (an earlier `--resume --set training.epochs=N`
-    wrote them to config.yaml, or the user edited them) are taken over.
+    wrote them to config.yaml, or the user edited them) are taken over. A run stopped before its
+    first checkpoint is resumed from the beginning, with the config.yaml it saved.
     """
     last = checkpoint_path(run_dir, "last.npz")
+    saved = run_dir / "config.yaml"
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
-    if not last.exists():
-        raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.npz)")
-    _, meta = load_checkpoint(last)
-    trained = config_from_dict(meta["config"], str(last))
+    if last.exists():
+        trained = config_from_dict(load_checkpoint(last)[1]["config"], str(last))
+    elif is_run(run_dir) and saved.is_file():
+        trained = load_config(saved)
+    else:
+        raise RunDirError(f"{run_dir}: nothing to resume (not a run directory: no "
+                          "checkpoints/last.npz and no config.yaml)")
     raw = config_to_dict(trained)
-    saved = run_dir / "config.yaml"
     compared = [saved] if saved.exists() else []
     if config_path is not None:
         compared.append(Path(config_path))

@@ -36,12 +36,22 @@ from nnctl.data import (
     make_dataset,
     read_examples,
 )
-from nnctl.engine import CHUNK_SIZES, Diverged, engine_name, make_engine
+from nnctl.engine import CHUNK_SIZES, Diverged, RunChunk, engine_name, make_engine
 from nnctl.errors import CheckpointError, NnctlError
 from nnctl.evaluate import loss_and_accuracy
 from nnctl.network import Network, init_network
+from nnctl.outputs import finite_json
 from nnctl.rules import TARGETS
-from nnctl.rundir import append_metrics, checkpoint_path, prepare_run_dir, read_history
+from nnctl.rundir import (
+    append_metrics,
+    checkpoint_path,
+    check_new_run_dir,
+    claim_run_dir,
+    has_checkpoint,
+    lock_run,
+    reset_run_files,
+    restore_history,
+)
 from nnctl.schedule import learning_rate
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -53,6 +63,11 @@ class Interrupted(NnctlError):
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.exit_code = SIGNAL_EXIT[signum]
+
+    @classmethod
+    def after_completion(cls, signum: int, run_dir: Path) -> Interrupted:
+        return cls(f"{signal.Signals(signum).name}: received after the run was complete; resume "
+                   f"with: nnctl train --resume {run_dir} (it has nothing left to do)", signum)
 
 
 class TrainingDiverged(NnctlError):
@@ -83,6 +98,7 @@ class TrainResult:
     best_epoch: int
     history: list[dict] = field(default_factory=list)
     test: dict = field(default_factory=dict)
+    already_complete: bool = False  # a resume found nothing left to do
 
 
 @contextmanager
@@ -100,145 +116,215 @@ def deferred_signals() -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
+@dataclass
+class Run:
+    """A run being trained: its config and directory, its data, its network and where it stands."""
+
+    config: Config
+    run_dir: Path
+    splits: Splits
+    test_pixels: tuple[np.ndarray, np.ndarray]
+    meta: dict  # what every checkpoint records beside the weights and the progress
+    network: Network
+    progress: Progress
+    history: list[dict]
+    received: list[int]  # signals deferred so far
+
+    def checkpoint(self, name: str, metrics: dict, progress: Progress) -> None:
+        save_checkpoint(checkpoint_path(self.run_dir, name), self.network,
+                        dict(self.meta, epoch=progress.epoch, metrics=metrics,
+                             progress=dataclasses.asdict(progress)))
+
+
 def train(
     config: Config,
-    run_dir: Path,
+    run_dir: Path | None = None,
     *,
+    name: str = "run",
     resume: bool = False,
+    force: bool = False,
     show_progress: bool = False,
-    on_start: Callable[[], None] = lambda: None,
+    on_start: Callable[[Path], None] = lambda run_dir: None,
     on_epoch: Callable[[dict], None] = lambda record: None,
 ) -> TrainResult:
-    """Train the configured network per example (or resume run_dir); write checkpoints and metrics."""
-    tc = config.training
-    splits = load_training_data(config.data, tc.dtype)
+    """Train the configured network per example into a new run directory (`run_dir`, or the
+    first free runs/NAME[-k]), or continue the run in `run_dir` (`resume`).
+
+    The directory is claimed and locked for the whole call. From that moment SIGINT and SIGTERM
+    end the call with `Interrupted` after saving where training stood, and the run is resumable.
+    """
+    with deferred_signals() as received:
+        if resume:
+            claim, data = lock_run(Path(run_dir)), None
+        else:  # the data is checked before a directory is made for it
+            if run_dir is not None:
+                check_new_run_dir(Path(run_dir), force)
+            data = _load(config)
+            if received:
+                raise Interrupted(f"{signal.Signals(received[0]).name}: stopped while loading "
+                                  "the data, before a run directory was made", received[0])
+            claim = claim_run_dir(run_dir, name, force)
+        with claim as run_dir:
+            if resume and not has_checkpoint(run_dir):  # stopped before its first checkpoint
+                reset_run_files(run_dir)
+            run = _start(config, run_dir, received, data or _load(config), resume)
+            on_start(run_dir)
+            complete = _stop_reason_so_far(run)
+            if complete and resume and (run_dir / "summary.json").is_file():
+                return _already_complete(run, complete)
+            stop_reason = complete or _train_epochs(run, show_progress, on_epoch)
+            return _finish(run, stop_reason)
+
+
+@dataclass
+class _Data:
+    splits: Splits
+    test_pixels: tuple[np.ndarray, np.ndarray]
+    meta: dict  # what every checkpoint records beside the weights and the progress
+
+
+def _load(config: Config) -> _Data:
+    """The training splits and the test set's pixels, checked."""
+    splits = load_training_data(config.data, config.training.dtype)
     paths = data_paths(config.data)
     # The test pixels are read now, so that a bad test file fails before any work, and scaled
     # only at the end: the float copy is not held through training.
     test_pixels = read_examples(paths["test_images"], paths["test_labels"])
     check_classes(test_pixels[1], splits.classes, str(paths["test_labels"]))
-    train_set = splits.train
     meta = {
         "config": config_to_dict(config),
         "preprocessing": PREPROCESSING,
-        "image_shape": list(train_set.image_shape),
+        "image_shape": list(splits.train.image_shape),
         "classes": splits.classes,
     }
+    return _Data(splits, test_pixels, meta)
 
-    def checkpoint(name: str, metrics: dict, progress: Progress) -> None:
-        save_checkpoint(checkpoint_path(run_dir, name), network,
-                        dict(meta, epoch=progress.epoch, metrics=metrics,
-                             progress=dataclasses.asdict(progress)))
 
-    if resume:
-        network, progress, history = _resume_state(run_dir, meta)
-        atomic_write_text(run_dir / "config.yaml", dump_config(config))  # with any --set applied
-    else:
-        rng = np.random.default_rng(tc.seed)
-        network = init_network(
-            [train_set.x.shape[1], *config.model.hidden, splits.classes],
-            config.model.activation, config.model.output,
-            config.model.init.scheme, config.model.init.scale, rng, tc.dtype,
-        )
-        prepare_run_dir(run_dir)
-        atomic_write_text(run_dir / "config.yaml", dump_config(config))
-        atomic_write_text(run_dir / "metrics.jsonl", "")
-        initial = _validation_metrics(network, splits, config)
-        progress = Progress(0, rng.bit_generator.state, 0, initial.get("val_accuracy"))
-        for name in ("epoch-000.npz", "best.npz", "last.npz"):
-            checkpoint(name, initial, progress)
-        history = []
+def _start(config: Config, run_dir: Path, received: list[int], data: _Data, resume: bool) -> Run:
+    """The network and progress of the last checkpoint (resume), or new weights with the epoch-0
+    checkpoints (a run stopped before them starts from scratch when resumed)."""
+    splits, tc = data.splits, config.training
+    atomic_write_text(run_dir / "config.yaml", dump_config(config))  # with any --set applied
+    if resume and has_checkpoint(run_dir):
+        network, progress, history = _resume_state(run_dir, data.meta)
+        return Run(config, run_dir, splits, data.test_pixels, data.meta, network, progress,
+                   history, received)
+    _stop_if_signalled(received, run_dir, "the start, before the first checkpoint")
+    rng = np.random.default_rng(tc.seed)
+    network = init_network(
+        [splits.train.x.shape[1], *config.model.hidden, splits.classes],
+        config.model.activation, config.model.output,
+        config.model.init.scheme, config.model.init.scale, rng, tc.dtype,
+    )
+    atomic_write_text(run_dir / "metrics.jsonl", "")
+    initial = _validation_metrics(network, splits, config)
+    progress = Progress(0, rng.bit_generator.state, 0, initial.get("val_accuracy"))
+    run = Run(config, run_dir, splits, data.test_pixels, data.meta, network, progress, [],
+              received)
+    for checkpoint in ("epoch-000.npz", "best.npz", "last.npz"):  # last.npz commits them
+        run.checkpoint(checkpoint, initial, progress)
+    return run
 
-    on_start()  # the data and the run directory are good: training begins
+
+def _train_epochs(run: Run, show_progress: bool, on_epoch: Callable[[dict], None]) -> str:
+    """Epochs until training.epochs or a stop condition; returns why training stopped."""
+    tc = run.config.training
+    train_set = run.splits.train
     rng = np.random.default_rng()
-    rng.bit_generator.state = progress.rng
-    targets = TARGETS[tc.rule](train_set.labels, splits.classes, tc.dtype)
-    run_chunk = make_engine(tc.engine, network, train_set.x, targets, train_set.labels, tc.rule, tc.loss)
+    rng.bit_generator.state = run.progress.rng
+    targets = TARGETS[tc.rule](train_set.labels, run.splits.classes, tc.dtype)
+    run_chunk = make_engine(tc.engine, run.network, train_set.x, targets, train_set.labels,
+                            tc.rule, tc.loss)
     train_set.x = None  # the engine keeps what it needs (the fused one: the non-zero inputs only)
+    where = f"epoch {run.progress.epoch + 1}, example {run.progress.position:,}"
+    _stop_if_signalled(run.received, run.run_dir, f"{where} (starting the engine)")
+    while run.progress.epoch < tc.epochs:
+        record = _train_epoch(run, run_chunk, rng, show_progress)
+        on_epoch(record)
+        reason = _stop_reason_so_far(run)
+        if reason:
+            return reason
+        _stop_if_signalled(run.received, run.run_dir, f"the end of epoch {record['epoch']}")
+    return f"reached training.epochs = {tc.epochs}"
+
+
+def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_progress: bool
+                 ) -> dict:
+    """One epoch of per-example SGD, chunk by chunk, then its metrics and checkpoints."""
+    tc, progress, run_dir = run.config.training, run.progress, run.run_dir
+    n = len(run.splits.train)
     chunk = CHUNK_SIZES[engine_name(tc.engine)]
-    n = len(train_set)
-    stop_reason = f"reached training.epochs = {tc.epochs}"
+    epoch = progress.epoch + 1
+    eta = learning_rate(tc.schedule, tc.learning_rate, tc.decay, epoch)
+    epoch_rng = rng.bit_generator.state
+    order = rng.permutation(n) if tc.shuffle else np.arange(n)
+    seen, total_loss, mistakes = progress.position, progress.loss_sum, progress.mistakes
+    # The perceptron also updates a unit whose score is exactly 0 while the argmax is already
+    # right: its loop ("while more classification errors") ends only at an epoch with no update.
+    weights_before = (_epoch_start_weights(run_dir, run.network, epoch, seen)
+                      if tc.rule == "perceptron" else None)
+    bar = tqdm(total=n, initial=seen, desc=f"epoch {epoch}/{tc.epochs}", unit="ex",
+               file=sys.stderr, disable=not show_progress, leave=False, dynamic_ncols=True)
+    start = time.perf_counter() - progress.seconds
+    with bar:
+        while seen < n:
+            indices = order[seen : seen + chunk]
+            try:
+                chunk_loss, chunk_mistakes = run_chunk(indices, eta)
+            except Diverged as d:
+                raise _diverged(run, f"the loss became {d.loss}", epoch,
+                                f"example {seen + d.done + 1:,} of {n:,} (training example "
+                                f"#{indices[d.done]})") from None
+            total_loss += chunk_loss
+            mistakes += chunk_mistakes
+            seen += len(indices)
+            bar.update(len(indices))
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{1 - mistakes / seen:.4f}",
+                            refresh=False)
+            if run.received and seen < n:
+                stopped = dataclasses.replace(
+                    progress, rng=epoch_rng, position=seen, loss_sum=total_loss,
+                    mistakes=mistakes, seconds=time.perf_counter() - start)
+                run.checkpoint("last.npz", run.history[-1] if run.history else {}, stopped)
+                raise _interrupted(run.received[0], run_dir, f"epoch {epoch}, example {seen:,} "
+                                   f"of {n:,}")
+    seconds = time.perf_counter() - start
+    if not all(np.isfinite(W).all() for W in (*run.network.weights, *run.network.biases)):
+        raise _diverged(run, "the weights are no longer finite", epoch, "its end")
+    metrics = {
+        "epoch": epoch,
+        "train_loss": total_loss / n,
+        "train_accuracy": 1.0 - mistakes / n,
+        "train_mistakes": mistakes,
+        **_validation_metrics(run.network, run.splits, run.config),
+        "learning_rate": eta,
+    }
+    if weights_before is not None:
+        metrics["weights_changed"] = not all(map(np.array_equal, weights_before,
+                                                 run.network.weights))
+    _commit_epoch(run, metrics, rng.bit_generator.state)
+    record = {**metrics, "seconds": seconds, "examples_per_second": n / seconds}
+    append_metrics(run_dir, record)
+    run.checkpoint("last.npz", metrics, run.progress)
+    run.history.append(record)
+    return record
 
-    with deferred_signals() as received:
-        while progress.epoch < tc.epochs:
-            epoch = progress.epoch + 1
-            eta = learning_rate(tc.schedule, tc.learning_rate, tc.decay, epoch)
-            epoch_rng = rng.bit_generator.state
-            order = rng.permutation(n) if tc.shuffle else np.arange(n)
-            seen, total_loss, mistakes = progress.position, progress.loss_sum, progress.mistakes
-            # The perceptron also updates a unit whose score is exactly 0 while the argmax is
-            # already right: its loop ("while more classification errors") ends only at an epoch
-            # with no update at all.
-            weights_before = (_epoch_start_weights(run_dir, network, epoch, seen)
-                              if tc.rule == "perceptron" else None)
-            bar = tqdm(total=n, initial=seen, desc=f"epoch {epoch}/{tc.epochs}", unit="ex",
-                       file=sys.stderr, disable=not show_progress, leave=False, dynamic_ncols=True)
-            start = time.perf_counter() - progress.seconds
-            while seen < n:
-                indices = order[seen : seen + chunk]
-                try:
-                    chunk_loss, chunk_mistakes = run_chunk(indices, eta)
-                except Diverged as d:
-                    bar.close()
-                    raise TrainingDiverged(
-                        f"training diverged: the loss became {d.loss} at epoch {epoch}, example "
-                        f"{seen + d.done + 1:,} of {n:,} (training example #{indices[d.done]}); the "
-                        f"last good checkpoint is {checkpoint_path(run_dir, 'last.npz')} (epoch "
-                        f"{progress.epoch}); try a smaller training.learning_rate (now {tc.learning_rate:g})"
-                    ) from None
-                total_loss += chunk_loss
-                mistakes += chunk_mistakes
-                seen += len(indices)
-                bar.update(len(indices))
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{1 - mistakes / seen:.4f}",
-                                refresh=False)
-                if received and seen < n:
-                    bar.close()
-                    stopped = dataclasses.replace(
-                        progress, rng=epoch_rng, position=seen, loss_sum=total_loss,
-                        mistakes=mistakes, seconds=time.perf_counter() - start)
-                    checkpoint("last.npz", history[-1] if history else {}, stopped)
-                    raise _interrupted(received[0], run_dir, f"epoch {epoch}, example {seen:,} of {n:,}")
-            seconds = time.perf_counter() - start
-            bar.close()
 
-            metrics = {
-                "epoch": epoch,
-                "train_loss": total_loss / n,
-                "train_accuracy": 1.0 - mistakes / n,
-                "train_mistakes": mistakes,
-                **_validation_metrics(network, splits, config),
-                "learning_rate": eta,
-            }
-            if weights_before is not None:
-                metrics["weights_changed"] = not all(map(np.array_equal, weights_before, network.weights))
-            val_accuracy = metrics.get("val_accuracy")
-            improved = val_accuracy is None or progress.best_val_accuracy is None or \
-                val_accuracy > progress.best_val_accuracy
-            progress = Progress(
-                epoch, rng.bit_generator.state,
-                epoch if improved else progress.best_epoch,
-                val_accuracy if improved else progress.best_val_accuracy,
-            )
-            # Order matters for a crash at any point: last.npz is written last and commits the
-            # epoch; a resume from the previous last.npz redoes the epoch and rewrites the others.
-            checkpoint(f"epoch-{epoch:03d}.npz", metrics, progress)
-            if improved:
-                checkpoint("best.npz", metrics, progress)
-            record = {**metrics, "seconds": seconds, "examples_per_second": n / seconds}
-            append_metrics(run_dir, record)
-            checkpoint("last.npz", metrics, progress)
-            history.append(record)
-            on_epoch(record)
-
-            reason = _stop_reason(tc.stop, history, epoch - progress.best_epoch)
-            if reason:
-                stop_reason = reason
-                break
-            if received:
-                raise _interrupted(received[0], run_dir, f"the end of epoch {epoch}")
-
-    return _finish(run_dir, config, splits, test_pixels, history, progress, stop_reason)
+def _commit_epoch(run: Run, metrics: dict, rng_state: dict) -> None:
+    """The epoch's progress and checkpoints, but last.npz: written after the metrics line, it
+    commits the epoch (a resume from the previous last.npz redoes it and rewrites these)."""
+    epoch, progress = metrics["epoch"], run.progress
+    val_accuracy = metrics.get("val_accuracy")
+    improved = (val_accuracy is None or progress.best_val_accuracy is None
+                or val_accuracy > progress.best_val_accuracy)
+    run.progress = Progress(
+        epoch, rng_state,
+        epoch if improved else progress.best_epoch,
+        val_accuracy if improved else progress.best_val_accuracy,
+    )
+    run.checkpoint(f"epoch-{epoch:03d}.npz", metrics, run.progress)
+    if improved:
+        run.checkpoint("best.npz", metrics, run.progress)
 
 
 def _resume_state(run_dir: Path, meta: dict) -> tuple[Network, Progress, list[dict]]:
@@ -251,7 +337,7 @@ def _resume_state(run_dir: Path, meta: dict) -> tuple[Network, Progress, list[di
         progress = Progress(**saved["progress"])
     except (KeyError, TypeError):
         raise CheckpointError(f"{last}: has no training progress to resume from") from None
-    return network, progress, read_history(run_dir, progress.epoch)
+    return network, progress, restore_history(run_dir, progress.epoch)
 
 
 def _epoch_start_weights(run_dir: Path, network: Network, epoch: int, position: int) -> list[np.ndarray]:
@@ -262,32 +348,71 @@ def _epoch_start_weights(run_dir: Path, network: Network, epoch: int, position: 
 
 def _interrupted(signum: int, run_dir: Path, where: str) -> Interrupted:
     name = signal.Signals(signum).name
-    return Interrupted(f"{name}: stopped at {where}, saved {checkpoint_path(run_dir, 'last.npz')}; "
-                       f"resume with: nnctl train --resume {run_dir}", signum)
+    saved = checkpoint_path(run_dir, "last.npz")
+    state = f"saved {saved}" if saved.exists() else "no checkpoint yet: resuming starts it over"
+    return Interrupted(f"{name}: stopped at {where}, {state}; resume with: nnctl train --resume "
+                       f"{run_dir}", signum)
 
 
-def _finish(run_dir: Path, config: Config, splits: Splits, test_pixels, history: list[dict],
-            progress: Progress, stop_reason: str) -> TrainResult:
-    tc = config.training
+def _stop_if_signalled(received: list[int], run_dir: Path, where: str) -> None:
+    """At a point where the run on disk is resumable: stop if SIGINT / SIGTERM came."""
+    if received:
+        raise _interrupted(received[0], run_dir, where)
+
+
+def _diverged(run: Run, what: str, epoch: int, where: str) -> TrainingDiverged:
+    last = checkpoint_path(run.run_dir, "last.npz")
+    return TrainingDiverged(
+        f"training diverged: {what} at epoch {epoch}, {where}; the last good checkpoint is "
+        f"{last} (epoch {run.progress.epoch}); try a smaller training.learning_rate (now "
+        f"{run.config.training.learning_rate:g})")
+
+
+def _stop_reason_so_far(run: Run) -> str | None:
+    """Why the run is complete at its last finished epoch (None: training goes on)."""
+    progress, history = run.progress, run.history
+    if progress.position or not history:
+        return None
+    if progress.epoch >= run.config.training.epochs:
+        return f"reached training.epochs = {run.config.training.epochs}"
+    return _stop_reason(run.config.training.stop, history, progress.epoch - progress.best_epoch)
+
+
+def _finish(run: Run, stop_reason: str) -> TrainResult:
+    """Test the best checkpoint and write summary.json: the run is complete."""
+    tc, progress, run_dir = run.config.training, run.progress, run.run_dir
     best_network = load_checkpoint(checkpoint_path(run_dir, "best.npz"))[0]
-    test = make_dataset(*test_pixels, tc.dtype, "test")
+    test = make_dataset(*run.test_pixels, tc.dtype, "test")
     test_loss, test_accuracy = loss_and_accuracy(best_network, test, tc.loss, tc.rule)
-    result = TrainResult(run_dir, len(history), stop_reason, progress.best_epoch, history,
-                         {"loss": test_loss, "accuracy": test_accuracy})
+    _stop_if_signalled(run.received, run_dir, "the final test pass, before summary.json")
     summary = {
         "run_dir": str(run_dir),
         "engine": engine_name(tc.engine),
-        "epochs": result.epochs,
+        "epochs": len(run.history),
         "stop_reason": stop_reason,
         "best_epoch": progress.best_epoch,
-        "best_val_accuracy": progress.best_val_accuracy if splits.validation is not None else None,
+        "best_val_accuracy": (progress.best_val_accuracy if run.splits.validation is not None
+                              else None),
         "test_loss": test_loss,
         "test_accuracy": test_accuracy,
-        "train_seconds": sum(r["seconds"] for r in history),
-        "last": history[-1] if history else {},
+        "train_seconds": sum(r["seconds"] for r in run.history),
+        "last": run.history[-1] if run.history else {},
     }
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return result
+    atomic_write_text(run_dir / "summary.json",
+                      json.dumps(finite_json(summary), indent=2, allow_nan=False) + "\n")
+    return TrainResult(run_dir, len(run.history), stop_reason, progress.best_epoch, run.history,
+                       {"loss": test_loss, "accuracy": test_accuracy})
+
+
+def _already_complete(run: Run, stop_reason: str) -> TrainResult:
+    """A resume of a complete run: nothing is trained or written."""
+    try:
+        summary = json.loads((run.run_dir / "summary.json").read_text(encoding="utf-8"))
+        test = {"loss": summary["test_loss"], "accuracy": float(summary["test_accuracy"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return _finish(run, stop_reason)  # a damaged summary is written again
+    return TrainResult(run.run_dir, len(run.history), stop_reason, run.progress.best_epoch,
+                       run.history, test, already_complete=True)
 
 
 def _validation_metrics(network: Network, splits: Splits, config: Config) -> dict:

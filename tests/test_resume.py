@@ -206,3 +206,21 @@ def test_resume_needs_a_run(run, tmp_path):
     result = run("train", "--resume", tmp_path)
     assert result.exit_code == 1 and "nothing to resume" in result.stderr
     assert run("train").exit_code == 2  # neither CONFIG nor --resume
+
+
+def test_divergence_is_detected_identically_on_both_engines(run, write_config, tmp_path):
+    """A NaN output must not hide behind the clamped log of cross-entropy (max(TINY, NaN) is TINY
+    in compiled code): both engines stop at the same example with the same message."""
+    config = write_config({"model": {"hidden": [32], "activation": "relu"},
+                           "training": {"learning_rate": 1e20}})
+    messages = {}
+    for engine in ("fused", "reference"):
+        out = tmp_path / engine
+        result = run("train", config, "--out", out, "--set", f"training.engine={engine}", "--quiet")
+        assert result.exit_code == 3, result.stderr
+        messages[engine] = result.stderr.replace(str(out), "RUN")
+        assert "Warning" not in result.stderr
+        assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+            "best.npz", "epoch-000.npz", "last.npz"]
+        assert (out / "metrics.jsonl").read_text() == ""
+    assert messages["fused"] == messages["reference"]

@@ -8,6 +8,10 @@ train.py calls it chunk by chunk. `make_engine` builds it by name:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+
 from nnctl.engine import reference
 from nnctl.errors import Diverged  # noqa: F401  (raised by run_chunk, part of this boundary)
 
@@ -17,6 +21,9 @@ def _fused(*args):
 
     return fused.make(*args)
 
+
+# run_chunk(indices, eta) -> (summed loss, mistakes): trains the examples `indices` in that order.
+RunChunk = Callable[[np.ndarray, float], tuple[float, int]]
 
 ENGINES = {"fused": _fused, "reference": reference.make}
 DEFAULT_ENGINE = "fused"
@@ -30,5 +37,5 @@ def engine_name(name: str) -> str:
     return DEFAULT_ENGINE if name == "auto" else name
 
 
-def make_engine(name: str, network, x, targets, labels, rule: str, loss: str):
+def make_engine(name: str, network, x, targets, labels, rule: str, loss: str) -> RunChunk:
     return ENGINES[engine_name(name)](network, x, targets, labels, rule, loss)

@@ -95,7 +95,9 @@ def _dot(w, x, c):
 
 @njit(cache=True, inline="always")
 def _log(p, c):
-    return np.log(max(c[TINY], p))
+    """log(p) with p clipped away from 0, as losses._log; a NaN stays NaN (max(TINY, NaN) would
+    be TINY, hiding a diverged output behind a finite loss)."""
+    return np.log(p if (p != p or p > c[TINY]) else c[TINY])
 
 
 @njit(cache=True, error_model="numpy")

@@ -1,0 +1,58 @@
+"""What nnctl writes for the user besides runs: output paths it may take, and the JSON it prints.
+
+An output option (`--figure`, `plot --out`, `--save-preprocessed`, `inspect-weights --out`,
+`data fetch --to`, ...) never replaces a file that existed before the command started unless the
+user passed `--force`, and never writes into a run directory's own files (its config, metrics,
+summary, marker or checkpoints), with or without `--force`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from nnctl.atomic import make_directory
+from nnctl.errors import NnctlError, RunDirError
+
+
+def check_output_file(path: str | Path, force: bool = False,
+                      error: type[NnctlError] = RunDirError) -> Path:
+    """`path` if an output may be written there; its parent directory is created.
+
+    Refused with a one-line `error`: a file of a run directory (always), an existing directory,
+    an existing file without `force`.
+    """
+    from nnctl.rundir import owning_run  # rundir writes JSON with finite_json below
+
+    path = Path(path)
+    run = owning_run(path)
+    if run is not None:
+        raise error(f"{path}: is one of the files of the run {run}; write the output elsewhere")
+    if path.is_dir():
+        raise error(f"{path}: is a directory, expected a file name")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise error(f"{path}: already exists; pass --force to replace it, or choose another name")
+    make_directory(path.parent, error)
+    return path
+
+
+def finite_json(value: Any, digits: int | None = None) -> Any:
+    """`value` with NaN and infinities as null (and floats rounded to `digits` significant
+    digits if given), so that the JSON nnctl writes is valid JSON: never a bare NaN."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.{digits}g}") if digits else value
+    if isinstance(value, dict):
+        return {key: finite_json(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item, digits) for item in value]
+    return value
+
+
+def dumps(value: Any, digits: int | None = 6, **kwargs: Any) -> str:
+    """JSON for people and scripts: floats to 6 significant digits (`digits=None`: exact, as
+    the run files keep them), NaN and infinities as null."""
+    return json.dumps(finite_json(value, digits), allow_nan=False, **kwargs)
