@@ -4,7 +4,7 @@ Everything nnctl writes goes through `atomic_file`: a temporary file in the same
 flushed and fsync'd, then renamed over the target (and the directory fsync'd). On any error the
 temporary file is removed and the previous version of the target, if any, is untouched.
 
-A temporary file is named `.<target>.<pid>.<random>.tmp`: one left by a process that was killed
+A temporary file is named `.<target>.nnctl-<pid>.<random>.tmp`: one left by a process that was killed
 (SIGKILL leaves no chance to clean up) is recognised by its dead pid and removed by the next
 write into that directory (`remove_stale_temporaries`). Files get the mode any ordinary tool gives
 them (0666 less the umask), and a replaced file keeps its own mode.
@@ -22,8 +22,8 @@ from typing import BinaryIO
 
 from nnctl.errors import NnctlError, RunDirError
 
-
-_TEMPORARY = re.compile(r"\..+\.(\d+)\.[^.]+\.tmp")
+# mkstemp adds 8 characters of [a-z0-9_]: `.NAME.nnctl-PID.XXXXXXXX.tmp` is no one else's name.
+_TEMPORARY = re.compile(r"\..+\.nnctl-(\d+)\.[a-z0-9_]{8}\.tmp")
 
 
 def _default_mode() -> int:
@@ -48,7 +48,7 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
         mode = _default_mode()
     remove_stale_temporaries(path.parent)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.nnctl-{os.getpid()}.",
                                    suffix=".tmp")
     except OSError as e:
         raise RunDirError(f"{path}: cannot write: {e.strerror or e}") from None

@@ -10,19 +10,35 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import re
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS, OUTPUTS
 from nnctl.atomic import atomic_write_bytes
-from nnctl.errors import CheckpointError
+from nnctl.errors import CheckpointError, one_line
+from nnctl.inputs import open_regular
 from nnctl.network import Network
 
 FORMAT_VERSION = 1
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 ZIP_MAGIC = b"PK\x03\x04"
+# Bounds on what a checkpoint may hold, checked before reading: a crafted file cannot make the
+# loader allocate more (MNIST's largest networks take a few MB).
+MAX_LAYERS = 100
+MAX_MEMBERS = 2 * MAX_LAYERS + 1  # weight and bias per layer, and the metadata
+MAX_DIRECTORY_BYTES = 1 << 20
+MAX_ARRAY_BYTES = 2 << 30
+MAX_TOTAL_BYTES = 4 << 30
+MAX_METADATA_BYTES = 1 << 20
+MAX_METADATA_DEPTH = 32
+MAX_NAME = 100  # characters in a member's name
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def checkpoint_bytes(network: Network, metadata: dict) -> bytes:
@@ -48,83 +64,208 @@ def save_checkpoint(path: str | Path, network: Network, metadata: dict) -> None:
 
 
 def load_checkpoint(path: str | Path) -> tuple[Network, dict]:
-    """Read and check a checkpoint; any problem is a CheckpointError naming the file."""
+    """Read and check a checkpoint; any problem is a CheckpointError naming the file, in one line.
+
+    Only the file opened is read (a checkpoint replaced meanwhile by a training run is read whole,
+    old or new), and within bounds that a crafted file cannot exceed: MAX_MEMBERS members,
+    MAX_ARRAY_BYTES per array and MAX_TOTAL_BYTES in all, as the zip declares them and as their
+    .npy headers do, checked before anything is decompressed.
+    """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-        if magic != ZIP_MAGIC:
-            raise CheckpointError(f"{path}: not an .npz checkpoint (no zip header)")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        broken = [name for name, value in arrays.items() if not isinstance(value, np.ndarray)]
-        if broken:  # numpy hands back the raw bytes of a member that is not a valid .npy
-            raise CheckpointError(f"{path}: {', '.join(broken)}: not a valid array")
-    except CheckpointError:
-        raise
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint") from None
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise CheckpointError(f"{path}: holds object arrays (pickles), refused") from None
-        raise CheckpointError(f"{path}: not a valid checkpoint ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise CheckpointError(f"{path}: not a valid .npz checkpoint ({e})") from None
-    except Exception as e:  # noqa: BLE001 - numpy's parser of a damaged file can raise anything
-        raise CheckpointError(f"{path}: not a valid .npz checkpoint ({type(e).__name__}: {e})") from None
+    with open_regular(path, "a checkpoint", CheckpointError) as f:
+        if f.read(4) != ZIP_MAGIC:
+            raise CheckpointError(_not_a_zip(path, f))
+        f.seek(0)
+        arrays = _read_arrays(f, path)
     return _network_from_arrays(arrays, path)
 
 
+def _not_a_zip(path: Path, f: BinaryIO) -> str:
+    """Why a file without a zip header is not a checkpoint; a YAML config is named as such."""
+    head = f.read(4096)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    yaml_like = re.search(r"^(---|[A-Za-z_][\w.-]*:(\s|$))", text, re.MULTILINE)
+    if path.suffix.lower() in (".yaml", ".yml") or yaml_like:
+        return (f"{path}: is a YAML config, not a checkpoint; give a run directory or a .npz "
+                "checkpoint (train the config first: nnctl train CONFIG)")
+    return (f"{path}: not an .npz checkpoint (no zip header); give a run directory or a .npz "
+            "checkpoint")
+
+
+def _read_arrays(f: BinaryIO, path: Path) -> dict[str, np.ndarray]:
+    """The arrays of the zip in `f`, by name (without .npy), within the bounds above."""
+    try:
+        size = _directory_size(f)
+        if size is not None and size > MAX_DIRECTORY_BYTES:
+            raise CheckpointError(f"{path}: its zip directory is {size:,} bytes, more than a "
+                                  f"checkpoint's ({MAX_DIRECTORY_BYTES:,})")
+        with zipfile.ZipFile(f) as zf:
+            members = _members(zf.infolist(), path)
+            return {name: _read_member(zf, info, name, path) for name, info in members.items()}
+    except CheckpointError:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise CheckpointError(f"{path}: not a valid .npz checkpoint ({one_line(e)})") from None
+    except Exception as e:  # noqa: BLE001 - numpy's parser of a damaged file can raise anything
+        raise CheckpointError(
+            f"{path}: not a valid .npz checkpoint ({type(e).__name__}: {one_line(e)})") from None
+
+
+def _directory_size(f: BinaryIO) -> int | None:
+    """The size of the zip's central directory as its end record declares it: zipfile reads the
+    whole directory into objects, so it is checked first (with the stdlib's own reader of the end
+    record, private but unchanged since Python 2; None if it is gone or finds no record)."""
+    read_end = getattr(zipfile, "_EndRecData", None)
+    record = read_end(f) if read_end is not None else None
+    return None if record is None else record[getattr(zipfile, "_ECD_SIZE", 5)]
+
+
+def _members(infos: list[zipfile.ZipInfo], path: Path) -> dict[str, zipfile.ZipInfo]:
+    """The zip's members by array name, refused when they are too many or declare too much."""
+    if len(infos) > MAX_MEMBERS:
+        raise CheckpointError(f"{path}: {len(infos):,} members, more than a checkpoint has "
+                              f"({MAX_MEMBERS})")
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        if len(info.filename) > MAX_NAME:
+            raise CheckpointError(f"{path}: a member's name is longer than {MAX_NAME} characters")
+        name = info.filename.removesuffix(".npy")
+        if name in members:
+            raise CheckpointError(f"{path}: holds {info.filename} twice")
+        limit = MAX_METADATA_BYTES if name == "metadata" else MAX_ARRAY_BYTES
+        if info.file_size > limit:
+            raise CheckpointError(f"{path}: {name} is {info.file_size:,} bytes, more than the "
+                                  f"{limit:,} a checkpoint's {name} may have")
+        members[name] = info
+    total = sum(info.file_size for info in infos)
+    if total > MAX_TOTAL_BYTES:
+        raise CheckpointError(f"{path}: its arrays take {total:,} bytes, more than the "
+                              f"{MAX_TOTAL_BYTES:,} a checkpoint may have")
+    return members
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, path: Path) -> np.ndarray:
+    """One .npy member: its header is checked against the size the zip declares before the data
+    is read; zipfile stops decompressing at that size (and checks the CRC), so a member that
+    inflates to more than it declares is bounded too. Object arrays (pickles) are refused."""
+    with zf.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            read_header = _NPY_HEADERS.get(version)
+            if read_header is None:
+                raise ValueError(f".npy format version {version}")
+            shape, _, dtype = read_header(member)
+        except ValueError:
+            raise CheckpointError(f"{path}: {name}: not a valid array (.npy)") from None
+        if dtype.hasobject:
+            raise CheckpointError(f"{path}: {name}: holds object arrays (pickles), refused")
+        promised = math.prod(shape) * dtype.itemsize
+        if promised != info.file_size - member.tell():
+            raise CheckpointError(
+                f"{path}: {name}: its header promises {promised:,} bytes of data (shape "
+                f"{'x'.join(map(str, shape)) or 'scalar'}), the member holds "
+                f"{info.file_size - member.tell():,}")
+        member.seek(0)
+        return np.lib.format.read_array(member, allow_pickle=False)
+
+
 def _network_from_arrays(arrays: dict, path: Path) -> tuple[Network, dict]:
-    raw = arrays.pop("metadata", None)
+    meta = _metadata(arrays.pop("metadata", None), path)
+    weights, biases = _layers(arrays, path)
+    network = Network(weights, biases, meta["activation"], meta["output"])
+    if meta.get("sizes") != network.sizes:
+        raise CheckpointError(f"{path}: metadata sizes {_shown(meta.get('sizes'))} do not match "
+                              "the arrays")
+    shape = meta.get("image_shape")
+    if (not isinstance(shape, list) or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+            or math.prod(shape) != network.sizes[0]):
+        raise CheckpointError(f"{path}: image shape {_shown(shape)} does not match "
+                              f"{network.sizes[0]} inputs")
+    return network, meta
+
+
+def _metadata(raw: np.ndarray | None, path: Path) -> dict:
+    """The metadata entry: a JSON object (nested at most MAX_METADATA_DEPTH deep) with a known
+    format version, activation and output function."""
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
         raise CheckpointError(f"{path}: no metadata entry")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: metadata is not valid JSON ({e})") from None
+    except (UnicodeDecodeError, ValueError) as e:  # ValueError: JSON, or an int of 5,000 digits
+        raise CheckpointError(f"{path}: metadata is not valid JSON ({one_line(e)})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: metadata is nested too deep") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: metadata is not a JSON object")
+    if _depth(meta) > MAX_METADATA_DEPTH:
+        raise CheckpointError(f"{path}: metadata is nested more than {MAX_METADATA_DEPTH} deep")
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: unknown checkpoint format version {meta.get('format_version')!r} "
+            f"{path}: unknown checkpoint format version {_shown(meta.get('format_version'))} "
             f"(this nnctl reads {FORMAT_VERSION})"
         )
     if not (isinstance(meta.get("activation"), str) and isinstance(meta.get("output"), str)
             and meta["activation"] in ACTIVATIONS and meta["output"] in OUTPUTS):
         raise CheckpointError(f"{path}: metadata names an unknown activation or output function")
+    return meta
+
+
+def _shown(value: object, width: int = 60) -> str:
+    """A metadata value in a message: its repr, cut short (a crafted one may be a megabyte);
+    an empty list is "none"."""
+    text = repr(value) if value != [] else "none"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _depth(value: object) -> int:
+    """How deep JSON lists and objects nest in `value` (without recursion)."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            todo.extend((child, depth + 1) for child in
+                        (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _layers(arrays: dict, path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """W^[l] and b^[l] for l = 1..L: float arrays of one dtype whose shapes chain, every layer
+    with at least one unit and one input, every value finite."""
     L = len(arrays) // 2
     expected = {f"layers.{l}.{kind}" for l in range(1, L + 1) for kind in ("weight", "bias")}
     if L == 0 or set(arrays) != expected:
         missing = sorted(expected - set(arrays))
         extra = sorted(set(arrays) - expected)
-        raise CheckpointError(
-            f"{path}: layers do not fit: missing {missing or 'none'}, unexpected {extra or 'none'}"
-        )
+        raise CheckpointError(f"{path}: layers do not fit: missing {_shown(missing, 200)}, "
+                              f"unexpected {_shown(extra, 200)}")
     weights = [arrays[f"layers.{l}.weight"] for l in range(1, L + 1)]
     biases = [arrays[f"layers.{l}.bias"] for l in range(1, L + 1)]
     dtype = weights[0].dtype
     for l, (W, b) in enumerate(zip(weights, biases), start=1):
         if W.dtype.kind != "f" or W.dtype != dtype or b.dtype != dtype:
-            raise CheckpointError(f"{path}: layers.{l}: expected {dtype} floats, got {W.dtype}/{b.dtype}")
+            raise CheckpointError(f"{path}: layers.{l}: expected {dtype} floats, got "
+                                  f"{W.dtype}/{b.dtype}")
         if W.ndim != 2 or b.shape != (W.shape[0],):
-            raise CheckpointError(f"{path}: layers.{l}: weight {W.shape} and bias {b.shape} do not fit")
+            raise CheckpointError(f"{path}: layers.{l}: weight {W.shape} and bias {b.shape} do "
+                                  "not fit")
+        if W.size == 0:
+            raise CheckpointError(f"{path}: layers.{l}: weight {W.shape[0]}x{W.shape[1]}: a layer "
+                                  "needs at least one unit and one input")
         if l > 1 and W.shape[1] != weights[l - 2].shape[0]:
             raise CheckpointError(
                 f"{path}: layers.{l}: takes {W.shape[1]} inputs but layer {l - 1} has "
                 f"{weights[l - 2].shape[0]} outputs"
             )
-    network = Network(weights, biases, meta["activation"], meta["output"])
-    if meta.get("sizes") != network.sizes:
-        raise CheckpointError(f"{path}: metadata sizes {meta.get('sizes')} do not match the arrays")
-    image_shape = meta.get("image_shape")
-    if (not isinstance(image_shape, list) or not image_shape
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in image_shape)
-            or int(np.prod(image_shape)) != network.sizes[0]):
-        raise CheckpointError(f"{path}: image shape {image_shape} does not match {network.sizes[0]} inputs")
-    return network, meta
+        for kind, array in (("weight", W), ("bias", b)):
+            if not np.isfinite(array).all():
+                raise CheckpointError(f"{path}: layers.{l}.{kind} holds NaN or infinite values "
+                                      "(the weights of a diverged run?)")
+    return weights, biases
 
 
 def resolve_checkpoint(target: str | Path) -> Path:

@@ -6,7 +6,6 @@ Exit statuses: 0 success; 1 data, checkpoint or output-directory error; 2 usage 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -56,20 +55,22 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command()
-@click.argument("config_path", metavar="[CONFIG]", required=False, type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<config name>[-k]).")
+@click.argument("config_path", metavar="[CONFIG]", required=False)
+@click.option("--out", help="Run directory (default: runs/<config name>[-k]).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key, e.g. --set training.epochs=3 (repeatable; value is YAML).")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), metavar="RUN",
+@click.option("--resume", "resume_dir", metavar="RUN",
               help="Continue the run in RUN from its last checkpoint (CONFIG then optional).")
-@click.option("--force", is_flag=True, help="Start over in --out even if it is not empty.")
+@click.option("--force", is_flag=True,
+              help="Start over in --out even if it holds a run (only a run nnctl made).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-epoch lines.")
 def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], resume_dir: str | None,
           force: bool, quiet: bool) -> None:
     """Train the network described by CONFIG, per example, and write a run directory.
 
     Ctrl-C (or SIGTERM) stops at the next chunk of examples, saves where training stood and
-    exits 130 (143); `--resume RUN` continues exactly there.
+    exits 130 (143); `--resume RUN` continues exactly there. A run is written by one process at a
+    time: a second `train` or `--resume` of it is refused while the first runs.
 
     \b
     Example:
@@ -78,25 +79,24 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], 
     """
     from nnctl.config import load_config
     from nnctl.engine import engine_name
-    from nnctl.report import epoch_line, print_tables, training_table
-    from nnctl.rundir import choose_run_dir, resume_config
+    from nnctl.report import epoch_line
+    from nnctl.rundir import resume_config
+    from nnctl.train import Interrupted, deferred_signals
     from nnctl.train import train as run_training
 
     if resume_dir is not None:
         if out is not None or force:
             raise click.UsageError("--resume continues a run in place: it takes no --out or --force")
-        run_dir = Path(resume_dir)
-        config = resume_config(run_dir, overrides, config_path)
+        config = resume_config(Path(resume_dir), overrides, config_path)
     elif config_path is None:
         raise click.UsageError("give a CONFIG to train, or --resume RUN to continue a run")
     else:
         config = load_config(config_path, overrides)
-        run_dir = choose_run_dir(out, Path(config_path).stem, force)
-    err = Console(stderr=True)
+    err = Console(stderr=True, markup=False)
     tc = config.training
     sizes = "-".join(map(str, config.model.hidden)) or "none"
 
-    def on_start() -> None:
+    def on_start(run_dir: Path) -> None:
         if not quiet:
             err.print(f"nnctl: {'resuming' if resume_dir else 'training'}: rule {tc.rule}, hidden layers "
                       f"{sizes}, engine {engine_name(tc.engine)}, {tc.dtype}, run directory {run_dir}",
@@ -106,16 +106,30 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], 
         if not quiet:
             err.print(epoch_line(record, tc.epochs), highlight=False, soft_wrap=True)
 
-    result = run_training(config, run_dir, resume=resume_dir is not None,
-                          show_progress=not quiet and sys.stderr.isatty(), on_start=on_start,
-                          on_epoch=on_epoch)
-    out_console = Console()
-    if not quiet and result.history:
+    with deferred_signals() as received:  # a signal after the run completed, too, ends as below
+        result = run_training(
+            config, Path(resume_dir or out) if (resume_dir or out) else None,
+            name=Path(config_path or "run").stem, resume=resume_dir is not None, force=force,
+            show_progress=not quiet and sys.stderr.isatty(), on_start=on_start, on_epoch=on_epoch)
+        _print_training_result(result, quiet)
+    if received:
+        raise Interrupted.after_completion(received[0], result.run_dir)
+
+
+def _print_training_result(result, quiet: bool) -> None:
+    from nnctl.report import print_tables, training_table
+
+    out_console = Console(markup=False)
+    if result.already_complete:
+        out_console.print(f"{result.run_dir}: the run is complete ({result.stop_reason}); nothing "
+                          "to do (resume with --set training.epochs=N to train on)",
+                          highlight=False, soft_wrap=True)
+    elif not quiet and result.history:
         print_tables([training_table(result.history)], out_console)
     out_console.print(
         f"stopped: {result.stop_reason}\n"
         f"test accuracy {result.test['accuracy']:.2%} (error {1 - result.test['accuracy']:.2%}) "
-        f"with the weights of epoch {result.best_epoch} -> {run_dir}",
+        f"with the weights of epoch {result.best_epoch} -> {result.run_dir}",
         highlight=False,
         soft_wrap=True,
     )
@@ -123,16 +137,17 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], 
 
 @cli.command()
 @click.argument("target", metavar="CHECKPOINT_OR_RUN", type=click.Path())
-@click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test", show_default=True,
-              help="Which split of the run's data to evaluate on.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Evaluate on another directory of IDX files.")
-@click.option("--images", type=click.Path(dir_okay=False), help="An IDX images file (with --labels).")
-@click.option("--labels", type=click.Path(dir_okay=False), help="An IDX labels file (with --images).")
+@click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test",
+              show_default=True, help="Which split of the run's data to evaluate on.")
+@click.option("--data-dir", help="Evaluate on another directory of IDX files.")
+@click.option("--images", help="An IDX images file (with --labels).")
+@click.option("--labels", help="An IDX labels file (with --images).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
-@click.option("--figure", type=click.Path(dir_okay=False),
+@click.option("--figure",
               help="Also draw the confusion matrix and the worst misclassified images (PNG).")
-def evaluate(target: str, split: str, data_dir: str | None, images: str | None, labels: str | None,
-             as_json: bool, figure: str | None) -> None:
+@click.option("--force", is_flag=True, help="Replace the --figure file if it exists.")
+def evaluate(target: str, split: str, data_dir: str | None, images: str | None,
+             labels: str | None, as_json: bool, figure: str | None, force: bool) -> None:
     """Accuracy, loss, per-class precision/recall and the confusion matrix of a trained network.
 
     CHECKPOINT_OR_RUN is a .npz checkpoint or a run directory (its best.npz is used).
@@ -143,23 +158,26 @@ def evaluate(target: str, split: str, data_dir: str | None, images: str | None, 
       nnctl evaluate runs/default --figure figures/confusion.png
     """
     from nnctl.evaluate import evaluate_checkpoint
+    from nnctl.outputs import dumps
     from nnctl.report import evaluation_tables, print_tables
 
-    result = evaluate_checkpoint(target, split, images, labels, data_dir, figure)
+    result = evaluate_checkpoint(target, split, images, labels, data_dir, figure, force)
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(dumps(result))
     else:
         print_tables(evaluation_tables(result))
 
 
 @cli.command("inspect-weights")
 @click.argument("target", metavar="CHECKPOINT_OR_RUN", type=click.Path())
-@click.option("--out", type=click.Path(file_okay=False), default="figures", show_default=True,
+@click.option("--out", default="figures", show_default=True,
               help="Directory for the PNG and GIF files.")
 @click.option("--units", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Hidden units to draw for a multi-layer network.")
-@click.option("--zoom", type=click.IntRange(1, 32), default=4, show_default=True, help="Pixels per weight.")
-def inspect_weights(target: str, out: str, units: int, zoom: int) -> None:
+              help="Units (templates, hidden units) to draw at most.")
+@click.option("--zoom", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Pixels per weight.")
+@click.option("--force", is_flag=True, help="Replace files of these names already in --out.")
+def inspect_weights(target: str, out: str, units: int, zoom: int, force: bool) -> None:
     """Draw the weights as images: the 10 templates of a single layer, or first-layer filters.
 
     Given a run directory, also the change of the weights epoch by epoch (montage PNG and GIF).
@@ -170,7 +188,7 @@ def inspect_weights(target: str, out: str, units: int, zoom: int) -> None:
     """
     from nnctl.images import inspect_weights as draw
 
-    for path in draw(target, Path(out), units=units, zoom=zoom):
+    for path in draw(target, Path(out), units=units, zoom=zoom, force=force):
         click.echo(str(path))
 
 
@@ -200,9 +218,10 @@ def gradcheck(config_path: str, examples: int, overrides: tuple[str, ...]) -> No
 
 
 @cli.command()
-@click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The PNG to write.")
-def plot(runs: tuple[str, ...], out: str) -> None:
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True)
+@click.option("--out", required=True, help="The PNG to write.")
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
+def plot(runs: tuple[str, ...], out: str, force: bool) -> None:
     """Learning curves: train and validation loss and accuracy per epoch of one or more runs.
 
     \b
@@ -211,41 +230,52 @@ def plot(runs: tuple[str, ...], out: str) -> None:
     """
     from nnctl.plot import learning_curves
 
-    click.echo(str(learning_curves([Path(r) for r in runs], Path(out))))
+    click.echo(str(learning_curves([Path(r) for r in runs], Path(out), force)))
 
 
 @cli.command("predict")
 @click.argument("target", metavar="CHECKPOINT_OR_RUN", type=click.Path())
 @click.argument("inputs", metavar="IMAGE_OR_DIR...", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
-@click.option("--save-preprocessed", type=click.Path(file_okay=False), metavar="DIR",
-              help="Write what the network saw, one PNG per image.")
-def predict_command(target: str, inputs: tuple[str, ...], as_json: bool, save_preprocessed: str | None) -> None:
+@click.option("--save-preprocessed", metavar="DIR",
+              help="Write what the network saw, one PNG per image (photo.jpg -> photo.jpg.png).")
+@click.option("--force", is_flag=True,
+              help="Replace PNGs of the same names in --save-preprocessed (never an input).")
+def predict_command(target: str, inputs: tuple[str, ...], as_json: bool,
+                    save_preprocessed: str | None, force: bool) -> None:
     """Classify your own digit images (PNG, JPEG, BMP... anything Pillow reads).
 
     Each image is prepared the way MNIST was made: grayscale, inverted if the background is
     light, cropped to the digit, scaled into a 20x20 box, centred by its centre of mass in 28x28.
-    Exits 1 if any image could not be read (the others are still classified).
+    In a directory, files that are not images are skipped (and counted); a file named explicitly
+    must be an image. Exits 1 if any image could not be read (the others are still classified).
 
     \b
     Example:
       nnctl predict runs/default my-digits/ --save-preprocessed seen/
     """
     from nnctl.errors import DataError
-    from nnctl.predict import predict
+    from nnctl.outputs import dumps
+    from nnctl.predict import expand_inputs, predict, skipped_note
 
-    results = predict(target, [Path(p) for p in inputs],
-                      Path(save_preprocessed) if save_preprocessed else None)
-    if not results:
-        raise DataError(f"no image files in {', '.join(inputs)}")
+    files, skipped = expand_inputs([Path(p) for p in inputs])
+    if not files:
+        raise DataError(f"no image files in {', '.join(inputs)}"
+                        + (f" ({skipped_note(skipped)})" if skipped else ""))
+    if skipped:
+        click.echo(f"note: {skipped_note(skipped)}", err=True)
+    results = predict(target, files, Path(save_preprocessed) if save_preprocessed else None,
+                      force)
     for r in results:
         if as_json:
-            click.echo(json.dumps(r))
+            click.echo(dumps(r))
         elif "error" in r:
             click.echo(f"Error: {r['error']}", err=True)
         else:
             others = ", ".join(f"{c['digit']} ({c['probability']:.1%})" for c in r["candidates"])
-            click.echo(f"{r['file']}: {r['prediction']} ({r['probability']:.1%}); then {others}")
+            saved = f"; saved {r['preprocessed']}" if "preprocessed" in r else ""
+            click.echo(f"{r['file']}: {r['prediction']} ({r['probability']:.1%})"
+                       f"{'; then ' + others if others else ''}{saved}")
     failed = sum("error" in r for r in results)
     if failed:
         click.echo(f"{failed} of {len(results)} images could not be classified", err=True)
@@ -264,10 +294,11 @@ def data() -> None:
 
 
 @data.command("info")
-@click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--figure", type=click.Path(dir_okay=False), help="Also draw sample and mean images (PNG).")
+@click.argument("directory")
+@click.option("--figure", metavar="FILE.png", help="Also draw sample and mean images (PNG).")
+@click.option("--force", is_flag=True, help="Replace the --figure file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
-def data_info(directory: str, figure: str | None, as_json: bool) -> None:
+def data_info(directory: str, figure: str | None, force: bool, as_json: bool) -> None:
     """Counts, image shape, pixel range and class balance of a dataset directory.
 
     \b
@@ -275,13 +306,14 @@ def data_info(directory: str, figure: str | None, as_json: bool) -> None:
       nnctl data info data/mnist --figure figures/mnist.png
     """
     from nnctl.datasets import info, info_figure
+    from nnctl.outputs import dumps
     from nnctl.report import dataset_tables, print_tables
 
     result = info(directory)
     if figure:
-        info_figure(directory, figure)
+        info_figure(directory, figure, overwrite=force)
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(dumps(result))
     else:
         print_tables(dataset_tables(result))
         if figure:
@@ -289,7 +321,7 @@ def data_info(directory: str, figure: str | None, as_json: bool) -> None:
 
 
 @data.command("verify")
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("directory")
 @click.option("--name", help="The known dataset to check against (default: recognised by its sums).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
 def data_verify(directory: str, name: str | None, as_json: bool) -> None:
@@ -303,11 +335,12 @@ def data_verify(directory: str, name: str | None, as_json: bool) -> None:
     """
     from nnctl.datasets import verify
     from nnctl.errors import DataError
+    from nnctl.outputs import dumps
     from nnctl.report import print_tables, verify_table
 
     report = verify(directory, name)
     if as_json:
-        click.echo(json.dumps(report))
+        click.echo(dumps(report))
     else:
         print_tables([verify_table(report)])
     bad = [r for r in report if not r["ok"]]
@@ -317,15 +350,22 @@ def data_verify(directory: str, name: str | None, as_json: bool) -> None:
 
 @data.command("fetch")
 @click.argument("name")
-@click.option("--to", "to", type=click.Path(file_okay=False), required=True, help="Directory to write.")
+@click.option("--to", "to", metavar="DIR", required=True, help="Directory to write.")
 @click.option("--mirror", "mirrors", multiple=True, metavar="URL",
-              help="Try this base URL instead of the known mirrors (repeatable).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Try this base URL (http, https, file) instead of the known mirrors (repeatable).")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
               help="Seconds without data before a mirror is given up.")
-def data_fetch(name: str, to: str, mirrors: tuple[str, ...], timeout: float) -> None:
+@click.option("--deadline", type=float, metavar="SECONDS",
+              help="Seconds one file may take from one mirror in all "
+                   "(default: 600, plus 1 per 100 kB of the file).")
+@click.option("--force", is_flag=True,
+              help="Replace files in --to that are not the published ones (else refused).")
+def data_fetch(name: str, to: str, mirrors: tuple[str, ...], timeout: float,
+               deadline: float | None, force: bool) -> None:
     """Download a known dataset (mnist, fashion-mnist, kmnist, emnist-digits), checking SHA-256.
 
-    Tries the next mirror when one fails; writes each file atomically.
+    Tries the next mirror when one fails; writes each file atomically. Files already in --to
+    with the published SHA-256 are kept; other files there are refused unless --force.
 
     \b
     Example:
@@ -346,19 +386,23 @@ def data_fetch(name: str, to: str, mirrors: tuple[str, ...], timeout: float) -> 
                                          file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
         bar.update(done - bar.n)
 
+    kept: list[Path] = []
     try:
-        written = fetch(name, to, mirrors=list(mirrors) or None, progress=progress, timeout=timeout)
+        written = fetch(name, to, mirrors=list(mirrors) or None, progress=progress, timeout=timeout,
+                        deadline=deadline, force=force, on_kept=kept.append)
     finally:
         for bar in bars.values():
             bar.close()
     for path in written:
         click.echo(str(path))
+    for path in kept:
+        click.echo(f"{path}: already there with the published content, kept", err=True)
 
 
 @data.command("import-csv")
-@click.argument("train_csv", metavar="FILE.csv", type=click.Path(dir_okay=False))
-@click.option("--to", "to", type=click.Path(file_okay=False), required=True, help="Directory to write.")
-@click.option("--test", "test_csv", type=click.Path(dir_okay=False), help="A CSV for the test split.")
+@click.argument("train_csv", metavar="FILE.csv")
+@click.option("--to", "to", metavar="DIR", required=True, help="Directory to write.")
+@click.option("--test", "test_csv", metavar="FILE.csv", help="A CSV for the test split.")
 @click.option("--shape", metavar="HxW", help="Image shape (default: the square root of the pixel columns).")
 @click.option("--force", is_flag=True, help="Overwrite IDX files already in --to.")
 def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | None, force: bool) -> None:
@@ -368,14 +412,9 @@ def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | 
     Example:
       nnctl data import-csv mnist_train.csv --test mnist_test.csv --to data/from-csv
     """
-    from nnctl.datasets import import_csv
+    from nnctl.datasets.csv_import import import_csv, parse_shape
 
-    image_shape = None
-    if shape is not None:
-        try:
-            image_shape = tuple(int(d) for d in shape.lower().split("x"))
-        except ValueError:
-            raise click.BadParameter(f"expected HxW, e.g. 28x28, got {shape!r}", param_hint="--shape") from None
+    image_shape = parse_shape(shape) if shape is not None else None
     for path in import_csv(train_csv, to, test_csv=test_csv, image_shape=image_shape, overwrite=force):
         click.echo(str(path))
 

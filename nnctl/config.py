@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import math
 import re
+import reprlib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from nnctl.activations import ACTIVATIONS, OUTPUTS
+from nnctl.data import physical_memory
 from nnctl.engine import ENGINES
-from nnctl.errors import ConfigError
+from nnctl.errors import ConfigError, one_line
+from nnctl.inputs import open_regular
 from nnctl.losses import LOSSES, OUTPUT_DELTAS
 from nnctl.network import INITIALIZERS
 from nnctl.schedule import SCHEDULES
@@ -31,17 +37,54 @@ RULES = ("backprop", "perceptron", "delta")
 # The single-layer rules train a linear unit on their own criterion with targets y = +-1.
 RULE_LOSS = {"perceptron": "perceptron", "delta": "squared_error"}
 
+# Hostile input is bounded before it costs time or memory. A config is a few lines: 64 KiB keeps
+# the pure-Python YAML parser well under a second; it needs 3 levels of nesting, no aliases.
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_SET_LENGTH = 4096
+MAX_DEPTH = 20
+MAX_DIGITS = 100  # below Python's 4300-digit limit on int(str)
+MAX_INT = 2**63 - 1  # every whole number fits a 64-bit integer
+MAX_HIDDEN_UNITS = 100_000
+MAX_HIDDEN_LAYERS = 100
+# The network's input and output sizes come from the data; until it is read, assume MNIST's.
+ASSUMED_INPUTS, ASSUMED_CLASSES = 784, 10
+
+# Names other tools use for nnctl's keys, for the did-you-mean of an unknown key.
+ALIASES = {
+    "lr": "training.learning_rate",
+    "epochs_max": "training.epochs",
+    "max_epochs": "training.epochs",
+    "n_epochs": "training.epochs",
+    "num_epochs": "training.epochs",
+    "hidden_layers": "model.hidden",
+    "hidden_sizes": "model.hidden",
+    "layers": "model.hidden",
+    "optimizer": "training.rule",
+    "activation_function": "model.activation",
+    "weight_init": "model.init.scheme",
+    "random_seed": "training.seed",
+}
+UNSUPPORTED = {
+    "batch_size": "nnctl trains per example (plain SGD, one update per example): there is no "
+                  "batch size",
+    "momentum": "momentum is not supported (plain SGD: w -= eta * gradient)",
+}
+
 
 def _positive(x: float) -> str | None:
-    return None if x > 0 else "must be > 0"
+    return None if x > 0 else f"must be > 0, got {_show(x)}"
 
 
 def _non_negative(x: float) -> str | None:
-    return None if x >= 0 else "must be >= 0"
+    return None if x >= 0 else f"must be >= 0, got {_show(x)}"
 
 
 def _sizes(xs: list[int]) -> str | None:
-    return None if all(x > 0 for x in xs) else "every hidden layer size must be > 0"
+    if len(xs) > MAX_HIDDEN_LAYERS:
+        return f"at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(xs):,}"
+    if all(0 < x <= MAX_HIDDEN_UNITS for x in xs):
+        return None
+    return f"every hidden layer size must be > 0 and <= {MAX_HIDDEN_UNITS:,}, got {_show(xs)}"
 
 
 def _choice(names: typing.Iterable[str]):
@@ -52,7 +95,7 @@ def _choice(names: typing.Iterable[str]):
             return None
         close = difflib.get_close_matches(x, names, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"unknown value '{x}'{hint}; choose from {', '.join(names)}"
+        return f"unknown value {_show(x)}{hint}; choose from {', '.join(names)}"
 
     return check
 
@@ -123,44 +166,110 @@ class Config:
 
 def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
     """Read a YAML config file, apply `--set dotted.key=value` overrides, validate."""
-    path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{source}: cannot read: {getattr(e, 'strerror', None) or e}") from None
-    raw = parse_yaml(text, source)
+    raw = parse_yaml(read_config_text(Path(path)), source)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the config must be a mapping with sections model, training, data")
+    given = []
     for item in overrides:
         key, value = parse_override(item)
-        set_dotted(raw, key, value, source="--set")
-    return config_from_dict(raw, source)
+        set_dotted(raw, key, value, source=f"--set {_shorten(key)}")
+        given.append(key)
+    return config_from_dict(raw, source, given)
+
+
+def read_config_text(path: Path) -> str:
+    """The text of a config file: a regular file (never a FIFO) of at most MAX_CONFIG_BYTES, UTF-8."""
+    try:
+        with open_regular(path, "a YAML config file", ConfigError, MAX_CONFIG_BYTES) as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)  # the file may have grown since
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {one_line(e)}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a config is a few "
+                          "lines of YAML")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte 0x{data[e.start]:02x} at offset "
+                          f"{e.start})") from None
+
+
+class Refused(yaml.MarkedYAMLError):
+    """Valid YAML that a config may not use: aliases, deep nesting, a duplicate key, a huge number."""
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """yaml.SafeLoader bounded for untrusted text: no anchors or aliases (no "billion laughs"), at
+    most MAX_DEPTH nested collections (no RecursionError), no duplicate keys, no huge integers."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise Refused(None, None, "YAML aliases (&, *) are not allowed in a config",
+                          event.start_mark)
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth == MAX_DEPTH:
+            raise Refused(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        first_line = {}
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue  # unhashable keys are refused by SafeLoader itself
+            key = self.construct_object(key_node)
+            if key in first_line:
+                raise Refused(None, None, f"duplicate key {_show(key)} (first on line "
+                              f"{first_line[key] + 1})", key_node.start_mark)
+            first_line[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        if len(node.value) > MAX_DIGITS:
+            raise Refused(None, None, f"a number of more than {MAX_DIGITS} digits", node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+ConfigLoader.add_constructor("tag:yaml.org,2002:int", ConfigLoader.construct_yaml_int)
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """YAML text -> Python value; syntax errors name the line and column."""
+    """YAML text -> Python value (with ConfigLoader's bounds); errors name the line and column."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=ConfigLoader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{source}: invalid YAML: {where}{e.problem or e.context}") from None
+        kind = "" if isinstance(e, Refused) else "invalid YAML: "
+        raise ConfigError(f"{source}: {kind}{where}{one_line(e.problem or e.context)}") from None
+    except yaml.reader.ReaderError as e:
+        raise ConfigError(f"{source}: invalid YAML: character #x{e.character:x} at offset "
+                          f"{e.position} is not allowed (a binary file?)") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: invalid YAML: {e}") from None
+        raise ConfigError(f"{source}: invalid YAML: {one_line(e)}") from None
 
 
 def parse_override(item: str) -> tuple[str, Any]:
     """`training.epochs=3` -> ("training.epochs", 3); the value is parsed as YAML."""
     key, sep, value = item.partition("=")
     key = key.strip()
+    if len(item) > MAX_SET_LENGTH:
+        raise ConfigError(f"--set {_shorten(key)}: longer than {MAX_SET_LENGTH} characters")
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {item}: expected dotted.key=value, e.g. training.epochs=3")
-    return key, parse_yaml(value, f"--set {key}")
+        raise ConfigError(f"--set {_shorten(item)}: expected dotted.key=value, e.g. training.epochs=3")
+    return key, parse_yaml(value, f"--set {_shorten(key)}")
 
 
 def set_dotted(raw: dict, key: str, value: Any, source: str) -> None:
@@ -172,16 +281,32 @@ def set_dotted(raw: dict, key: str, value: Any, source: str) -> None:
             node[part] = {}
         child = node[part]
         if not isinstance(child, dict):
-            raise ConfigError(f"{source}: {'.'.join(parents[: i + 1])}: is not a section")
+            raise ConfigError(f"{source}: {_shorten('.'.join(parents[: i + 1]))}: is not a section")
         node = child
     node[last] = value
 
 
-def config_from_dict(raw: dict, source: str) -> Config:
-    """Validate a plain mapping and build the Config; raise ConfigError naming the key."""
-    config = _build(Config, raw, source, prefix="")
-    _resolve_and_check(config, source)
+def config_from_dict(raw: dict, source: str, overrides: typing.Sequence[str] = ()) -> Config:
+    """Validate a plain mapping and build the Config; a ConfigError names the key and its origin:
+    `source`, or `--set KEY` for the keys in `overrides` (and for what a section given so holds)."""
+    where = _blame(source, overrides)
+    config = _build(Config, raw, where, prefix="")
+    _resolve_and_check(config, where)
     return config
+
+
+def _blame(source: str, overrides: typing.Sequence[str]) -> Callable[[str], str]:
+    """where(key) -> 'FILE: key', or '--set KEY' for a key given with --set."""
+
+    def where(key: str) -> str:
+        for given in reversed(overrides):
+            if key == given:
+                return f"--set {_shorten(given)}"
+            if key.startswith(given + ".") or given.startswith(key + "."):
+                return f"--set {_shorten(given)}: {_shorten(key)}"
+        return f"{source}: {_shorten(key)}"
+
+    return where
 
 
 def config_to_dict(config: Config) -> dict:
@@ -193,39 +318,58 @@ def dump_config(config: Config) -> str:
     return yaml.safe_dump(config_to_dict(config), sort_keys=False)
 
 
-def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
-    where = prefix.rstrip(".") or "config"
+def _build(cls: type, raw: Any, where: Callable[[str], str], prefix: str) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {where}: must be a mapping, got {_show(raw)}")
+        raise ConfigError(f"{where(prefix.rstrip('.') or 'config')}: must be a mapping, got {_show(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
     for name in raw:
         if name not in fields:
-            close = difflib.get_close_matches(str(name), fields, n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ConfigError(f"{source}: {prefix}{name}: unknown key{hint}")
+            raise ConfigError(f"{where(prefix + str(name))}: unknown key{_unknown_key_hint(name, prefix)}")
+    hints = typing.get_type_hints(cls)
     values = {}
     for name, f in fields.items():
         if name not in raw:
             continue
         key = prefix + name
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, raw[name], source, key + ".")
+        if dataclasses.is_dataclass(hints[name]):
+            values[name] = _build(hints[name], raw[name], where, key + ".")
             continue
-        value = _convert(raw[name], hint, source, key)
+        value = _convert(raw[name], hints[name], where, key)
         check = f.metadata.get("check")
-        if value is not None and check is not None:
-            problem = check(value)
-            if problem:
-                raise ConfigError(f"{source}: {key}: {problem}, got {_show(raw[name])}")
+        problem = check(value) if value is not None and check is not None else None
+        if problem:
+            raise ConfigError(f"{where(key)}: {problem}")
         values[name] = value
     return cls(**values)
 
 
-def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
+def _unknown_key_hint(name: Any, prefix: str) -> str:
+    """Why a key is unknown: what nnctl does not do, or ' (did you mean ...?)' with an alias from
+    other tools, a close spelling in the same section, or the same name in another section."""
+    name = str(name)
+    if name in UNSUPPORTED:
+        return f": {UNSUPPORTED[name]}"
+    keys = _dotted_keys(Config)
+    here = [key[len(prefix):] for key in keys if key.startswith(prefix) and "." not in key[len(prefix):]]
+    close = difflib.get_close_matches(name, here, n=1)
+    elsewhere = [key for key in keys if key.rsplit(".", 1)[-1] == name]
+    target = ALIASES.get(name) or (prefix + close[0] if close else None) or next(iter(elsewhere), None)
+    return f" (did you mean '{target}'?)" if target else ""
+
+
+def _dotted_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every key of a config class, sections and values, dotted: 'model', 'model.hidden', ..."""
+    keys = []
+    for name, hint in typing.get_type_hints(cls).items():
+        keys.append(prefix + name)
+        if dataclasses.is_dataclass(hint):
+            keys += _dotted_keys(hint, f"{prefix}{name}.")
+    return keys
+
+
+def _convert(value: Any, hint: Any, where: Callable[[str], str], key: str) -> Any:
     """Check `value` against a type hint (int, float, bool, str, list[int], Optional[...])."""
     args = typing.get_args(hint)
     if hint is float and isinstance(value, str):
@@ -233,11 +377,11 @@ def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
         if value is None:
             return None
-        return _convert(value, args[0], source, key)
+        return _convert(value, args[0], where, key)
     if typing.get_origin(hint) is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{source}: {key}: must be a list, got {_show(value)}")
-        return [_convert(v, args[0], source, key) for v in value]
+            raise ConfigError(f"{where(key)}: must be a list, got {_show(value)}")
+        return [_convert(v, args[0], where, key) for v in value]
     ok = {
         bool: isinstance(value, bool),
         int: isinstance(value, int) and not isinstance(value, bool),
@@ -246,11 +390,13 @@ def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
     }[hint]
     if not ok:
         kind = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
-        raise ConfigError(f"{source}: {key}: must be {kind[hint]}, got {_show(value)}")
+        raise ConfigError(f"{where(key)}: must be {kind[hint]}, got {_show(value)}")
+    if hint is int and abs(value) > MAX_INT:
+        raise ConfigError(f"{where(key)}: must be at most 2**63 - 1, got {_show(value)}")
     if hint is float:
-        value = float(value)
+        value = float(value)  # an int too large for a float becomes inf, refused below
         if not math.isfinite(value):
-            raise ConfigError(f"{source}: {key}: must be a finite number, got {_show(value)}")
+            raise ConfigError(f"{where(key)}: must be a finite number, got {_show(value)}")
     return value
 
 
@@ -261,54 +407,103 @@ def _yaml_1_2_float(text: str) -> Any:
     return text
 
 
+_REPR = reprlib.Repr()  # bounded: a huge or deeply nested value is never repr'd whole
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxlong, _REPR.maxother = 3, 40, 40, 40
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A value as the user wrote it, cut to about 40 characters."""
+    return _shorten(_REPR.repr(value))
 
 
-def _resolve_and_check(config: Config, source: str) -> None:
+def _shorten(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# --------------------------------------------------------------------------- combinations
+
+
+def _resolve_and_check(config: Config, where: Callable[[str], str]) -> None:
     """Fill rule-dependent defaults, then refuse combinations that make no sense."""
+    _resolve_rule(config, where)
+    training, data = config.training, config.data
+    if training.schedule == "exponential" and training.decay >= 1:
+        raise ConfigError(f"{where('training.decay')}: the exponential schedule needs decay < 1")
+    if training.stop.patience is not None and data.validation == 0:
+        raise ConfigError(
+            f"{where('training.stop.patience')}: needs a validation split (data.validation > 0)"
+        )
+    if data.limit is not None and data.validation >= data.limit:
+        raise ConfigError(
+            f"{where('data.validation')}: {data.validation} examples held out leaves none "
+            f"of the {data.limit} (data.limit) to train on"
+        )
+    _check_dtype_range(config, where)
+    sizes = [ASSUMED_INPUTS, *config.model.hidden, ASSUMED_CLASSES]
+    problem = network_memory_problem(sizes, training.dtype)
+    if problem:
+        raise ConfigError(f"{where('model.hidden')}: {problem} (assuming {ASSUMED_INPUTS} inputs "
+                          f"and {ASSUMED_CLASSES} classes)")
+
+
+def _resolve_rule(config: Config, where: Callable[[str], str]) -> None:
+    """The output function and loss that go with training.rule, refusing ones that do not."""
     model, training = config.model, config.training
     rule = training.rule
     if rule in RULE_LOSS:
         if model.hidden:
             raise ConfigError(
-                f"{source}: model.hidden: the {rule} rule trains a single layer; "
+                f"{where('model.hidden')}: the {rule} rule trains a single layer; "
                 "set model.hidden: [] or training.rule: backprop"
             )
         if model.output not in (None, "identity"):
             raise ConfigError(
-                f"{source}: model.output: the {rule} rule trains linear units (identity output), "
+                f"{where('model.output')}: the {rule} rule trains linear units (identity output), "
                 f"not {model.output}"
             )
         if training.loss not in (None, RULE_LOSS[rule]):
             raise ConfigError(
-                f"{source}: training.loss: the {rule} rule minimises {RULE_LOSS[rule]}, "
+                f"{where('training.loss')}: the {rule} rule minimises {RULE_LOSS[rule]}, "
                 f"not {training.loss}"
             )
         model.output = "identity"
         training.loss = RULE_LOSS[rule]
-    else:
-        model.output = model.output or "softmax"
-        training.loss = training.loss or "cross_entropy"
-        if training.loss == "perceptron":
-            raise ConfigError(
-                f"{source}: training.loss: the perceptron criterion goes with training.rule: perceptron"
-            )
-        if (training.loss, model.output) not in OUTPUT_DELTAS:
-            raise ConfigError(
-                f"{source}: training.loss: {training.loss} needs probabilities; "
-                f"use model.output: softmax or sigmoid (got {model.output})"
-            )
-    if training.schedule == "exponential" and training.decay >= 1:
-        raise ConfigError(f"{source}: training.decay: the exponential schedule needs decay < 1")
-    stop = training.stop
-    if stop.patience is not None and config.data.validation == 0:
+        return
+    model.output = model.output or "softmax"
+    training.loss = training.loss or "cross_entropy"
+    if training.loss == "perceptron":
         raise ConfigError(
-            f"{source}: training.stop.patience: needs a validation split (data.validation > 0)"
+            f"{where('training.loss')}: the perceptron criterion goes with training.rule: perceptron"
         )
-    if config.data.limit is not None and config.data.validation >= config.data.limit:
+    if (training.loss, model.output) not in OUTPUT_DELTAS:
         raise ConfigError(
-            f"{source}: data.validation: {config.data.validation} examples held out leaves none "
-            f"of the {config.data.limit} (data.limit) to train on"
+            f"{where('training.loss')}: {training.loss} needs probabilities; "
+            f"use model.output: softmax or sigmoid (got {model.output})"
         )
+
+
+def _check_dtype_range(config: Config, where: Callable[[str], str]) -> None:
+    """The numbers cast to training.dtype must stay finite there (and the learning rate > 0)."""
+    dtype = config.training.dtype
+    largest, smallest = float(np.finfo(dtype).max), float(np.finfo(dtype).tiny)
+    eta = config.training.learning_rate
+    for key, value in (("training.learning_rate", eta), ("model.init.scale", config.model.init.scale)):
+        if value > largest:
+            raise ConfigError(f"{where(key)}: {value:g} does not fit training.dtype {dtype} "
+                              f"(largest {largest:.4g})")
+    if eta < smallest:
+        raise ConfigError(f"{where('training.learning_rate')}: {eta:g} is below the smallest "
+                          f"normal {dtype} number, {smallest:.4g}")
+
+
+def network_memory_problem(sizes: typing.Sequence[int], dtype: str) -> str | None:
+    """Why a network with these layer sizes cannot be built on this machine, or None: its weights,
+    drawn in float64 and kept in `dtype`, must fit in the physical memory."""
+    weights = sum(a * b for a, b in itertools.pairwise(sizes))
+    need = weights * (8 + np.dtype(dtype).itemsize)
+    memory = physical_memory()
+    if memory is None or need <= memory:
+        return None
+    return (f"layers {'-'.join(map(str, sizes))} make {weights:,} weights, {need / 2**30:.1f} GiB "
+            f"to draw (float64) and keep ({dtype}), more than this machine's "
+            f"{memory / 2**30:.1f} GiB of memory")

@@ -8,14 +8,17 @@ always comes from the header; nothing here assumes 28x28.
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from nnctl.errors import DataError, unreadable
+from nnctl.inputs import open_regular
 
 IDX_TYPES = {
     0x08: np.dtype("u1"),
@@ -35,23 +38,69 @@ STANDARD_NAMES = {
 }
 # Inputs are pixel / 255 (recorded in every checkpoint as the input preprocessing).
 PREPROCESSING = {"name": "scale", "divide_by": 255.0}
+# What a header may claim. MNIST's training images are 47 MB; the data a header promises is checked
+# against these, and against what the file can hold, before anything is read.
+MAX_DIMENSIONS = 16
+MAX_PAYLOAD = 2 * 2**30  # bytes of values in one file
+MAX_GZIP_RATIO = 1032  # deflate's largest expansion: a gzip file of n bytes holds < 1032 n bytes
+MAX_CLASSES = 1000  # labels are class indices 0..999
+
+
+def physical_memory() -> int | None:
+    """The machine's memory in bytes, or None where the system does not tell."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (raw or gzipped) into an array of its own dtype and shape."""
     path = Path(path)
     try:
-        with open(path, "rb") as raw:
+        with open_regular(path, "an IDX file", DataError) as raw:
+            size = os.fstat(raw.fileno()).st_size
             gzipped = raw.read(2) == GZIP_MAGIC
-        with (gzip.open if gzipped else open)(path, "rb") as stream:
-            return _read_idx_stream(stream, str(path))
+            raw.seek(0)
+            if not gzipped:
+                return _read_idx_stream(raw, str(path), size, gzipped)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                return _read_idx_stream(stream, str(path), size, gzipped)
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise DataError(f"{path}: not a valid gzip file ({e or 'unexpected end of data'})") from None
     except OSError as e:
         raise DataError(unreadable(path, e, "an IDX file")) from None
 
 
-def _read_idx_stream(stream, name: str) -> np.ndarray:
+def _read_idx_stream(stream: BinaryIO, name: str, size: int, gzipped: bool) -> np.ndarray:
+    """The array of an IDX stream; what the header promises is checked before it is read."""
+    dtype, shape = _read_header(stream, name)
+    shown = "x".join(map(str, shape))
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
+    room = (size * MAX_GZIP_RATIO if gzipped else size) - 4 - 4 * len(shape)
+    if expected > room:
+        holds = f"a gzip file of {size} bytes holds at most {room}" if gzipped else f"the file has {room}"
+        raise DataError(f"{name}: truncated: the header promises {expected} bytes of data "
+                        f"(shape {shown}), {holds}")
+    item = int(np.prod(shape[1:], dtype=object)) * dtype.itemsize
+    if max(expected, item) > MAX_PAYLOAD:
+        raise DataError(f"{name}: the header promises {max(expected, item):,} bytes of data "
+                        f"(shape {shown}), more than the {MAX_PAYLOAD // 2**30} GiB nnctl reads")
+    payload = _read_at_most(stream, expected + 1)  # grows with the data actually there
+    if len(payload) < expected:
+        raise DataError(
+            f"{name}: truncated: the header promises {expected} bytes of data "
+            f"(shape {shown}), the file has {len(payload)}"
+        )
+    if len(payload) > expected:
+        raise DataError(f"{name}: {expected} bytes of data expected, the file has more")
+    array = np.frombuffer(payload, dtype=dtype).reshape(shape)
+    native = dtype.newbyteorder("=")
+    return array if native == dtype else array.byteswap(inplace=True).view(native)  # no copy
+
+
+def _read_header(stream: BinaryIO, name: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """The element type and the shape of an IDX stream, read from its header."""
     head = stream.read(4)
     if len(head) < 4 or head[0] != 0 or head[1] != 0:
         raise DataError(f"{name}: not an IDX file (bad magic number {head.hex() or 'empty'})")
@@ -60,33 +109,28 @@ def _read_idx_stream(stream, name: str) -> np.ndarray:
         raise DataError(f"{name}: unknown IDX type code 0x{code:02x}")
     if ndim == 0:
         raise DataError(f"{name}: IDX header has zero dimensions")
+    if ndim > MAX_DIMENSIONS:
+        raise DataError(f"{name}: IDX header claims {ndim} dimensions, at most {MAX_DIMENSIONS} "
+                        "are supported")
     dims_bytes = stream.read(4 * ndim)
     if len(dims_bytes) < 4 * ndim:
         raise DataError(f"{name}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", dims_bytes)
-    dtype = IDX_TYPES[code]
-    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
-    payload = _read_at_most(stream, expected + 1)  # grows with the data actually there, not the header
-    if len(payload) < expected:
-        raise DataError(
-            f"{name}: truncated: the header promises {expected} bytes of data "
-            f"(shape {'x'.join(map(str, shape))}), the file has {len(payload)}"
-        )
-    if len(payload) > expected:
-        raise DataError(f"{name}: {expected} bytes of data expected, the file has more")
-    return np.frombuffer(payload, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    if 0 in shape[1:]:
+        raise DataError(f"{name}: IDX header has a size of 0 (shape {'x'.join(map(str, shape))}): "
+                        "each item would hold no values")
+    return IDX_TYPES[code], shape
 
 
-def _read_at_most(stream, limit: int, block: int = 1 << 24) -> bytes:
-    """Up to `limit` bytes, read in blocks so that a lying header cannot make us allocate."""
-    parts, size = [], 0
-    while size < limit:
-        part = stream.read(min(block, limit - size))
+def _read_at_most(stream: BinaryIO, limit: int, block: int = 1 << 24) -> bytearray:
+    """Up to `limit` bytes, read in blocks so that memory follows the data, not a header's claim."""
+    buffer = bytearray()
+    while len(buffer) < limit:
+        part = stream.read(min(block, limit - len(buffer)))
         if not part:
             break
-        parts.append(part)
-        size += len(part)
-    return b"".join(parts)
+        buffer += part
+    return buffer
 
 
 @dataclass
@@ -119,7 +163,10 @@ def read_examples(images_path: str | Path, labels_path: str | Path) -> tuple[np.
     if len(labels) == 0:
         raise DataError(f"{images_path}: the dataset is empty")
     if labels.min() < 0:
-        raise DataError(f"{labels_path}: negative label {labels.min()}")
+        raise DataError(f"{labels_path}: negative label {labels.min()}: not a class index")
+    if labels.max() >= MAX_CLASSES:
+        raise DataError(f"{labels_path}: label {labels.max()} is not a class index (at most "
+                        f"{MAX_CLASSES} classes, 0..{MAX_CLASSES - 1})")
     return images, labels.astype(np.int64)
 
 
@@ -137,6 +184,31 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, dtype: str, name: str) 
 def check_classes(labels: np.ndarray, classes: int, source: str) -> None:
     if labels.max() >= classes:
         raise DataError(f"{source}: label {labels.max()} is outside the {classes} classes 0..{classes - 1}")
+
+
+def check_every_class(labels: np.ndarray, source: str) -> None:
+    """Every label from the smallest to the largest must occur: a stray label is not a class."""
+    counts = np.bincount(labels)  # labels are 0..MAX_CLASSES - 1 (read_examples)
+    low, high = int(labels.min()), int(labels.max())
+    absent = np.flatnonzero(counts[low:] == 0)
+    if absent.size == 0:
+        return
+    first = low + int(absent[0])
+    after = first + int(np.flatnonzero(counts[first:])[0])  # the next label that does occur
+    gap = f"label {first} never does" if after == first + 1 else f"labels {first}..{after - 1} never do"
+    times = "once" if counts[after] == 1 else f"{counts[after]:,} times"
+    raise DataError(f"{source}: label {after} occurs {times} but {gap}: every class from {low} to "
+                    f"{high} must have training examples")
+
+
+def _check_memory(images: np.ndarray, dtype: str, source: Path) -> None:
+    """The inputs, scaled to `dtype`, must fit in the machine's memory."""
+    need = images.size * np.dtype(dtype).itemsize
+    memory = physical_memory()
+    if memory is not None and need > memory:
+        raise DataError(f"{source}: {len(images):,} images of {images[0].size:,} values need "
+                        f"{need / 2**30:.1f} GiB as {dtype}, more than this machine's "
+                        f"{memory / 2**30:.1f} GiB of memory (set data.limit)")
 
 
 def data_paths(data_config) -> dict[str, Path]:
@@ -164,6 +236,7 @@ def load_training_data(data_config, dtype: str) -> Splits:
     """Training and validation sets: the first `limit` examples, the last `validation` held out."""
     paths = data_paths(data_config)
     images, labels = read_examples(paths["train_images"], paths["train_labels"])
+    check_every_class(labels, str(paths["train_labels"]))
     classes = int(labels.max()) + 1  # from the whole file: a limit must not drop a class
     if data_config.limit is not None:
         images, labels = images[: data_config.limit], labels[: data_config.limit]
@@ -174,6 +247,7 @@ def load_training_data(data_config, dtype: str) -> Splits:
         )
     if classes < 2:
         raise DataError(f"{paths['train_labels']}: need at least 2 classes, found {classes}")
+    _check_memory(images, dtype, paths["train_images"])
     n_train = len(labels) - n_val
     train = make_dataset(images[:n_train], labels[:n_train], dtype, "train")
     validation = (

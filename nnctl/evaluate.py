@@ -1,4 +1,5 @@
-"""Batched evaluation: the forward pass in matrix form over a whole split, loss, accuracy, confusion."""
+"""Batched evaluation: the forward pass in matrix form over a whole split, loss, accuracy,
+confusion."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ import numpy as np
 
 from nnctl.checkpoint import load_checkpoint, resolve_checkpoint
 from nnctl.config import Config, config_from_dict
-from nnctl.data import Dataset, check_classes, load_split, make_dataset, read_examples
+from nnctl.data import (
+    Dataset,
+    check_classes,
+    data_paths,
+    load_split,
+    make_dataset,
+    read_examples,
+)
 from nnctl.errors import CheckpointError, ConfigError, DataError
 from nnctl.losses import loss_function
 from nnctl.network import Network
+from nnctl.outputs import check_output_file
 from nnctl.rules import TARGETS
 
 BATCH = 10_000  # rows per matrix product: bounds memory, keeps it batched
@@ -19,24 +28,31 @@ WORST = 50  # misclassified examples listed in an evaluation
 
 
 def outputs(network: Network, x: np.ndarray) -> np.ndarray:
-    """a^[L] for every row of x, computed BATCH rows at a time."""
-    return np.concatenate([network.forward(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
+    """a^[L] for every row of x, computed BATCH rows at a time. Outputs that overflow are inf or
+    NaN, without numpy's warnings (the loss says so, and JSON shows it as null)."""
+    with np.errstate(all="ignore"):
+        return np.concatenate([network.forward(x[i : i + BATCH])
+                               for i in range(0, len(x), BATCH)])
 
 
-def loss_and_accuracy(network: Network, dataset: Dataset, loss: str, rule: str) -> tuple[float, float]:
+def loss_and_accuracy(network: Network, dataset: Dataset, loss: str,
+                      rule: str) -> tuple[float, float]:
     """Mean loss (against the rule's targets) and the fraction classified right."""
     a = outputs(network, dataset.x)
-    return _mean_loss(a, dataset.labels, loss, rule, network), float((a.argmax(1) == dataset.labels).mean())
+    accuracy = float((a.argmax(1) == dataset.labels).mean())
+    return _mean_loss(a, dataset.labels, loss, rule, network), accuracy
 
 
 def _mean_loss(a: np.ndarray, labels: np.ndarray, loss: str, rule: str, network: Network) -> float:
     y = TARGETS[rule](labels, a.shape[1], a.dtype)
-    return float(loss_function(loss, network.output)(a, y).mean(dtype=np.float64))
+    with np.errstate(all="ignore"):
+        return float(loss_function(loss, network.output)(a, y).mean(dtype=np.float64))
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int) -> np.ndarray:
     """C[i, j] = number of examples of true class i predicted as class j."""
-    return np.bincount(labels * classes + predictions, minlength=classes * classes).reshape(classes, classes)
+    counts = np.bincount(labels * classes + predictions, minlength=classes * classes)
+    return counts.reshape(classes, classes)
 
 
 def evaluate(network: Network, dataset: Dataset, loss: str, rule: str) -> dict:
@@ -95,21 +111,28 @@ def evaluate_checkpoint(
     labels: str | Path | None = None,
     data_dir: str | Path | None = None,
     figure: str | Path | None = None,
+    force: bool = False,
 ) -> dict:
     """Evaluate a trained network on a split of its data, another data directory, or IDX files;
-    with `figure`, also draw the confusion matrix and the worst misclassified images there."""
+    with `figure`, also draw the confusion matrix and the worst misclassified images there.
+
+    The figure's path is checked first (see `check_output_file`; never one of the files read,
+    an existing file only with `force`), so that a refusal costs no evaluation."""
     path, network, meta, config = load_trained(target)
     dtype = network.dtype.name
     if (images is None) != (labels is None):
         raise DataError("give both --images and --labels, or neither")
+    if data_dir is not None:
+        config.data.dir = str(data_dir)
+        config.data.train_images = config.data.train_labels = None
+        config.data.test_images = config.data.test_labels = None
+    if figure is not None:
+        inputs = [Path(images), Path(labels)] if images is not None else _split_files(config, split)
+        figure = check_output_file(figure, force, inputs=[path, *inputs])
     if images is not None:
         dataset = make_dataset(*read_examples(images, labels), dtype, Path(images).name)
         source = str(labels)
     else:
-        if data_dir is not None:
-            config.data.dir = str(data_dir)
-            config.data.train_images = config.data.train_labels = None
-            config.data.test_images = config.data.test_labels = None
         dataset = load_split(config.data, split, dtype)
         source = f"{split} split"
     if list(dataset.image_shape) != meta["image_shape"]:
@@ -123,5 +146,12 @@ def evaluate_checkpoint(
         from nnctl.plot import evaluation_figure
 
         shape = dataset.image_shape if len(dataset.image_shape) == 2 else (1, -1)
-        evaluation_figure(result, dataset.x.reshape(len(dataset), *shape), Path(figure))
+        evaluation_figure(result, dataset.x.reshape(len(dataset), *shape), figure)
     return {"checkpoint": str(path), "epoch": meta.get("epoch"), **result}
+
+
+def _split_files(config: Config, split: str) -> list[Path]:
+    """The IDX files `load_split` reads for `split`."""
+    paths = data_paths(config.data)
+    prefix = "test" if split == "test" else "train"
+    return [paths[f"{prefix}_images"], paths[f"{prefix}_labels"]]

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from nnctl.atomic import make_directory
 from nnctl.errors import NnctlError, RunDirError
+from nnctl.inputs import same_file
 
 
 def check_output_file(path: str | Path, force: bool = False,
-                      error: type[NnctlError] = RunDirError) -> Path:
+                      error: type[NnctlError] = RunDirError, inputs: Iterable[Path] = ()) -> Path:
     """`path` if an output may be written there; its parent directory is created.
 
-    Refused with a one-line `error`: a file of a run directory (always), an existing directory,
-    an existing file without `force`.
+    Refused with a one-line `error`: a file of a run directory and one of the command's `inputs`
+    (always), an existing directory, an existing file without `force`.
     """
     from nnctl.rundir import owning_run  # rundir writes JSON with finite_json below
 
@@ -30,6 +32,8 @@ def check_output_file(path: str | Path, force: bool = False,
     run = owning_run(path)
     if run is not None:
         raise error(f"{path}: is one of the files of the run {run}; write the output elsewhere")
+    if any(same_file(path, given) for given in inputs):
+        raise error(f"{path}: is one of the files this command reads; write the output elsewhere")
     if path.is_dir():
         raise error(f"{path}: is a directory, expected a file name")
     if (path.exists() or path.is_symlink()) and not force:

@@ -9,18 +9,21 @@ the preprocessing every checkpoint records (`nnctl.data.PREPROCESSING`).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnctl.activations import softmax
-from nnctl.atomic import make_directory
-from nnctl.errors import DataError, NnctlError, one_line, unreadable
+from nnctl.errors import DataError, NnctlError, one_line
 from nnctl.evaluate import BATCH, load_trained
 from nnctl.images import save_image
+from nnctl.inputs import open_regular
 from nnctl.network import Network
+from nnctl.outputs import check_output_file
 
 _RESAMPLING = getattr(Image, "Resampling", Image)  # Pillow >= 9.1 has the enum, older the constants
 # MNIST's digits fill a 20x20 box inside the 28x28 field.
@@ -39,6 +42,13 @@ INK_THRESHOLD = 0.05
 STRONG_INK = 0.3
 NEAR = 1
 CANDIDATES = 2  # the next most likely classes reported beside the prediction
+# Bounds checked before an image is decoded: a crafted file cannot take more time or memory.
+MAX_IMAGE_BYTES = 50 << 20
+MAX_SIDE = 4096
+MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
+# Formats not read: EPS is handed to Ghostscript (a PostScript program: unbounded time), and
+# Pillow only recognises the others (stubs, no decoder).
+NOT_READ = ("EPS", "BUFR", "GRIB", "HDF5", "MPEG")
 
 
 # --------------------------------------------------------------------------- reading
@@ -48,43 +58,97 @@ def read_image(path: str | Path) -> Image.Image:
     """Open any image Pillow reads (the format comes from the content, not the name), fully
     decoded, turned upright by its EXIF orientation; the first frame of an animation.
 
-    Anything else (missing file, directory, empty, not an image, truncated, a decompression bomb)
-    is a DataError naming the file, in one line.
+    Bounded before decoding: a regular file (never a FIFO or device) of at most MAX_IMAGE_BYTES,
+    whose header declares at most MAX_IMAGE_PIXELS. Anything else (missing file, directory,
+    empty, not an image, truncated, too large) is a DataError naming the file, in one line.
     """
     path = Path(path)
     with warnings.catch_warnings():
         # Pillow's notes on damaged metadata (TIFF tags, EXIF) are not the user's problem
         warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
-        try:
-            with Image.open(path) as opened:
-                opened.load()  # decodes now: a truncated file fails here, not later
-                image = opened.copy()
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-            raise DataError(unreadable(path, e, "an image")) from None
-        except UnidentifiedImageError:
-            raise DataError(f"{path}: not an image Pillow can read") from None
-        except Image.DecompressionBombError as e:
-            raise DataError(f"{path}: refused, too many pixels ({one_line(e)})") from None
-        except (OSError, ValueError, EOFError, SyntaxError, MemoryError) as e:
-            # SyntaxError: some of Pillow's decoders report a malformed file with it
-            raise DataError(f"{path}: not an image Pillow can read ({one_line(e)})") from None
+        # nor is Pillow's warning of a large image: the size is checked below, with a lower limit
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with open_regular(path, "an image", DataError, limit=MAX_IMAGE_BYTES) as f:
+            image = _decode(f, path)
         try:
             return ImageOps.exif_transpose(image)
         except Exception:  # noqa: BLE001 - a malformed EXIF block must not lose a readable image
             return image
 
 
-def expand_inputs(paths: list[Path]) -> list[Path]:
-    """Files as given; a directory becomes its files (sorted by name, not recursive, hidden files
-    skipped); a path that does not exist is kept, so that it gets its own error later."""
-    expanded = []
+def _decode(f: BinaryIO, path: Path) -> Image.Image:
+    """The first frame of the image in `f`, its size checked from the header before decoding."""
+    try:
+        with Image.open(f, formats=image_formats()) as opened:
+            width, height = opened.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise DataError(f"{path}: refused, too many pixels ({width}x{height}; at most "
+                                f"{MAX_IMAGE_PIXELS:,}, such as {MAX_SIDE}x{MAX_SIDE})")
+            opened.load()  # decodes now: a truncated file fails here, not later
+            return opened.copy()
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image Pillow can read") from None
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{path}: refused, too many pixels ({one_line(e)})") from None
+    except (OSError, ValueError, EOFError, SyntaxError, MemoryError) as e:
+        # SyntaxError: some of Pillow's decoders report a malformed file with it
+        raise DataError(f"{path}: not an image Pillow can read ({one_line(e)})") from None
+
+
+@functools.cache
+def image_formats() -> tuple[str, ...]:
+    """The formats Pillow reads, but those of NOT_READ."""
+    Image.init()
+    return tuple(name for name in Image.OPEN if name not in NOT_READ)
+
+
+@functools.cache
+def image_suffixes() -> frozenset[str]:
+    """File name suffixes (lower case, with the dot) of the formats `read_image` reads."""
+    formats = set(image_formats())
+    return frozenset(suffix for suffix, name in Image.registered_extensions().items()
+                     if name in formats)
+
+
+class Inputs(NamedTuple):
+    files: list[Path]  # to classify
+    skipped: list[Path]  # found in a directory, not images
+
+
+def expand_inputs(paths: list[Path]) -> Inputs:
+    """Files as given; a directory becomes its image files (sorted by name, not recursive, hidden
+    files skipped), the other files it holds are listed in `skipped`. A file is an image when its
+    suffix is one of an image format, or Pillow recognises its header. A path that does not exist,
+    or a file named explicitly, is kept, so that it gets its own error later."""
+    files, skipped = [], []
     for path in map(Path, paths):
-        if path.is_dir():
-            files = (p for p in path.iterdir() if not p.name.startswith(".") and p.is_file())
-            expanded.extend(sorted(files))
-        else:
-            expanded.append(path)
-    return expanded
+        if not path.is_dir():
+            files.append(path)
+            continue
+        entries = sorted(p for p in path.iterdir() if not p.name.startswith(".") and p.is_file())
+        for entry in entries:
+            (files if _looks_like_an_image(entry) else skipped).append(entry)
+    return Inputs(files, skipped)
+
+
+def skipped_note(skipped: list[Path], shown: int = 3) -> str:
+    """One line naming (some of) the files a directory held that are not images."""
+    names = ", ".join(str(p) for p in skipped[:shown]) + (", ..." if len(skipped) > shown else "")
+    n = len(skipped)
+    count = f"{n} file that is" if n == 1 else f"{n} files that are"
+    return f"skipped {count} not an image: {names} (name a file to have it read)"
+
+
+def _looks_like_an_image(path: Path) -> bool:
+    if path.suffix.lower() in image_suffixes():
+        return True
+    try:
+        with warnings.catch_warnings(), open_regular(path, "an image", DataError) as f:
+            warnings.simplefilter("ignore")
+            Image.open(f, formats=image_formats()).close()  # reads the header only
+    except Exception:  # noqa: BLE001 - whatever Pillow makes of it, it is not an image
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -204,14 +268,14 @@ def probabilities(network: Network, x: np.ndarray) -> np.ndarray:
     (0, 1), could never exceed e / (e + 9) = 23% with 10 classes). They then read as probabilities
     (positive, summing to 1, ranked like the outputs) but were not trained to be calibrated.
     """
-    if network.output == "softmax":
-        return network.forward(x).astype(np.float64)
-    return softmax(network.logits(x).astype(np.float64))
+    with np.errstate(all="ignore"):  # outputs that overflow are NaN (null in JSON), silently
+        if network.output == "softmax":
+            return network.forward(x).astype(np.float64)
+        return softmax(network.logits(x).astype(np.float64))
 
 
-def predict(
-    target: str | Path, paths: list[Path], save_preprocessed: Path | None = None
-) -> list[dict]:
+def predict(target: str | Path, paths: list[Path], save_preprocessed: Path | None = None,
+            force: bool = False) -> list[dict]:
     """Classify each image file with the network of `target` (a checkpoint, or a run directory's
     checkpoints/best.npz). Directories in `paths` are expanded as by `expand_inputs`.
 
@@ -220,23 +284,15 @@ def predict(
     "error"} with a one-line message naming the file; a bad file never stops the others. The
     probability is the network's output for the class when its output is softmax, otherwise a
     softmax over the last layer (see `probabilities`). With `save_preprocessed`, what the network
-    saw is written there as an 8-bit grey PNG per image (`<stem>.png`, `<stem>-2.png`... when
-    stems repeat) and its path is added to the dict as "preprocessed".
+    saw is written there as an 8-bit grey PNG per image (see `preprocessed_paths`) and its path is
+    added to the dict as "preprocessed".
     """
     path, network, meta, _ = load_trained(target)
-    shape = meta.get("image_shape")
-    if not isinstance(shape, list) or len(shape) != 2:
-        raise DataError(
-            f"{path}: the network was trained on inputs of shape {shape}, not 2-D images: "
-            "it cannot classify pictures"
-        )
-    image_shape = (int(shape[0]), int(shape[1]))
-    if save_preprocessed is not None:
-        save_preprocessed = make_directory(save_preprocessed)
-
+    image_shape = _image_shape(meta, path)
+    files = expand_inputs(paths).files
     results: list[dict] = []
     fed: list[np.ndarray] = []
-    for file in expand_inputs(paths):
+    for file in files:
         try:
             fed.append(preprocess(read_image(file), image_shape))
         except NnctlError as e:
@@ -251,32 +307,60 @@ def predict(
     probs = np.concatenate(
         [probabilities(network, x[i : i + BATCH]) for i in range(0, len(x), BATCH)]
     )
-    used_names: set[str] = set()
-    ok = (r for r in results if "error" not in r)
-    for row, (result, picture) in enumerate(zip(ok, fed)):
-        ranked = [int(k) for k in np.argsort(-probs[row], kind="stable")]  # ties: lower digit first
+    ok = [r for r in results if "error" not in r]
+    for result, row in zip(ok, probs):
+        ranked = [int(k) for k in np.argsort(-row, kind="stable")]  # ties: lower digit first
         result["prediction"] = ranked[0]
-        result["probability"] = float(probs[row, ranked[0]])
-        result["candidates"] = [{"digit": k, "probability": float(probs[row, k])}
+        result["probability"] = float(row[ranked[0]])
+        result["candidates"] = [{"digit": k, "probability": float(row[k])}
                                 for k in ranked[1 : 1 + CANDIDATES]]
-        if save_preprocessed is not None:
-            out = save_preprocessed / _unique_name(Path(result["file"]).stem, used_names)
+    if save_preprocessed is not None:
+        outs = preprocessed_paths([Path(r["file"]) for r in ok], Path(save_preprocessed), files,
+                                  force)
+        for result, picture, out in zip(ok, fed, outs):
             _save_png(picture, out)
             result["preprocessed"] = str(out)
     return results
 
 
-def _unique_name(stem: str, used: set[str]) -> str:
-    name, n = f"{stem}.png", 1
-    while name in used:
-        n += 1
-        name = f"{stem}-{n}.png"
-    used.add(name)
-    return name
+def _image_shape(meta: dict, path: Path) -> tuple[int, int]:
+    """The H x W images the network takes: 2-D, and no larger than the images read."""
+    shape = meta.get("image_shape")
+    if not isinstance(shape, list) or len(shape) != 2:
+        raise DataError(
+            f"{path}: the network was trained on inputs of shape {shape}, not 2-D images: "
+            "it cannot classify pictures"
+        )
+    if shape[0] * shape[1] > MAX_IMAGE_PIXELS:
+        raise DataError(f"{path}: the network takes {shape[0]}x{shape[1]} images, more pixels "
+                        f"than predict prepares ({MAX_IMAGE_PIXELS:,})")
+    return int(shape[0]), int(shape[1])
+
+
+def preprocessed_paths(files: list[Path], directory: Path, inputs: list[Path],
+                       force: bool = False) -> list[Path]:
+    """Where what the network saw of each file goes: `directory/<file name>.png` (photo.jpg ->
+    photo.jpg.png, so that photo.jpg and photo.png never share one), `<file name>-2.png`... when
+    names repeat. All are checked before any is written: none may be one of the `inputs` (even
+    with `force`), a run's own file, or a file that exists (without `force`)."""
+    used: set[str] = set()
+    outs = [directory / _unique_name(file.name, used) for file in files]
+    for out in outs:
+        check_output_file(out, force, inputs=inputs)
+    return outs
+
+
+def _unique_name(name: str, used: set[str]) -> str:
+    """`<name>.png`, or `<name>-<k>.png` if taken (case-insensitively: macOS and Windows)."""
+    candidate, k = f"{name}.png", 1
+    while candidate.casefold() in used:
+        k += 1
+        candidate = f"{name}-{k}.png"
+    used.add(candidate.casefold())
+    return candidate
 
 
 def _save_png(picture: np.ndarray, path: Path) -> None:
     """What the network saw, as 8-bit grey: round(255 x)."""
     pixels = np.rint(picture.astype(np.float64) * 255.0).clip(0, 255).astype(np.uint8)
     save_image(Image.fromarray(pixels), path)
-

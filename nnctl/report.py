@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
+def number(value: float | None, spec: str) -> str:
+    """A metric for people: `value` formatted by `spec`; n/a when a run file holds null (a NaN
+    or an infinity, written as null so that the JSON stays valid)."""
+    return "n/a" if value is None else format(value, spec)
+
+
 def epoch_line(record: dict, epochs: int) -> str:
-    val = f"  val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.2%}" if "val_accuracy" in record else ""
+    val = (f"  val loss {number(record['val_loss'], '.4f')}  "
+           f"val acc {number(record['val_accuracy'], '.2%')}" if "val_accuracy" in record else "")
     return (
-        f"epoch {record['epoch']}/{epochs}  loss {record['train_loss']:.4f}  "
-        f"acc {record['train_accuracy']:.2%}{val}  eta {record['learning_rate']:.4g}  "
-        f"{record['seconds']:.1f} s ({record['examples_per_second']:,.0f} ex/s)"
+        f"epoch {record['epoch']}/{epochs}  loss {number(record['train_loss'], '.4f')}  "
+        f"acc {number(record['train_accuracy'], '.2%')}{val}  "
+        f"eta {number(record['learning_rate'], '.4g')}  {number(record['seconds'], '.1f')} s "
+        f"({number(record['examples_per_second'], ',.0f')} ex/s)"
     )
 
 
@@ -21,19 +30,23 @@ def training_table(history: list[dict]) -> Table:
         table.add_column(name, justify="right")
     for r in history:
         table.add_row(
-            str(r["epoch"]), f"{r['train_loss']:.4f}", f"{r['train_accuracy']:.2%}",
-            f"{r['val_loss']:.4f}" if "val_loss" in r else "-",
-            f"{r['val_accuracy']:.2%}" if "val_accuracy" in r else "-",
-            f"{r['seconds']:.1f}",
+            str(r["epoch"]), number(r["train_loss"], ".4f"), number(r["train_accuracy"], ".2%"),
+            number(r["val_loss"], ".4f") if "val_loss" in r else "-",
+            number(r["val_accuracy"], ".2%") if "val_accuracy" in r else "-",
+            number(r["seconds"], ".1f"),
         )
     return table
 
 
 def evaluation_tables(result: dict) -> list[Table]:
-    summary = Table(title=f"{result['split']}: {result['examples']} examples ({result['checkpoint']})")
+    """The summary, per-class and confusion tables; file names are shown as they are (never read
+    as rich markup: a directory may be called `[/tmp]`)."""
+    summary = Table(title=f"{result['split']}: {result['examples']} examples "
+                          f"({escape(str(result['checkpoint']))})")
     for name in ("accuracy", "error rate", "mean loss"):
         summary.add_column(name, justify="right")
-    summary.add_row(f"{result['accuracy']:.2%}", f"{result['error_rate']:.2%}", f"{result['loss']:.4f}")
+    summary.add_row(number(result["accuracy"], ".2%"), number(result["error_rate"], ".2%"),
+                    number(result["loss"], ".4f"))
 
     per_class = Table(title="per class")
     for name in ("class", "support", "precision", "recall"):
@@ -51,7 +64,8 @@ def evaluation_tables(result: dict) -> list[Table]:
     for k in range(classes):
         confusion.add_column(str(k), justify="right")
     for k, row in enumerate(result["confusion_matrix"]):
-        cells = [f"[bold]{v}[/bold]" if j == k else (str(v) if v else "[dim]0[/dim]") for j, v in enumerate(row)]
+        cells = [f"[bold]{v}[/bold]" if j == k else (str(v) if v else "[dim]0[/dim]")
+                 for j, v in enumerate(row)]
         confusion.add_row(str(k), *cells)
     return [summary, per_class, confusion]
 
@@ -63,18 +77,21 @@ def print_tables(tables: list[Table], console: Console | None = None) -> None:
 
 
 def gradcheck_table(results, examples: int) -> Table:
-    table = Table(title=f"gradients on {examples} training examples: backprop against central differences")
+    table = Table(title=f"gradients on {examples} training examples: backprop against central "
+                        "differences")
     for name in ("array", "shape", "checked", "max |gradient|", "relative error"):
         table.add_column(name, justify="right", no_wrap=True)
     for r in results:
         error = f"{r.error:.2e}" if r.ok else f"[bold red]{r.error:.2e}[/bold red]"
-        table.add_row(r.name, "x".join(map(str, r.shape)), str(r.checked), f"{r.largest_gradient:.3e}", error)
+        table.add_row(r.name, "x".join(map(str, r.shape)), str(r.checked),
+                      f"{r.largest_gradient:.3e}", error)
     return table
 
 
 def dataset_tables(result: dict) -> list[Table]:
-    summary = Table(title=f"{result['directory']}: {result['classes']} classes, images "
-                          f"{'x'.join(map(str, result['image_shape']))} {result['pixel_dtype']}")
+    shape = "x".join(map(str, result["image_shape"]))
+    summary = Table(title=f"{escape(str(result['directory']))}: {result['classes']} classes, "
+                          f"images {shape} {result['pixel_dtype']}")
     for name in ("split", "examples", "pixel min", "pixel max", "pixel mean", "labels"):
         summary.add_column(name, justify="right")
     for split, s in result["splits"].items():
@@ -94,6 +111,6 @@ def verify_table(report: list[dict]) -> Table:
     for name in ("file", "ok", "message"):
         table.add_column(name)
     for r in report:
-        table.add_row(str(r["file"]).rsplit("/", 1)[-1], "[green]yes[/green]" if r["ok"] else "[red]no[/red]",
-                      r["message"])
+        table.add_row(escape(str(r["file"]).rsplit("/", 1)[-1]),
+                      "[green]yes[/green]" if r["ok"] else "[red]no[/red]", escape(r["message"]))
     return table

@@ -332,10 +332,12 @@ def resume_config(run_dir: Path, overrides: Sequence[str] = (), config_path: str
         flat = _flatten(config_to_dict(given))
         for key in changed:  # when to stop: taken from the file
             set_dotted(raw, key, flat[key], source=str(path))
+    keys = []
     for item in overrides:
         key, value = parse_override(item)
         if key not in SAFE_TO_CHANGE:
             raise ConfigError(f"--set {key}: cannot be changed when resuming; only "
                               f"{', '.join(SAFE_TO_CHANGE)} can")
         set_dotted(raw, key, value, source="--set")
-    return config_from_dict(raw, "--set")
+        keys.append(key)
+    return config_from_dict(raw, str(saved), keys)

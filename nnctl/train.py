@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from nnctl.atomic import atomic_write_text
 from nnctl.checkpoint import load_checkpoint, save_checkpoint
-from nnctl.config import Config, config_to_dict, dump_config
+from nnctl.config import Config, config_to_dict, dump_config, network_memory_problem
 from nnctl.data import (
     PREPROCESSING,
     Splits,
@@ -37,15 +37,15 @@ from nnctl.data import (
     read_examples,
 )
 from nnctl.engine import CHUNK_SIZES, Diverged, RunChunk, engine_name, make_engine
-from nnctl.errors import CheckpointError, NnctlError
+from nnctl.errors import CheckpointError, ConfigError, NnctlError
 from nnctl.evaluate import loss_and_accuracy
 from nnctl.network import Network, init_network
 from nnctl.outputs import finite_json
 from nnctl.rules import TARGETS
 from nnctl.rundir import (
     append_metrics,
-    checkpoint_path,
     check_new_run_dir,
+    checkpoint_path,
     claim_run_dir,
     has_checkpoint,
     lock_run,
@@ -164,13 +164,13 @@ def train(
                 raise Interrupted(f"{signal.Signals(received[0]).name}: stopped while loading "
                                   "the data, before a run directory was made", received[0])
             claim = claim_run_dir(run_dir, name, force)
-        with claim as run_dir:
-            if resume and not has_checkpoint(run_dir):  # stopped before its first checkpoint
-                reset_run_files(run_dir)
-            run = _start(config, run_dir, received, data or _load(config), resume)
-            on_start(run_dir)
+        with claim as directory:
+            if resume and not has_checkpoint(directory):  # stopped before its first checkpoint
+                reset_run_files(directory)
+            run = _start(config, directory, received, data or _load(config), resume)
+            on_start(directory)
             complete = _stop_reason_so_far(run)
-            if complete and resume and (run_dir / "summary.json").is_file():
+            if complete and resume and (directory / "summary.json").is_file():
                 return _already_complete(run, complete)
             stop_reason = complete or _train_epochs(run, show_progress, on_epoch)
             return _finish(run, stop_reason)
@@ -186,6 +186,10 @@ class _Data:
 def _load(config: Config) -> _Data:
     """The training splits and the test set's pixels, checked."""
     splits = load_training_data(config.data, config.training.dtype)
+    sizes = [splits.train.x.shape[1], *config.model.hidden, splits.classes]
+    problem = network_memory_problem(sizes, config.training.dtype)
+    if problem:
+        raise ConfigError(f"model.hidden: {problem}")
     paths = data_paths(config.data)
     # The test pixels are read now, so that a bad test file fails before any work, and scaled
     # only at the end: the float copy is not held through training.
@@ -204,11 +208,12 @@ def _start(config: Config, run_dir: Path, received: list[int], data: _Data, resu
     """The network and progress of the last checkpoint (resume), or new weights with the epoch-0
     checkpoints (a run stopped before them starts from scratch when resumed)."""
     splits, tc = data.splits, config.training
-    atomic_write_text(run_dir / "config.yaml", dump_config(config))  # with any --set applied
     if resume and has_checkpoint(run_dir):
         network, progress, history = _resume_state(run_dir, data.meta)
+        atomic_write_text(run_dir / "config.yaml", dump_config(config))  # with any --set applied
         return Run(config, run_dir, splits, data.test_pixels, data.meta, network, progress,
                    history, received)
+    atomic_write_text(run_dir / "config.yaml", dump_config(config))
     _stop_if_signalled(received, run_dir, "the start, before the first checkpoint")
     rng = np.random.default_rng(tc.seed)
     network = init_network(

@@ -16,6 +16,21 @@ from nnctl.cli import cli
 QUICK = {"data": {"limit": 2000, "validation": 500}}
 
 
+def assert_one_line_error(result, status: int, *words: str) -> None:
+    """A CLI result that failed with `status` and one line `Error: ...` holding every word."""
+    assert result.exit_code == status, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def snapshot(directory: Path) -> dict:
+    """Every file below `directory` with its bytes: compare before and after a command."""
+    return {p: p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture
 def run():
     """run(*args) -> click Result, with stdout and stderr kept apart."""

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from nnctl.checkpoint import load_checkpoint
@@ -39,9 +40,9 @@ def test_train_evaluate_inspect_mlp(run, write_config, tmp_path):
     evaluated = run("evaluate", out, "--json")
     assert evaluated.exit_code == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)  # stdout holds the JSON object and nothing else
-    assert report["accuracy"] == summary["test_accuracy"]
-    assert abs(report["loss"] - summary["test_loss"]) < 1e-6
-    assert report["error_rate"] == 1 - report["accuracy"]
+    assert report["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
+    assert abs(report["loss"] - summary["test_loss"]) < 1e-5
+    assert report["error_rate"] == pytest.approx(1 - report["accuracy"], abs=1e-6)
     C = np.array(report["confusion_matrix"])
     assert C.shape == (10, 10) and C.sum() == 10_000
     assert np.trace(C) / C.sum() == report["accuracy"]
@@ -110,16 +111,29 @@ def test_config_error_exits_2_and_writes_nothing(run, write_config, tmp_path):
     assert no_equals.exit_code == 2 and "key=value" in no_equals.stderr
 
 
-def test_out_dir_not_empty_is_refused_without_force(run, write_config, tmp_path):
+def test_out_dir_not_ours_is_refused_even_with_force(run, write_config, tmp_path):
     out = tmp_path / "precious"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     config = write_config({"model": {"hidden": []}, "training": {"epochs": 1}})
-    result = run("train", config, "--out", out)
-    assert result.exit_code == 1 and "--force" in result.stderr
-    assert (out / "notes.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
+    for extra in ((), ("--force",)):
+        result = run("train", config, "--out", out, "--quiet", *extra)
+        assert result.exit_code == 1 and "not empty" in result.stderr, result.stderr
+        assert (out / "notes.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
+
+
+def test_force_replaces_only_a_run_of_ours(run, write_config, tmp_path):
+    out = tmp_path / "run"
+    config = write_config({"model": {"hidden": []}, "training": {"epochs": 1}})
+    assert run("train", config, "--out", out, "--quiet").exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    (out / "checkpoints" / "keep.npz").write_bytes(b"mine")
+    again = run("train", config, "--out", out, "--quiet")
+    assert again.exit_code == 1 and "--resume" in again.stderr
     forced = run("train", config, "--out", out, "--force", "--quiet")
     assert forced.exit_code == 0 and (out / "checkpoints" / "best.npz").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "checkpoints" / "keep.npz").read_bytes() == b"mine"
 
 
 def test_default_run_dir_never_overwrites(run, write_config, tmp_path, monkeypatch):

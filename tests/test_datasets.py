@@ -5,6 +5,7 @@ URL, with test catalogs carrying the sums of the files the tests wrote.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.server
@@ -15,6 +16,7 @@ import socket
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -129,9 +131,10 @@ class Mirror:
         return f"{self.base}/{prefix}/"
 
 
-@pytest.fixture
-def mirror():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+@contextlib.contextmanager
+def serving(handler: type[Handler] = Handler) -> Iterator[Mirror]:
+    """A local mirror on 127.0.0.1 answering with `handler` (a Handler with more behaviours)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True  # a stalled handler never holds up the teardown
     server.routes, server.requests, server.release = {}, [], threading.Event()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -144,6 +147,12 @@ def mirror():
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def mirror():
+    with serving() as server:
+        yield server
 
 
 def closed_port_url() -> str:
@@ -273,9 +282,9 @@ def test_fetch_all_mirrors_bad_keeps_an_existing_file_untouched(tmp_path, mirror
     out = tmp_path / "out"
     out.mkdir()
     (out / GZ_NAMES["train_images"]).write_bytes(b"old contents")
-    with pytest.raises(DataError, match="SHA-256 mismatch"):
+    with pytest.raises(DataError, match="SHA-256 mismatch"):  # --force: it may be replaced...
         fetch("tiny", out, mirrors=[mirror.serve("wrong", {k: v + b"!" for k, v in files.items()})],
-              catalog=catalog, timeout=2)
+              catalog=catalog, timeout=2, force=True)
     assert listing(out) == [GZ_NAMES["train_images"]]
     assert (out / GZ_NAMES["train_images"]).read_bytes() == b"old contents"
 
@@ -311,7 +320,10 @@ def test_fetch_skips_files_already_present_and_right(tmp_path, mirror, tiny):
     fetch("tiny", out, mirrors=[base], catalog=catalog, timeout=5)
     assert len(mirror.requests) == 4  # nothing downloaded again
     (out / GZ_NAMES["test_labels"]).write_bytes(b"damaged")
-    paths = fetch("tiny", out, mirrors=[base], catalog=catalog, timeout=5)
+    with pytest.raises(DataError, match="already exists .* pass --force"):
+        fetch("tiny", out, mirrors=[base], catalog=catalog, timeout=5)
+    assert len(mirror.requests) == 4
+    paths = fetch("tiny", out, mirrors=[base], catalog=catalog, timeout=5, force=True)
     assert mirror.requests[4:] == ["/a/t10k-labels-idx1-ubyte.gz"]  # only the bad one
     assert_fetched(out, paths, files)
 
@@ -375,9 +387,15 @@ def test_fetch_extracts_an_archive_after_checking_its_sum(tmp_path, mirror, tiny
     fetch("emnist-like", out, mirrors=base, catalog=catalog, timeout=5)
     assert len(mirror.requests) == 2  # valid files with the published counts: kept
     (out / GZ_NAMES["train_labels"]).write_bytes(gzip.compress(b"broken"))
-    fetch("emnist-like", out, mirrors=base, catalog=catalog, timeout=5)
+    with pytest.raises(DataError, match="is not a valid IDX file .* pass --force"):
+        fetch("emnist-like", out, mirrors=base, catalog=catalog, timeout=5)
+    assert len(mirror.requests) == 2
+    kept = []
+    fetch("emnist-like", out, mirrors=base, catalog=catalog, timeout=5, force=True,
+          on_kept=kept.append)
     assert_fetched(out, paths, files)
     assert len(mirror.requests) == 4
+    assert GZ_NAMES["train_labels"] not in [path.name for path in kept] and len(kept) == 3
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,24 +14,10 @@ import zipfile
 import numpy as np
 import pytest
 import yaml
-from conftest import write_idx
+from conftest import assert_one_line_error, snapshot, write_idx
 
 import nnctl.atomic
 from nnctl.checkpoint import load_checkpoint
-
-
-def assert_one_line_error(result, status: int, *words: str) -> None:
-    assert result.exit_code == status, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-
-
-def snapshot(directory) -> dict:
-    return {p: p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
-
 
 # --------------------------------------------------------------------------- config
 

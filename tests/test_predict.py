@@ -291,14 +291,16 @@ def test_probabilities_of_any_output_read_as_probabilities(output):
 def test_expand_inputs(tmp_path):
     folder = tmp_path / "folder"
     (folder / "sub").mkdir(parents=True)
-    for name in ("b.png", "a.jpg", ".hidden.png", "c", "sub/d.png"):
-        (folder / name).write_bytes(b"x")
-    single = tmp_path / "z.png"
+    for name in ("b.png", "a.jpg", ".hidden.png", "c", "notes.txt", "sub/d.png"):
+        (folder / name).write_bytes(b"x")  # images by their names, whatever their content
+    Image.new("L", (3, 3)).save(folder / "scan", format="PNG")  # an image by its content
+    single = tmp_path / "z.txt"  # named explicitly: kept, to get its own error
     single.write_bytes(b"x")
     missing = tmp_path / "missing.png"
-    assert expand_inputs([single, folder, missing]) == [
-        single, folder / "a.jpg", folder / "b.png", folder / "c", missing]
-    assert expand_inputs([]) == []
+    files, skipped = expand_inputs([single, folder, missing])
+    assert files == [single, folder / "a.jpg", folder / "b.png", folder / "scan", missing]
+    assert skipped == [folder / "c", folder / "notes.txt"]
+    assert expand_inputs([]) == ([], [])
 
 
 def test_predict_expands_directories(run_dir, variant_files):
@@ -321,10 +323,11 @@ def test_save_preprocessed_writes_what_the_network_saw(run_dir, variant_files, t
     out = tmp_path / "seen" / "deeper"
     results = predict(run_dir, [one, tmp_path / "missing.png", other], save_preprocessed=out)
     assert len(seen) == 1 and seen[0].shape == (2, 784)
-    assert sorted(p.name for p in out.iterdir()) == ["003-2.png", "003.png"]
-    assert results[0]["preprocessed"] == str(out / "003.png")
-    assert results[2]["preprocessed"] == str(out / "003-2.png")
-    for row, name in enumerate(["003.png", "003-2.png"]):
+    names = [one.name + ".png", other.name + ".png"]  # the same stem, two names
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    assert results[0]["preprocessed"] == str(out / names[0])
+    assert results[2]["preprocessed"] == str(out / names[1])
+    for row, name in enumerate(names):
         with Image.open(out / name) as saved:
             assert saved.mode == "L" and saved.size == (28, 28) and saved.format == "PNG"
             pixels = np.asarray(saved)
@@ -371,6 +374,7 @@ def test_cli_predict_lines_json_and_exit_status(run, run_dir, digits, raw_predic
     for i in range(3):
         Image.fromarray(255 - images[i]).save(folder / f"digit-{i}.png")  # black on white
     (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.png").write_text("not an image either, despite its name")
     result = run("predict", run_dir, folder)
     assert result.exit_code == 1  # one file failed
     lines = result.stdout.strip().splitlines()
@@ -379,10 +383,12 @@ def test_cli_predict_lines_json_and_exit_status(run, run_dir, digits, raw_predic
         assert line.startswith(f"{folder / f'digit-{i}.png'}: {raw_predictions[i]} (")
         assert "; then " in line
     errors = result.stderr.strip().splitlines()
-    assert errors[0].startswith("Error: ") and "notes.txt" in errors[0]
+    assert errors[0] == f"note: skipped 1 file that is not an image: {folder / 'notes.txt'} " \
+                        "(name a file to have it read)"
+    assert errors[1].startswith("Error: ") and "broken.png" in errors[1]
     assert errors[-1] == "1 of 4 images could not be classified"
 
-    as_json = run("predict", run_dir, *sorted(folder.glob("*.png")), "--json",
+    as_json = run("predict", run_dir, *sorted(folder.glob("digit-*.png")), "--json",
                   "--save-preprocessed", tmp_path / "seen")
     assert as_json.exit_code == 0, as_json.stderr
     objects = [json.loads(line) for line in as_json.stdout.splitlines()]

@@ -10,14 +10,18 @@ both are there the gzipped one is used, as everywhere in nnctl (nnctl.data.data_
   per split; a PNG of sample images and the mean image of each class.
 - `verify` (verification.py): a per-file report (present? a valid IDX? counts agree? SHA-256 as
   published?).
-- `fetch` (download.py): download a known dataset with SHA-256 checks, mirror fallback and
-  atomic renames.
+- `fetch` (download.py): download a known dataset with SHA-256 checks, mirror fallback,
+  a deadline per file and atomic renames.
 - `import_csv` (csv_import.py): the common CSV layout (label, then one column per pixel) to
   gzipped IDX files.
 
 Every file written here goes to a temporary file in the target directory, is fsync'd and then
 renamed into place: a crash or a failed download never leaves a half-written file under its
-final name.
+final name, and the temporary files of a killed fetch or import are removed by the next one.
+Nothing here writes over a file that is not its own without `force` (a download already there
+with the published sum is kept). Hostile inputs stay bounded: FIFOs and devices are refused
+unopened, CSV lines are read in bounded pieces, mirrors have a deadline, and every error is
+one line naming the file.
 """
 
 from __future__ import annotations

@@ -12,10 +12,12 @@ import hashlib
 from pathlib import Path
 from types import SimpleNamespace
 
-from nnctl.data import STANDARD_NAMES, data_paths
-from nnctl.errors import DataError
+from nnctl.data import MAX_PAYLOAD, STANDARD_NAMES, data_paths
+from nnctl.errors import DataError, one_line, unreadable
+from nnctl.inputs import open_regular
 
 SPLITS = {"train": ("train_images", "train_labels"), "test": ("test_images", "test_labels")}
+MAX_HASHED = 2 * MAX_PAYLOAD  # bytes: files beyond any IDX file nnctl reads are not hashed
 
 # --------------------------------------------------------------------------------------------
 # The catalog
@@ -84,7 +86,8 @@ KNOWN: dict[str, dict] = {
         },
     },
     "fashion-mnist": {
-        "description": "Fashion-MNIST, Zalando article images (Xiao, Rasul, Vollgraf), 28x28, 10 classes",
+        "description": ("Fashion-MNIST, Zalando article images (Xiao, Rasul, Vollgraf), 28x28, "
+                        "10 classes"),
         "mirrors": [
             # the S3 website endpoint is http only; the SHA-256 check makes that safe
             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -123,7 +126,8 @@ KNOWN: dict[str, dict] = {
         },
     },
     "kmnist": {
-        "description": "Kuzushiji-MNIST, cursive Japanese hiragana (Clanuwat et al.), 28x28, 10 classes",
+        "description": ("Kuzushiji-MNIST, cursive Japanese hiragana (Clanuwat et al.), 28x28, "
+                        "10 classes"),
         "mirrors": [
             "https://codh.rois.ac.jp/kmnist/dataset/kmnist/",
             "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
@@ -221,10 +225,16 @@ def _accepted(spec: dict) -> tuple[str, ...]:
 
 
 def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a regular file, read in 1 MiB blocks; a DataError if it cannot be read or
+    has more than MAX_HASHED bytes (no dataset file is that large: hashing it would only take
+    time)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    with open_regular(Path(path), "a data file", DataError, MAX_HASHED) as f:
+        try:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        except OSError as e:
+            raise DataError(unreadable(path, e, "a data file")) from None
     return digest.hexdigest()
 
 
@@ -235,7 +245,7 @@ def _present_sums(paths: dict[str, Path]) -> dict[str, str | None]:
         if path.is_file():
             try:
                 sums[key] = sha256_file(path)
-            except OSError:
+            except DataError:
                 sums[key] = None
     return sums
 
@@ -277,3 +287,13 @@ def standard_paths(directory: str | Path) -> dict[str, Path]:
     """The four standard file paths in `directory`, gzipped if there, else raw (as data_paths)."""
     config = SimpleNamespace(dir=Path(directory), **{key: None for key in STANDARD_NAMES})
     return data_paths(config)
+
+
+def why_unreadable(path: Path, expected: str) -> str | None:
+    """Why `path` cannot be opened as `expected` (a FIFO, a device, a directory, missing...),
+    without blocking; None if it can be. The message does not repeat the path."""
+    try:
+        open_regular(path, expected, DataError).close()
+    except DataError as e:
+        return one_line(str(e).removeprefix(f"{path}: "))
+    return None

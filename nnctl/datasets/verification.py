@@ -14,6 +14,7 @@ import numpy as np
 from nnctl.data import STANDARD_NAMES, read_idx
 from nnctl.datasets.catalog import (
     KNOWN,
+    MAX_HASHED,
     SPLITS,
     _accepted,
     _canonical_name,
@@ -22,8 +23,10 @@ from nnctl.datasets.catalog import (
     _present_sums,
     lookup,
     standard_paths,
+    why_unreadable,
 )
 from nnctl.errors import DataError, one_line
+from nnctl.inputs import open_regular
 
 
 def verify(directory: str | Path, name: str | None = None, *, catalog: dict | None = None
@@ -61,9 +64,9 @@ def verify(directory: str | Path, name: str | None = None, *, catalog: dict | No
                   "dataset": dataset, "ok": False, "message": ""}
         results[key] = result
         arrays[key] = None
-        if not result["exists"]:
-            result["message"] = ("is a directory, expected an IDX file" if path.exists()
-                                 else "missing")
+        if not result["exists"]:  # a FIFO or device is reported, never opened: it could block
+            result["message"] = (why_unreadable(path, "an IDX file") if path.exists()
+                                 else "missing") or "not a regular file"
             continue
         problems = []
         try:
@@ -87,7 +90,7 @@ def verify(directory: str | Path, name: str | None = None, *, catalog: dict | No
             if array.shape[0] == 0:
                 problems.append("no examples")
         result["problems"] = problems
-        result["checksum"] = _checksum_status(path, sums[key], entry, key)
+        result["checksum"] = _checksum_status(path, sums[key], entry, key, readable=not problems)
 
     for split, (images_key, labels_key) in SPLITS.items():
         images, labels = arrays[images_key], arrays[labels_key]
@@ -102,12 +105,15 @@ def verify(directory: str | Path, name: str | None = None, *, catalog: dict | No
                     results[key]["problems"].append(
                         f"{count} examples, {dataset} has {expected} in its {split} split")
 
-    for key, result in results.items():
+    for result in results.values():
         if not result["exists"]:
             continue
         problems = result.pop("problems")
         result["structure_ok"] = not problems
-        if result["checksum"] == "mismatch":
+        if result["checksum"] == "mismatch" and result["sha256"] is None:
+            problems.append(f"not hashed (more than {MAX_HASHED:,} bytes, or unreadable): not "
+                            f"the file {dataset} publishes")
+        elif result["checksum"] == "mismatch":
             problems.append(f"SHA-256 {result['sha256']} is not the published sum for "
                             f"{dataset}")
         result["ok"] = not problems
@@ -123,14 +129,21 @@ def verify(directory: str | Path, name: str | None = None, *, catalog: dict | No
     return [results[key] for key in STANDARD_NAMES]
 
 
-def _checksum_status(path: Path, digest: str | None, entry: dict | None, key: str) -> str:
-    if entry is None or digest is None:  # no sums, or an unreadable file (reported as such)
+def _checksum_status(path: Path, digest: str | None, entry: dict | None, key: str,
+                     readable: bool) -> str:
+    """"match", "mismatch" or "unknown"; the content of a gzipped file is hashed only when it
+    read as a valid IDX file (so its size is bounded by the reader's checks: no gzip bomb)."""
+    if entry is None:
         return "unknown"
     spec = entry["files"].get(key, {})
     accepted, raw = _accepted(spec), spec.get("raw_sha256")
+    if digest is None:  # not hashed: larger than any published file, or unreadable
+        return "mismatch" if accepted or raw else "unknown"
     if digest in accepted or (raw and digest == raw):
         return "match"
     gzipped = _is_gzip(path)
+    if gzipped and raw and not readable:
+        return "mismatch"
     if gzipped and raw:  # a re-compressed copy of the published content
         return "match" if _sha256_gunzipped(path) == raw else "mismatch"
     if gzipped:
@@ -142,17 +155,17 @@ def _sha256_gunzipped(path: Path) -> str | None:
     """SHA-256 of a gzipped file's content, or None if it does not decompress."""
     digest = hashlib.sha256()
     try:
-        with gzip.open(path, "rb") as f:
+        with open_regular(path, "an IDX file", DataError) as raw, gzip.open(raw, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
-    except (OSError, EOFError, zlib.error):
+    except (OSError, EOFError, zlib.error, DataError):
         return None
     return digest.hexdigest()
 
 
 def _is_gzip(path: Path) -> bool:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "an IDX file", DataError) as f:
             return f.read(2) == b"\x1f\x8b"
-    except OSError:
+    except (OSError, DataError):
         return False

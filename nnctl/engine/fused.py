@@ -97,7 +97,7 @@ def _dot(w, x, c):
 def _log(p, c):
     """log(p) with p clipped away from 0, as losses._log; a NaN stays NaN (max(TINY, NaN) would
     be TINY, hiding a diverged output behind a finite loss)."""
-    return np.log(p if (p != p or p > c[TINY]) else c[TINY])
+    return np.log(p if (np.isnan(p) or p > c[TINY]) else c[TINY])
 
 
 @njit(cache=True, error_model="numpy")
