@@ -95,8 +95,20 @@ def _not_a_zip(path: Path, f: BinaryIO) -> str:
             "checkpoint")
 
 
-def _read_arrays(f: BinaryIO, path: Path) -> dict[str, np.ndarray]:
-    """The arrays of the zip in `f`, by name (without .npy), within the bounds above."""
+def read_metadata(path: str | Path) -> dict:
+    """A checkpoint's metadata without its weights (to list runs quickly), checked as
+    load_checkpoint checks it."""
+    path = Path(path)
+    with open_regular(path, "a checkpoint", CheckpointError) as f:
+        if f.read(4) != ZIP_MAGIC:
+            raise CheckpointError(_not_a_zip(path, f))
+        f.seek(0)
+        arrays = _read_arrays(f, path, only="metadata")
+    return _metadata(arrays.get("metadata"), path)
+
+
+def _read_arrays(f: BinaryIO, path: Path, only: str | None = None) -> dict[str, np.ndarray]:
+    """The arrays of the zip in `f` (or just `only`), by name (without .npy), within bounds."""
     try:
         size = _directory_size(f)
         if size is not None and size > MAX_DIRECTORY_BYTES:
@@ -104,7 +116,8 @@ def _read_arrays(f: BinaryIO, path: Path) -> dict[str, np.ndarray]:
                                   f"checkpoint's ({MAX_DIRECTORY_BYTES:,})")
         with zipfile.ZipFile(f) as zf:
             members = _members(zf.infolist(), path)
-            return {name: _read_member(zf, info, name, path) for name, info in members.items()}
+            return {name: _read_member(zf, info, name, path) for name, info in members.items()
+                    if only is None or name == only}
     except CheckpointError:
         raise
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:

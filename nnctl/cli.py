@@ -96,7 +96,8 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], 
     tc = config.training
     sizes = "-".join(map(str, config.model.hidden)) or "none"
 
-    def on_start(run_dir: Path) -> None:
+    def on_start(run) -> None:
+        run_dir = run.run_dir
         if not quiet:
             err.print(f"nnctl: {'resuming' if resume_dir else 'training'}: rule {tc.rule}, hidden layers "
                       f"{sizes}, engine {engine_name(tc.engine)}, {tc.dtype}, run directory {run_dir}",

@@ -309,6 +309,17 @@ def _blame(source: str, overrides: typing.Sequence[str]) -> Callable[[str], str]
     return where
 
 
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """{"training": {"learning_rate": 0.1}} -> {"training.learning_rate": 0.1}."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + str(key)] = value
+    return flat
+
+
 def config_to_dict(config: Config) -> dict:
     """The resolved config as plain data (what is saved beside the results)."""
     return dataclasses.asdict(config)

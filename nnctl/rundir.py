@@ -34,14 +34,20 @@ from nnctl.config import (
     Config,
     config_from_dict,
     config_to_dict,
+    flatten,
     load_config,
     parse_override,
     set_dotted,
 )
 from nnctl.errors import ConfigError, RunDirError
+from nnctl.inputs import open_regular
 from nnctl.outputs import finite_json
 
 RUN_MARKER = ".nnctl-run"
+# summary.json's `status`: how the last process that trained the run ended. `runs` adds
+# "running" (a process holds the lock) and "killed" (no summary: the process died, say SIGKILL).
+STATUSES = ("finished", "stopped", "diverged", "interrupted")  # stopped: by a stop condition
+COMPLETE = ("finished", "stopped")
 OWN_FILES = ("config.yaml", "metrics.jsonl", "summary.json")
 CHECKPOINT_NAME = re.compile(r"(epoch-\d{3,}|best|last)\.npz")
 # Keys a resumed run may change with --set: they decide when to stop, not what is computed.
@@ -226,6 +232,16 @@ def reset_run_files(run_dir: Path) -> None:
 # --------------------------------------------------------------------------- run files
 
 
+def read_summary(run_dir: Path) -> dict | None:
+    """summary.json as a dict, or None if it is missing or not one (at most 1 MiB is read)."""
+    try:
+        with open_regular(run_dir / "summary.json", "a summary", RunDirError, 1 << 20) as f:
+            summary = json.loads(f.read())
+    except (RunDirError, ValueError, RecursionError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
 def append_metrics(run_dir: Path, record: dict) -> None:
     """One JSON line per epoch, flushed to disk before the epoch's last.npz commits it."""
     try:
@@ -279,18 +295,8 @@ def _metrics_record(line: bytes, epoch: int) -> dict | None:
     return record if numbers else None
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value
-    return flat
-
-
 def changed_keys(a: Config, b: Config) -> list[str]:
-    fa, fb = _flatten(config_to_dict(a)), _flatten(config_to_dict(b))
+    fa, fb = flatten(config_to_dict(a)), flatten(config_to_dict(b))
     return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
 
 
@@ -329,7 +335,7 @@ def resume_config(run_dir: Path, overrides: Sequence[str] = (), config_path: str
                 f"{', '.join(unsafe)}; resume continues the same experiment (start a new run "
                 f"for a different one; {', '.join(SAFE_TO_CHANGE)} may be changed)"
             )
-        flat = _flatten(config_to_dict(given))
+        flat = flatten(config_to_dict(given))
         for key in changed:  # when to stop: taken from the file
             set_dotted(raw, key, flat[key], source=str(path))
     keys = []

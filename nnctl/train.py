@@ -43,12 +43,14 @@ from nnctl.network import Network, init_network
 from nnctl.outputs import finite_json
 from nnctl.rules import TARGETS
 from nnctl.rundir import (
+    COMPLETE,
     append_metrics,
     check_new_run_dir,
     checkpoint_path,
     claim_run_dir,
     has_checkpoint,
     lock_run,
+    read_summary,
     reset_run_files,
     restore_history,
 )
@@ -144,7 +146,7 @@ def train(
     resume: bool = False,
     force: bool = False,
     show_progress: bool = False,
-    on_start: Callable[[Path], None] = lambda run_dir: None,
+    on_start: Callable[[Run], None] = lambda run: None,
     on_epoch: Callable[[dict], None] = lambda record: None,
 ) -> TrainResult:
     """Train the configured network per example into a new run directory (`run_dir`, or the
@@ -168,12 +170,18 @@ def train(
             if resume and not has_checkpoint(directory):  # stopped before its first checkpoint
                 reset_run_files(directory)
             run = _start(config, directory, received, data or _load(config), resume)
-            on_start(directory)
+            on_start(run)
             complete = _stop_reason_so_far(run)
-            if complete and resume and (directory / "summary.json").is_file():
-                return _already_complete(run, complete)
-            stop_reason = complete or _train_epochs(run, show_progress, on_epoch)
-            return _finish(run, stop_reason)
+            summary = read_summary(directory)
+            if complete and resume and summary and summary.get("status") in COMPLETE:
+                return _already_complete(run, complete, summary)
+            (directory / "summary.json").unlink(missing_ok=True)  # written again at the end
+            try:
+                return _finish(run, complete or _train_epochs(run, show_progress, on_epoch))
+            except (Interrupted, TrainingDiverged) as e:
+                status = "diverged" if isinstance(e, TrainingDiverged) else "interrupted"
+                _write_summary(run, status, {"message": str(e)})
+                raise
 
 
 @dataclass
@@ -385,36 +393,42 @@ def _stop_reason_so_far(run: Run) -> str | None:
 
 def _finish(run: Run, stop_reason: str) -> TrainResult:
     """Test the best checkpoint and write summary.json: the run is complete."""
-    tc, progress, run_dir = run.config.training, run.progress, run.run_dir
-    best_network = load_checkpoint(checkpoint_path(run_dir, "best.npz"))[0]
+    tc, progress = run.config.training, run.progress
+    best_network = load_checkpoint(checkpoint_path(run.run_dir, "best.npz"))[0]
     test = make_dataset(*run.test_pixels, tc.dtype, "test")
     test_loss, test_accuracy = loss_and_accuracy(best_network, test, tc.loss, tc.rule)
-    _stop_if_signalled(run.received, run_dir, "the final test pass, before summary.json")
+    _stop_if_signalled(run.received, run.run_dir, "the final test pass, before summary.json")
+    status = "finished" if progress.epoch >= tc.epochs else "stopped"
+    _write_summary(run, status, {"stop_reason": stop_reason, "test_loss": test_loss,
+                                 "test_accuracy": test_accuracy})
+    return TrainResult(run.run_dir, len(run.history), stop_reason, progress.best_epoch,
+                       run.history, {"loss": test_loss, "accuracy": test_accuracy})
+
+
+def _write_summary(run: Run, status: str, extra: dict) -> None:
+    """summary.json: how the last process that trained the run ended (see rundir.STATUSES)."""
+    progress = run.progress
     summary = {
-        "run_dir": str(run_dir),
-        "engine": engine_name(tc.engine),
+        "run_dir": str(run.run_dir),
+        "status": status,
+        "engine": engine_name(run.config.training.engine),
         "epochs": len(run.history),
-        "stop_reason": stop_reason,
         "best_epoch": progress.best_epoch,
         "best_val_accuracy": (progress.best_val_accuracy if run.splits.validation is not None
                               else None),
-        "test_loss": test_loss,
-        "test_accuracy": test_accuracy,
+        **extra,
         "train_seconds": sum(r["seconds"] for r in run.history),
         "last": run.history[-1] if run.history else {},
     }
-    atomic_write_text(run_dir / "summary.json",
+    atomic_write_text(run.run_dir / "summary.json",
                       json.dumps(finite_json(summary), indent=2, allow_nan=False) + "\n")
-    return TrainResult(run_dir, len(run.history), stop_reason, progress.best_epoch, run.history,
-                       {"loss": test_loss, "accuracy": test_accuracy})
 
 
-def _already_complete(run: Run, stop_reason: str) -> TrainResult:
+def _already_complete(run: Run, stop_reason: str, summary: dict) -> TrainResult:
     """A resume of a complete run: nothing is trained or written."""
     try:
-        summary = json.loads((run.run_dir / "summary.json").read_text(encoding="utf-8"))
         test = {"loss": summary["test_loss"], "accuracy": float(summary["test_accuracy"])}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return _finish(run, stop_reason)  # a damaged summary is written again
     return TrainResult(run.run_dir, len(run.history), stop_reason, run.progress.best_epoch,
                        run.history, test, already_complete=True)

@@ -1,0 +1,177 @@
+"""Reading run directories: what each one is and how it stands, and what differs between them.
+
+Used by `nnctl runs` (a table of runs), `nnctl plot` (legends) and sweeps. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from nnctl.checkpoint import read_metadata
+from nnctl.config import flatten
+from nnctl.errors import NnctlError, RunDirError
+from nnctl.rundir import checkpoint_path, is_run, read_summary, writer_pid
+
+MAX_DEPTH = 3  # run directories are looked for this deep below a directory given (sweeps nest)
+# Keys that always differ between runs and say nothing about the experiment.
+IGNORED = ("data.dir", "data.train_images", "data.train_labels", "data.test_images",
+           "data.test_labels")
+
+
+@dataclass
+class RunInfo:
+    """One run as `nnctl runs` lists it."""
+
+    path: Path
+    status: str  # running, finished, stopped, diverged, interrupted, killed, new, unreadable
+    config: dict  # flattened: {"training.learning_rate": 0.1, ...}
+    network: str  # 784-300-10
+    rule: str
+    epochs: int  # epochs completed
+    best_epoch: int | None
+    best_val_accuracy: float | None
+    test_accuracy: float | None  # of the best checkpoint, once the run is complete
+    seconds: float | None  # training time of the epochs completed
+
+    def as_dict(self, keys: list[str]) -> dict:
+        return {"run": str(self.path), "status": self.status, "network": self.network,
+                "rule": self.rule, **{key: self.config.get(key) for key in keys},
+                "epochs": self.epochs, "best_epoch": self.best_epoch,
+                "best_val_accuracy": self.best_val_accuracy,
+                "test_accuracy": self.test_accuracy, "seconds": self.seconds}
+
+
+def find_runs(paths: list[Path]) -> list[Path]:
+    """The run directories given, and those below the other directories given (sorted)."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            raise RunDirError(f"{path}: no such directory")
+        found.extend([path] if is_run(path) else _runs_below(path, MAX_DEPTH))
+    return found
+
+
+def _runs_below(directory: Path, depth: int) -> list[Path]:
+    try:
+        children = sorted((Path(e.path) for e in os.scandir(directory)
+                           if e.is_dir(follow_symlinks=False)), key=_natural)
+    except OSError:
+        return []
+    found = []
+    for child in children:
+        if is_run(child):
+            found.append(child)
+        elif depth > 1:
+            found.extend(_runs_below(child, depth - 1))
+    return found
+
+
+def _natural(path: Path) -> tuple:
+    """mlp-2 before mlp-10."""
+    stem, _, number = path.name.rpartition("-")
+    return (stem, int(number)) if number.isdigit() else (path.name, 0)
+
+
+def read_run(path: Path) -> RunInfo:
+    """What `path` holds, from its files and its lock; a damaged run is listed as unreadable."""
+    try:
+        meta = read_metadata(checkpoint_path(path, "last.npz"))
+    except NnctlError:
+        meta = None
+    summary = read_summary(path) or {}
+    metrics = _metrics(path)
+    config = flatten(meta["config"]) if meta and isinstance(meta.get("config"), dict) else {}
+    progress = (meta or {}).get("progress") or {}
+    return RunInfo(
+        path=path,
+        status=status(path, meta, summary),
+        config=config,
+        network="-".join(map(str, meta["sizes"])) if meta and "sizes" in meta else "?",
+        rule=str(config.get("training.rule", "?")),
+        epochs=int(meta.get("epoch", 0)) if meta else 0,
+        best_epoch=progress.get("best_epoch"),
+        best_val_accuracy=progress.get("best_val_accuracy"),
+        test_accuracy=summary.get("test_accuracy"),
+        seconds=sum(m.get("seconds", 0) for m in metrics) if metrics else None,
+    )
+
+
+def status(path: Path, meta: dict | None, summary: dict) -> str:
+    """running (a process holds the lock), else how the last process ended (summary.json's
+    status); killed if it ended without saying (SIGKILL, a crash); new before any checkpoint."""
+    if writer_pid(path) is not None:
+        return "running"
+    if summary.get("status") in ("finished", "stopped", "diverged", "interrupted"):
+        return summary["status"]
+    if meta is None:
+        return "new" if not checkpoint_path(path, "last.npz").exists() else "unreadable"
+    return "killed"
+
+
+def _metrics(path: Path, limit: int = 1 << 24) -> list[dict]:
+    """The readable records of metrics.jsonl (a run being trained may have a partial last line)."""
+    try:
+        with open(path / "metrics.jsonl", "rb") as f:
+            text = f.read(limit)
+    except OSError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def differing_keys(runs: list[RunInfo]) -> list[str]:
+    """The config keys whose values are not the same in every run (data paths left out)."""
+    keys = sorted({key for run in runs for key in run.config} - set(IGNORED))
+    return [key for key in keys
+            if len({json.dumps(run.config.get(key), sort_keys=True) for run in runs}) > 1]
+
+
+def labels(runs: list[RunInfo]) -> list[str]:
+    """Short names telling the runs apart: the differing keys' values (`lr=0.05 hidden=[300]`),
+    with the run's name where they are all the same."""
+    keys = differing_keys(runs)
+    if not keys:
+        return [run.path.name for run in runs]
+    return [" ".join(f"{short_key(key)}={_value(run.config.get(key))}" for key in keys)
+            for run in runs]
+
+
+def short_key(key: str) -> str:
+    """The last part of a dotted key, with the common long names shortened."""
+    last = key.rsplit(".", 1)[-1]
+    return {"learning_rate": "lr", "activation": "act"}.get(last, last)
+
+
+def _value(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else json.dumps(value).replace(" ", "")
+
+
+SORT_KEYS = ("name", "status", "epochs", "val_accuracy", "test_accuracy", "seconds")
+
+
+def sort_runs(runs: list[RunInfo], key: str) -> list[RunInfo]:
+    """By name (natural order), or by a figure, best first (missing figures last)."""
+    if key == "name":
+        return runs
+    if key == "status":
+        return sorted(runs, key=lambda run: run.status)
+    attribute = {"val_accuracy": "best_val_accuracy"}.get(key, key)
+    ascending = key == "seconds"
+    present = [run for run in runs if getattr(run, attribute) is not None]
+    missing = [run for run in runs if getattr(run, attribute) is None]
+    return sorted(present, key=lambda run: getattr(run, attribute), reverse=not ascending) + missing
+
+
+def run_labels(paths: list[Path]) -> list[str]:
+    """`labels` of the runs at `paths` (for plot legends)."""
+    return labels([read_run(path) for path in paths])
