@@ -420,5 +420,40 @@ def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | 
         click.echo(str(path))
 
 
+@cli.command("runs")
+@click.argument("paths", metavar="[DIR...]", nargs=-1)
+@click.option("--sort", type=click.Choice(["name", "status", "epochs", "val_accuracy",
+                                           "test_accuracy", "seconds"]),
+              default="name", show_default=True, help="Order of the rows (figures: best first).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run on stdout.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout.")
+def runs_command(paths: tuple[str, ...], sort: str, as_json: bool, as_csv: bool) -> None:
+    """List runs and compare them: status, network, the config keys that differ, results.
+
+    DIR is a run directory or a directory holding runs (default: runs/). Status: running (a
+    process holds the run), finished, stopped (by a stop condition), diverged, interrupted,
+    killed (ended without a word: SIGKILL, a crash; resumable), new (no checkpoint yet).
+
+    \b
+    Example:
+      nnctl runs
+      nnctl runs runs/sweep --sort val_accuracy --csv > results.csv
+    """
+    from nnctl.outputs import csv_text, dumps
+    from nnctl.report import print_tables, runs_table
+    from nnctl.runs import differing_keys, find_runs, read_run, sort_runs
+
+    found = [read_run(path) for path in find_runs([Path(p) for p in paths or ("runs",)])]
+    keys = differing_keys(found)
+    rows = [run.as_dict(keys) for run in sort_runs(found, sort)]
+    if as_json:
+        for row in rows:
+            click.echo(dumps(row))
+    elif as_csv:
+        click.echo(csv_text(rows), nl=False)
+    else:
+        print_tables([runs_table(rows, keys)])
+
+
 def main() -> None:
     cli(prog_name="nnctl")

@@ -60,3 +60,19 @@ def dumps(value: Any, digits: int | None = 6, **kwargs: Any) -> str:
     """JSON for people and scripts: floats to 6 significant digits (`digits=None`: exact, as
     the run files keep them), NaN and infinities as null."""
     return json.dumps(finite_json(value, digits), allow_nan=False, **kwargs)
+
+
+def csv_text(rows: list[dict]) -> str:
+    """Rows of one shape as CSV with a header (lists and dicts as JSON, NaN as empty)."""
+    import csv
+    import io
+
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: json.dumps(value) if isinstance(value, (list, dict)) else value
+                         for key, value in finite_json(row).items()})
+    return buffer.getvalue()

@@ -114,3 +114,57 @@ def verify_table(report: list[dict]) -> Table:
         table.add_row(escape(str(r["file"]).rsplit("/", 1)[-1]),
                       "[green]yes[/green]" if r["ok"] else "[red]no[/red]", escape(r["message"]))
     return table
+
+
+def runs_table(rows: list[dict], keys: list[str]) -> Table:
+    """`nnctl runs`: one row per run (RunInfo.as_dict). What the runs share goes in the title,
+    what differs in the columns: network and rule if they differ, and the config keys that
+    differ as `key=value` in one column that wraps (so that any number of them fits)."""
+    import os.path
+
+    from rich import box
+
+    from nnctl.runs import short_key, value_text
+
+    parent = os.path.commonpath([os.path.dirname(row["run"]) or "." for row in rows]) if rows else ""
+    shared = [f"{name} {rows[0][name]}" for name in ("network", "rule")
+              if rows and len({row[name] for row in rows}) == 1]
+    varying = [name for name in ("network", "rule") if not any(name in s for s in shared)
+               and not (name == "network" and "model.hidden" in keys)]  # hidden= says it
+    title = f"{len(rows)} runs in {parent}/" + (f": {', '.join(shared)}" if shared else "")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+                  title=escape(title), title_justify="left",
+                  caption="val: best validation accuracy (its epoch); test: that checkpoint's; "
+                          "epochs: done/training.epochs", caption_justify="left")
+    keys = [key for key in keys if key != "training.epochs"]  # shown as done/max in "epochs"
+    names = [os.path.relpath(row["run"], parent) for row in rows]
+    table.add_column("run", no_wrap=True, min_width=min(32, max(map(len, names), default=3)))
+    table.add_column("status", no_wrap=True)
+    for name in varying:
+        table.add_column(name, justify="right", no_wrap=True)
+    if keys:
+        table.add_column("differs", overflow="fold", ratio=1, min_width=24)
+    for name in ("epochs", "val", "test", "time"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for name, row in zip(names, rows):
+        best = row["best_epoch"]
+        differs = " ".join(f"{short_key(key)}={value_text(row[key])}" for key in keys)
+        table.add_row(
+            escape(name), row["status"], *(escape(str(row[v])) for v in varying),
+            *([escape(differs)] if keys else []),
+            _epochs(row),
+            _percent(row["best_val_accuracy"]) + (f" ({best})" if best else ""),
+            _percent(row["test_accuracy"]),
+            "-" if row["seconds"] is None else f"{row['seconds']:.0f} s",
+        )
+    return table
+
+
+def _epochs(row: dict) -> str:
+    """Epochs done, and of how many when the run stopped early or is not done."""
+    most = row.get("training.epochs")
+    return str(row["epochs"]) if most in (None, row["epochs"]) else f"{row['epochs']}/{most}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"

@@ -38,7 +38,8 @@ class RunInfo:
 
     def as_dict(self, keys: list[str]) -> dict:
         return {"run": str(self.path), "status": self.status, "network": self.network,
-                "rule": self.rule, **{key: self.config.get(key) for key in keys},
+                "rule": self.rule, "training.epochs": self.config.get("training.epochs"),
+                **{key: self.config.get(key) for key in keys},
                 "epochs": self.epochs, "best_epoch": self.best_epoch,
                 "best_val_accuracy": self.best_val_accuracy,
                 "test_accuracy": self.test_accuracy, "seconds": self.seconds}
@@ -142,7 +143,7 @@ def labels(runs: list[RunInfo]) -> list[str]:
     keys = differing_keys(runs)
     if not keys:
         return [run.path.name for run in runs]
-    return [" ".join(f"{short_key(key)}={_value(run.config.get(key))}" for key in keys)
+    return [" ".join(f"{short_key(key)}={value_text(run.config.get(key))}" for key in keys)
             for run in runs]
 
 
@@ -152,8 +153,11 @@ def short_key(key: str) -> str:
     return {"learning_rate": "lr", "activation": "act"}.get(last, last)
 
 
-def _value(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else json.dumps(value).replace(" ", "")
+def value_text(value: object) -> str:
+    """A config value in a label: 0.05, [300,100], relu."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value if isinstance(value, str) else json.dumps(value).replace(" ", "")
 
 
 SORT_KEYS = ("name", "status", "epochs", "val_accuracy", "test_accuracy", "seconds")
