@@ -87,8 +87,9 @@ class Progress:
     best_epoch: int
     best_val_accuracy: float | None
     position: int = 0  # examples done in epoch `epoch + 1` when it was interrupted
-    loss_sum: float = 0.0  # their summed loss, mistakes and seconds
+    loss_sum: float = 0.0  # their summed loss, mistakes, updates and seconds
     mistakes: int = 0
+    updates: int = 0
     seconds: float = 0.0
 
 
@@ -271,11 +272,8 @@ def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_p
     eta = learning_rate(tc.schedule, tc.learning_rate, tc.decay, epoch)
     epoch_rng = rng.bit_generator.state
     order = rng.permutation(n) if tc.shuffle else np.arange(n)
-    seen, total_loss, mistakes = progress.position, progress.loss_sum, progress.mistakes
-    # The perceptron also updates a unit whose score is exactly 0 while the argmax is already
-    # right: its loop ("while more classification errors") ends only at an epoch with no update.
-    weights_before = (_epoch_start_weights(run_dir, run.network, epoch, seen)
-                      if tc.rule == "perceptron" else None)
+    seen, total_loss = progress.position, progress.loss_sum
+    mistakes, updates = progress.mistakes, progress.updates
     bar = tqdm(total=n, initial=seen, desc=f"epoch {epoch}/{tc.epochs}", unit="ex",
                file=sys.stderr, disable=not show_progress, leave=False, dynamic_ncols=True)
     start = time.perf_counter() - progress.seconds
@@ -283,13 +281,14 @@ def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_p
         while seen < n:
             indices = order[seen : seen + chunk]
             try:
-                chunk_loss, chunk_mistakes = run_chunk(indices, eta)
+                done = run_chunk(indices, eta)
             except Diverged as d:
                 raise _diverged(run, f"the loss became {d.loss}", epoch,
                                 f"example {seen + d.done + 1:,} of {n:,} (training example "
                                 f"#{indices[d.done]})") from None
-            total_loss += chunk_loss
-            mistakes += chunk_mistakes
+            total_loss += done.loss
+            mistakes += done.mistakes
+            updates += done.updates
             seen += len(indices)
             bar.update(len(indices))
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{1 - mistakes / seen:.4f}",
@@ -297,7 +296,7 @@ def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_p
             if run.received and seen < n:
                 stopped = dataclasses.replace(
                     progress, rng=epoch_rng, position=seen, loss_sum=total_loss,
-                    mistakes=mistakes, seconds=time.perf_counter() - start)
+                    mistakes=mistakes, updates=updates, seconds=time.perf_counter() - start)
                 run.checkpoint("last.npz", run.history[-1] if run.history else {}, stopped)
                 raise _interrupted(run.received[0], run_dir, f"epoch {epoch}, example {seen:,} "
                                    f"of {n:,}")
@@ -309,12 +308,10 @@ def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_p
         "train_loss": total_loss / n,
         "train_accuracy": 1.0 - mistakes / n,
         "train_mistakes": mistakes,
+        "updates": updates,
         **_validation_metrics(run.network, run.splits, run.config),
         "learning_rate": eta,
     }
-    if weights_before is not None:
-        metrics["weights_changed"] = not all(map(np.array_equal, weights_before,
-                                                 run.network.weights))
     _commit_epoch(run, metrics, rng.bit_generator.state)
     record = {**metrics, "seconds": seconds, "examples_per_second": n / seconds}
     append_metrics(run_dir, record)
@@ -353,12 +350,6 @@ def _resume_state(run_dir: Path, meta: dict) -> tuple[Network, Progress, list[di
     return network, progress, restore_history(run_dir, progress.epoch)
 
 
-def _epoch_start_weights(run_dir: Path, network: Network, epoch: int, position: int) -> list[np.ndarray]:
-    if position == 0:
-        return [W.copy() for W in network.weights]
-    return load_checkpoint(checkpoint_path(run_dir, f"epoch-{epoch - 1:03d}.npz"))[0].weights
-
-
 def _interrupted(signum: int, run_dir: Path, where: str) -> Interrupted:
     name = signal.Signals(signum).name
     saved = checkpoint_path(run_dir, "last.npz")
@@ -388,7 +379,8 @@ def _stop_reason_so_far(run: Run) -> str | None:
         return None
     if progress.epoch >= run.config.training.epochs:
         return f"reached training.epochs = {run.config.training.epochs}"
-    return _stop_reason(run.config.training.stop, history, progress.epoch - progress.best_epoch)
+    return _stop_reason(run.config.training.stop, run.config.training.rule, history,
+                        progress.epoch - progress.best_epoch)
 
 
 def _finish(run: Run, stop_reason: str) -> TrainResult:
@@ -441,10 +433,14 @@ def _validation_metrics(network: Network, splits: Splits, config: Config) -> dic
     return {"val_loss": loss, "val_accuracy": accuracy}
 
 
-def _stop_reason(stop, history: list[dict], epochs_since_best: int) -> str | None:
+def _stop_reason(stop, rule: str, history: list[dict], epochs_since_best: int) -> str | None:
     """The lecture's stop conditions, checked after each epoch (None: go on)."""
     last = history[-1]
-    if stop.no_mistakes and last["train_mistakes"] == 0 and not last.get("weights_changed", False):
+    # The perceptron's loop runs "while more classification errors": its own test of a mistake
+    # is a unit with y_k z_k <= 0, which it updates even when the argmax is right; it stops at an
+    # epoch without any update. The other rules stop at an epoch without an argmax mistake.
+    if stop.no_mistakes and last["train_mistakes"] == 0 and (
+            rule != "perceptron" or last.get("updates", 0) == 0):
         return f"no training mistakes in epoch {last['epoch']}"
     if stop.tolerance is not None and len(history) >= 2:
         before = history[-2]["train_loss"]

@@ -70,7 +70,7 @@ def backprop_gradients(net, x, y, loss):
     """before - after of one backprop step with eta = 1 on copies: the gradient."""
     W = [None] + [M.copy() for M in net.weights]
     b = [None] + [v.copy() for v in net.biases]
-    example_loss, a = backprop(
+    example_loss, a, _changed = backprop(
         W, b, x, y, 1.0,
         ACTIVATIONS[net.activation], DERIVATIVES[net.activation], OUTPUTS[net.output],
         loss_function(loss, net.output), OUTPUT_DELTAS[(loss, net.output)],
@@ -143,7 +143,7 @@ def test_run_chunk_with_eta_zero_reports_loss_and_mistakes(rule, loss, output):
     net, x, labels, targets = chunk_problem(rule, "tanh", output, "float64")
     before = net.copy()
     run_chunk = make_engine("reference", net, x, targets, labels, rule, loss)
-    total, mistakes = run_chunk(INDICES, 0.0)
+    total, mistakes, _updates = run_chunk(INDICES, 0.0)
 
     a = before.forward(x[INDICES])
     expected_total = loss_function(loss, output)(a, targets[INDICES]).sum()
@@ -189,7 +189,7 @@ def test_run_chunk_matches_manual_sgd(rule, loss, output):
     arrays = net.weights + net.biases
     initial = [M.copy() for M in arrays]
     run_chunk = make_engine("reference", net, x, targets, labels, rule, loss)
-    total, mistakes = run_chunk(INDICES, eta)
+    total, mistakes, _updates = run_chunk(INDICES, eta)
 
     assert total == pytest.approx(expected_total, rel=1e-10, abs=1e-12)
     assert mistakes == expected_mistakes
@@ -221,10 +221,11 @@ def test_float32_network_stays_float32(activation, rule, loss, output):
                         labels, rule, loss)
     indices = np.random.default_rng(3).permutation(len(x32))
     for _ in range(3):
-        total32, mistakes32 = run32(indices, 0.1)
-        total64, _ = run64(indices, 0.1)
+        total32, mistakes32, updates32 = run32(indices, 0.1)
+        total64, _, _ = run64(indices, 0.1)
         assert isinstance(total32, float) and np.isfinite(total32)
         assert isinstance(mistakes32, int) and 0 <= mistakes32 <= len(indices)
+        assert isinstance(updates32, int) and 0 <= updates32 <= len(indices)
     for M in net32.weights + net32.biases:
         assert M.dtype == np.float32
     # the float32 run follows the float64 one up to single-precision rounding

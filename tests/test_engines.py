@@ -63,13 +63,14 @@ def train_one_epoch(engine, images, labels, dtype, rule, hidden, activation, out
     targets = TARGETS[rule](labels, 10, dtype)
     run_chunk = make_engine(engine, network, dataset.x, targets, labels, rule, loss)
     order = np.random.default_rng(1).permutation(len(labels))
-    total, mistakes = 0.0, 0
+    total, mistakes, updates = 0.0, 0, 0
     eta = ETA_LINEAR_OUTPUT if rule == "backprop" and output == "identity" else ETA[rule]
     for i in range(0, len(order), 700):  # uneven chunks: the boundary must not matter
-        chunk_loss, chunk_mistakes = run_chunk(order[i : i + 700], eta)
+        chunk_loss, chunk_mistakes, chunk_updates = run_chunk(order[i : i + 700], eta)
         total += chunk_loss
         mistakes += chunk_mistakes
-    return network, total, mistakes
+        updates += chunk_updates
+    return network, total, (mistakes, updates)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -87,10 +88,15 @@ def test_fused_matches_reference(mnist_sample, dtype, rule, hidden, activation, 
         scale = max(np.abs(A).max(), 1e-12)
         assert np.abs(A - B).max() / scale <= tol, f"array {l}"
     assert fused_loss == pytest.approx(ref_loss, rel=tol)
+    (ref_mistakes, ref_updates), (fused_mistakes, fused_updates) = ref_mistakes, fused_mistakes
     if dtype == "float64":
-        assert fused_mistakes == ref_mistakes
-    else:
-        assert abs(fused_mistakes - ref_mistakes) <= 2  # a near-tie may tip either way
+        assert (fused_mistakes, fused_updates) == (ref_mistakes, ref_updates)
+    else:  # a near-tie may tip either way
+        assert abs(fused_mistakes - ref_mistakes) <= 2 and abs(fused_updates - ref_updates) <= 2
+    if rule == "backprop":
+        assert ref_updates == len(labels)
+    elif rule == "perceptron":
+        assert 0 < ref_updates < len(labels)
 
 
 def test_fused_engine_knows_every_table_entry():

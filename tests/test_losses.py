@@ -126,7 +126,7 @@ def test_squared_error_identity_delta_is_the_delta_rule_exactly():
 
     for eta in (1.0, 0.1, 0.0123):
         W_rule, b_rule = W.copy(), b.copy()
-        rule_loss, rule_z = RULES["delta"](W_rule, b_rule, x, y, eta)
+        rule_loss, rule_z, _changed = RULES["delta"](W_rule, b_rule, x, y, eta)
         np.testing.assert_array_equal(rule_z, z)
         assert rule_loss == LOSSES["squared_error"](z, y)
         # gradient descent along the delta: W - eta * delta x^T
@@ -135,7 +135,7 @@ def test_squared_error_identity_delta_is_the_delta_rule_exactly():
 
         # and backprop with no hidden layer, squared error, identity output makes the same step
         Wl, bl = [None, W.copy()], [None, b.copy()]
-        bp_loss, _a = backprop(
+        bp_loss, _a, _changed = backprop(
             Wl, bl, x, y, eta, None, None, OUTPUTS["identity"],
             loss_function("squared_error", "identity"), OUTPUT_DELTAS[("squared_error", "identity")],
         )

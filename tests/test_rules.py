@@ -72,7 +72,7 @@ def test_perceptron_updates_stay_within_novikoffs_bound():
         changed = False
         for n in rng.permutation(len(x)):
             before = params(net)
-            _loss, mistakes = run_chunk(np.array([n]), 1.0)
+            _loss, mistakes, _updates = run_chunk(np.array([n]), 1.0)
             epoch_mistakes += mistakes
             rows = (net.weights[0] != before[0]).any(axis=1) | (net.biases[0] != before[1])
             updates += rows
@@ -96,7 +96,7 @@ def test_perceptron_reaches_an_epoch_with_no_mistakes_and_then_stops(init, eta):
     max_epochs = 100
     for epoch in range(max_epochs):
         before = params(net)
-        loss, mistakes = run_chunk(rng.permutation(len(x)), eta)
+        loss, mistakes, _updates = run_chunk(rng.permutation(len(x)), eta)
         if mistakes == 0 and same(before, params(net)):
             assert loss == 0.0
             break
@@ -111,7 +111,7 @@ def test_perceptron_reaches_an_epoch_with_no_mistakes_and_then_stops(init, eta):
     # from here on the weights no longer change, whatever the order of the examples
     frozen = params(net)
     for _ in range(5):
-        loss, mistakes = run_chunk(rng.permutation(len(x)), eta)
+        loss, mistakes, _updates = run_chunk(rng.permutation(len(x)), eta)
         assert (loss, mistakes) == (0.0, 0)
         assert same(frozen, params(net))
 
@@ -122,12 +122,16 @@ def test_perceptron_rule_one_step():
     b = np.array([0.0, 0.5, 0.0])
     x = np.array([2.0, -1.0])
     y = np.array([1.0, 1.0, -1.0])  # scores 2 (right), -0.5 (wrong), 0 (no sign: wrong)
-    loss, z = RULES["perceptron"](W, b, x, y, 0.5)
+    loss, z, changed = RULES["perceptron"](W, b, x, y, 0.5)
     np.testing.assert_array_equal(z, [2.0, -0.5, 0.0])
     np.testing.assert_array_equal(W, [[1.0, 0.0], [1.0, 0.5], [-1.0, 0.5]])
     np.testing.assert_array_equal(b, [0.0, 1.0, -0.5])
-    assert loss == 0.5
+    assert loss == 0.5 and changed is True
     assert loss == LOSSES[RULE_LOSS["perceptron"]](z, y)
+    right = np.array([1.0, 1.0, -1.0])  # scores now 2, 2.5, -3: all of the right sign
+    before = W.copy()
+    assert RULES["perceptron"](W, b, x, right, 0.5)[2] is False
+    np.testing.assert_array_equal(W, before)
 
 
 # ---------------------------------------------------------------------------------- delta rule
@@ -138,7 +142,7 @@ def train_delta(x, labels, targets, eta, epochs):
     run_chunk = make_engine("reference", net, x, targets, labels, "delta", RULE_LOSS["delta"])
     order = np.arange(len(x))  # a fixed cyclic order: the iterates settle on a limit cycle
     for _ in range(epochs):
-        total, _ = run_chunk(order, eta)
+        total, _, _ = run_chunk(order, eta)
     return np.hstack([net.weights[0], net.biases[0][:, None]]), total
 
 
@@ -200,7 +204,7 @@ def test_single_layer_cannot_learn_xor(rule, loss, output):
     net = init_network([2, 2], "identity", output, "lecun", 1.0, rng, "float64")
     run_chunk = make_engine("reference", net, XOR_X, targets, XOR_LABELS, rule, loss)
     for _ in range(300):
-        _, mistakes = run_chunk(rng.permutation(4), 0.1)
+        _, mistakes, _ = run_chunk(rng.permutation(4), 0.1)
         assert mistakes >= 1
     assert (net.forward(XOR_X).argmax(axis=1) != XOR_LABELS).sum() >= 1
 
@@ -213,9 +217,9 @@ def test_one_hidden_layer_learns_xor(activation, seed):
     targets = TARGETS["backprop"](XOR_LABELS, 2, "float64")
     net = init_network([2, 4, 2], activation, "softmax", "xavier", 1.0, rng, "float64")
     run_chunk = make_engine("reference", net, XOR_X, targets, XOR_LABELS, "backprop", "cross_entropy")
-    first_total, _ = run_chunk(rng.permutation(4), 1.0)
+    first_total, _, _ = run_chunk(rng.permutation(4), 1.0)
     for _ in range(1000):
-        total, mistakes = run_chunk(rng.permutation(4), 1.0)
+        total, mistakes, _ = run_chunk(rng.permutation(4), 1.0)
     a = net.forward(XOR_X)
     np.testing.assert_array_equal(a.argmax(axis=1), XOR_LABELS)
     assert mistakes == 0

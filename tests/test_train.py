@@ -30,7 +30,7 @@ def test_perceptron_stops_at_an_epoch_without_mistakes(tiny_dataset, tmp_path):
     result = train(config, tmp_path / "run")
     assert result.stop_reason.startswith("no training mistakes")
     assert result.history[-1]["train_mistakes"] == 0
-    assert result.history[-1]["weights_changed"] is False  # no update at all in the last epoch
+    assert result.history[-1]["updates"] == 0  # no update at all in the last epoch
     assert result.epochs < 20
     assert all(r["train_mistakes"] > 0 for r in result.history[:-1])
 

@@ -1,18 +1,15 @@
 """Engines run per-example SGD over an ordered chunk of example indices.
 
-The boundary is one function, `run_chunk(indices, eta) -> (loss_sum, mistakes)`, which updates the
-network's arrays in place (or raises Diverged at the first example whose loss is not finite);
-train.py calls it chunk by chunk. `make_engine` builds it by name:
+The boundary (engine/boundary.py) is one function, `run_chunk(indices, eta) -> ChunkResult(loss,
+mistakes, updates)`, which updates the network's arrays in place (or raises Diverged at the first
+example whose loss is not finite); train.py calls it chunk by chunk. `make_engine` builds it by name:
 `reference` is the lecture's loop in numpy, `fused` the same loop compiled with numba.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-
 from nnctl.engine import reference
+from nnctl.engine.boundary import ChunkResult, RunChunk  # noqa: F401  (the boundary's types)
 from nnctl.errors import Diverged  # noqa: F401  (raised by run_chunk, part of this boundary)
 
 
@@ -21,9 +18,6 @@ def _fused(*args):
 
     return fused.make(*args)
 
-
-# run_chunk(indices, eta) -> (summed loss, mistakes): trains the examples `indices` in that order.
-RunChunk = Callable[[np.ndarray, float], tuple[float, int]]
 
 ENGINES = {"fused": _fused, "reference": reference.make}
 DEFAULT_ENGINE = "fused"

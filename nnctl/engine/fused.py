@@ -24,9 +24,13 @@ numba is imported here only; `nnctl --help` and `nnctl evaluate` never load it.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 from numba import njit
 
+from nnctl.engine.boundary import ChunkResult, RunChunk
 from nnctl.errors import Diverged
 from nnctl.network import Network
 
@@ -201,7 +205,8 @@ def _sparse_update(W, cols, vals, p0, p1, step):
 @njit(cache=True, error_model="numpy")
 def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off, b_off, sizes,
               eta, c, act, out, loss, rule, z, a, delta, below, step1):
-    """Per-example SGD over `order`; returns (summed loss, mistakes, examples done, last loss).
+    """Per-example SGD over `order`; returns (summed loss, mistakes, updates, examples done,
+    last loss); updates counts the examples whose step changed the weights.
 
     Updates the weights in place; stops before adding an example whose loss is not finite.
 
@@ -215,6 +220,7 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
     d1 = sizes[1]
     total_loss = 0.0
     mistakes = 0
+    updates = 0
     for done in range(order.shape[0]):
         n = order[done]
         p0, p1 = indptr[n], indptr[n + 1]
@@ -237,7 +243,7 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
         dL = sizes[L]
         example_loss = _output_and_loss(z[L, :dL], a[L, :dL], y, out, loss, c)
         if not np.isfinite(example_loss):
-            return total_loss, mistakes, done, float(example_loss)
+            return total_loss, mistakes, updates, done, float(example_loss)
         total_loss += example_loss
         best = 0
         for k in range(1, dL):
@@ -247,12 +253,16 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
             mistakes += 1
 
         if rule != 0:  # the single-layer rules, each unit's step on x
+            changed = False
             for k in range(dL):
                 if rule == 1:  # perceptron: w_k += eta y_k x where sign(w_k^T x) != y_k
                     step1[k] = eta * y[k] if y[k] * z1[k] <= zero else zero
                 else:  # delta rule: w_k += eta (y_k - w_k^T x) x
                     step1[k] = eta * (y[k] - z1[k])
+                changed = changed or step1[k] != zero
+            updates += changed
         else:
+            updates += 1
             # 2. backward: delta^[L], then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l]
             _output_delta(a[L, :dL], y, out, loss, delta[:dL], c)
             for l in range(L, 1, -1):
@@ -280,7 +290,7 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
         _sparse_update(W1T, cols, vals, p0, p1, step1)
         for j in range(d1):
             b1[j] += step1[j]
-    return total_loss, mistakes, order.shape[0], 0.0
+    return total_loss, mistakes, updates, order.shape[0], 0.0
 
 
 def to_sparse_rows(x: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -304,8 +314,9 @@ def to_sparse_rows(x: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.nda
 PAD = 16  # layer 1's rows are padded to a multiple of this many weights
 
 
-def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str, loss: str):
-    """A `run_chunk(indices, eta) -> (loss_sum, mistakes)` that trains `network` in place."""
+def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
+         loss: str) -> RunChunk:
+    """A `run_chunk(indices, eta) -> ChunkResult` that trains `network` in place."""
     dtype = network.dtype
     sizes = np.array(network.sizes, dtype=np.int64)
     L = len(network.weights)
@@ -351,14 +362,28 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     codes = (ACTIVATION_CODES[network.activation], OUTPUT_CODES[network.output], LOSS_CODES[loss],
              RULE_CODES[rule])
 
-    def run_chunk(indices: np.ndarray, eta: float) -> tuple[float, int]:
+    def run_chunk(indices: np.ndarray, eta: float) -> ChunkResult:
         order = np.ascontiguousarray(indices, dtype=np.int64)
-        total, mistakes, done, last_loss = sgd_chunk(
+        total, mistakes, updates, done, last_loss = sgd_chunk(
             order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off, b_off, sizes,
             dtype.type(eta), constants, *codes, z, a, delta, below, step1)
         store()
         if done < len(order):
             raise Diverged(int(done), last_loss)
-        return float(total), int(mistakes)
+        return ChunkResult(float(total), int(mistakes), int(updates))
 
     return run_chunk
+
+
+def is_compiled(cache_dir: Path | None = None) -> bool:
+    """Whether numba's cache (`cache_dir`, default __pycache__ beside this file) holds sgd_chunk
+    compiled from this very source; if not, the first chunk compiles it (about 10 s). Looks at
+    file names and times only: the index numba writes, newer than this file."""
+    source = Path(__file__)
+    line = sgd_chunk.py_func.__code__.co_firstlineno  # numba's name for this version of it
+    python = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
+    index = (cache_dir or source.parent / "__pycache__") / f"{source.stem}.sgd_chunk-{line}.{python}.nbi"
+    try:
+        return index.stat().st_mtime >= source.stat().st_mtime
+    except OSError:
+        return False

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS, DERIVATIVES, OUTPUTS
+from nnctl.engine.boundary import ChunkResult, RunChunk
 from nnctl.errors import Diverged
 from nnctl.losses import OUTPUT_DELTAS, loss_function
 from nnctl.network import Network
@@ -20,7 +21,8 @@ from nnctl.rules import RULES
 
 
 def backprop(W: list, b: list, x: np.ndarray, y: np.ndarray, eta, f, f_prime, psi, loss, delta_L):
-    """One example of per-example gradient descent; returns its loss and output a^[L]."""
+    """One example of per-example gradient descent; returns its loss, its output a^[L], and
+    True (the weights moved: backprop always steps)."""
     L = len(W) - 1
     z = [None] * (L + 1)
     a = [x] + [None] * L
@@ -37,11 +39,12 @@ def backprop(W: list, b: list, x: np.ndarray, y: np.ndarray, eta, f, f_prime, ps
         W[l] -= np.outer(step, a[l - 1])
         b[l] -= step
         delta = delta_below
-    return float(loss(a[L], y)), a[L]
+    return float(loss(a[L], y)), a[L], True
 
 
-def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str, loss: str):
-    """A `run_chunk(indices, eta) -> (loss_sum, mistakes)` that trains `network` in place."""
+def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
+         loss: str) -> RunChunk:
+    """A `run_chunk(indices, eta) -> ChunkResult` that trains `network` in place."""
     W = [None] + network.weights  # W[l] is W^[l]: the same arrays, updated in place
     b = [None] + network.biases
     if rule == "backprop":
@@ -58,16 +61,17 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
         def step(n, eta):
             return update(W[1], b[1], x[n], targets[n], eta)
 
-    def run_chunk(indices: np.ndarray, eta: float) -> tuple[float, int]:
+    def run_chunk(indices: np.ndarray, eta: float) -> ChunkResult:
         eta = network.dtype.type(eta)
-        total, mistakes = 0.0, 0
+        total, mistakes, updates = 0.0, 0, 0
         with np.errstate(all="ignore"):  # a diverging loss is reported below, not warned about
             for done, n in enumerate(indices):
-                example_loss, scores = step(n, eta)
+                example_loss, scores, changed = step(n, eta)
                 if not math.isfinite(example_loss):
                     raise Diverged(done, example_loss)
                 total += example_loss
                 mistakes += int(scores.argmax() != labels[n])
-        return total, mistakes
+                updates += changed
+        return ChunkResult(total, mistakes, updates)
 
     return run_chunk
