@@ -25,13 +25,16 @@ clean:
 	rm -rf $(VENV) runs .pytest_cache
 
 CONFIGS := single-layer-perceptron single-layer-delta single-layer-softmax mlp-300 mlp-300-100
+SEEDS   := 0 1 2
 
-# Train every shipped config on the full bundled MNIST and print the README's results table.
+# Train every shipped config on the full bundled MNIST once per seed (runs/results/CONFIG/seed-K)
+# and print the README's results table: mean +- sd of the test accuracy over the seeds.
 results: install
-	@for c in $(CONFIGS); do \
-	  echo "== $$c" >&2; \
-	  $(BIN)/nnctl train configs/$$c.yaml --out runs/results/$$c --force --quiet || exit 1; \
-	done
+	@for c in $(CONFIGS); do for s in $(SEEDS); do \
+	  echo "== $$c, seed $$s" >&2; \
+	  $(BIN)/nnctl train configs/$$c.yaml --out runs/results/$$c/seed-$$s --force --quiet \
+	    --set training.seed=$$s > /dev/null || exit 1; \
+	done; done
 	@$(BIN)/python tools/results_table.py $(addprefix runs/results/,$(CONFIGS))
 
 # Speed and memory, measured in one run (medians and ratios): see benchmarks/README.md.

@@ -179,3 +179,31 @@ def sort_runs(runs: list[RunInfo], key: str) -> list[RunInfo]:
 def run_labels(paths: list[Path]) -> list[str]:
     """`labels` of the runs at `paths` (for plot legends)."""
     return labels([read_run(path) for path in paths])
+
+
+@dataclass
+class SeedSummary:
+    """The runs of one configuration over several seeds: mean and sample standard deviation."""
+
+    runs: int
+    seeds: list[int]
+    test_accuracy_mean: float
+    test_accuracy_sd: float
+    best_epochs: list[int]
+    seconds_median: float | None
+
+
+def summarise_seeds(infos: list[RunInfo]) -> SeedSummary:
+    """Mean ± sd (n - 1 in the denominator) of the test accuracy of complete runs."""
+    done = [info for info in infos if info.test_accuracy is not None]
+    if not done:
+        raise RunDirError(f"{infos[0].path.parent if infos else 'runs'}: no complete run to "
+                          "summarise")
+    accuracies = [info.test_accuracy for info in done]
+    mean = sum(accuracies) / len(accuracies)
+    sd = (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5 \
+        if len(accuracies) > 1 else 0.0
+    seconds = sorted(info.seconds for info in done if info.seconds is not None)
+    return SeedSummary(len(done), [info.config.get("training.seed") for info in done], mean, sd,
+                       [info.best_epoch for info in done],
+                       seconds[len(seconds) // 2] if seconds else None)

@@ -1,30 +1,41 @@
-"""Print a Markdown table of finished runs (summary.json + metrics.jsonl): `make results` uses it."""
+"""Print a Markdown table of the shipped configs over seeds: `make results` uses it.
+
+Each argument is a directory holding one run per seed (runs/results/<config>/seed-<k>); each
+row gives the mean ± sample standard deviation of the test accuracy over those runs.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-
-def row(run: Path) -> str:
-    summary = json.loads((run / "summary.json").read_text())
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    seconds = sum(m["seconds"] for m in metrics)
-    rate = sorted(m["examples_per_second"] for m in metrics)[len(metrics) // 2]
-    return (
-        f"| `configs/{run.name}.yaml` | {summary['test_accuracy']:.2%} | {1 - summary['test_accuracy']:.2%} "
-        f"| {summary['best_epoch']} of {summary['epochs']} | {seconds:.0f} s | {rate:,.0f} | "
-        f"{summary['stop_reason']} |"
-    )
+from nnctl.rundir import read_summary
+from nnctl.runs import find_runs, read_run, summarise_seeds
 
 
-def main(runs: list[str]) -> None:
-    print("| config | test accuracy | test error | best epoch (of run) | training time | "
-          "examples/s (median epoch) | stopped because |")
+def row(directory: Path) -> str:
+    infos = [read_run(path) for path in find_runs([directory])]
+    s = summarise_seeds(infos)
+    error_mean, sd = 1 - s.test_accuracy_mean, s.test_accuracy_sd
+    return (f"| `configs/{directory.name}.yaml` | {s.runs} ({', '.join(map(str, s.seeds))}) | "
+            f"{s.test_accuracy_mean:.2%} ± {sd:.2%} | {error_mean:.2%} ± {sd:.2%} | "
+            f"{', '.join(map(str, s.best_epochs))} | {s.seconds_median:.0f} s | "
+            f"{stop_reasons(infos)} |")
+
+
+def stop_reasons(infos) -> str:
+    """Why the runs stopped, each reason once (without its figures)."""
+    reasons = {(read_summary(info.path) or {}).get("stop_reason", "?").split(":")[0]
+               for info in infos}
+    return "; ".join(sorted(reasons))
+
+
+def main(directories: list[str]) -> None:
+    print("| config | seeds | test accuracy (mean ± sd) | test error | best epochs | training time "
+          "(median run) | stopped because |")
     print("|---|---|---|---|---|---|---|")
-    for run in runs:
-        print(row(Path(run)))
+    for directory in directories:
+        print(row(Path(directory)))
 
 
 if __name__ == "__main__":
