@@ -63,6 +63,32 @@ def save_checkpoint(path: str | Path, network: Network, metadata: dict) -> None:
     atomic_write_bytes(path, checkpoint_bytes(network, metadata))
 
 
+SNAPSHOT_UNITS = 100  # rows of W^[1] a snapshot keeps (training.keep: best-last)
+
+
+def save_snapshot(path: str | Path, weights: np.ndarray) -> None:
+    """An epoch's first-layer weights (a .npy of W^[1]'s first SNAPSHOT_UNITS rows)."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.ascontiguousarray(weights), allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_snapshot(path: str | Path, inputs: int) -> np.ndarray:
+    """A snapshot written by save_snapshot: a 2-D float array of `inputs` columns, finite, at
+    most SNAPSHOT_UNITS rows; anything else is a one-line CheckpointError."""
+    path = Path(path)
+    limit = SNAPSHOT_UNITS * inputs * 8 + 4096
+    with open_regular(path, "a weights snapshot", CheckpointError, limit=limit) as f:
+        try:
+            W = np.lib.format.read_array(f, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise CheckpointError(f"{path}: not a weights snapshot ({one_line(e)})") from None
+    if (W.ndim != 2 or W.dtype.kind != "f" or W.shape[1] != inputs
+            or not 0 < W.shape[0] <= SNAPSHOT_UNITS or not np.isfinite(W).all()):
+        raise CheckpointError(f"{path}: not a weights snapshot of {inputs} inputs")
+    return W
+
+
 def load_checkpoint(path: str | Path) -> tuple[Network, dict]:
     """Read and check a checkpoint; any problem is a CheckpointError naming the file, in one line.
 

@@ -63,10 +63,18 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Continue the run in RUN from its last checkpoint (CONFIG then optional).")
 @click.option("--force", is_flag=True,
               help="Start over in --out even if it holds a run (only a run nnctl made).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-epoch lines.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No summary, progress bar or per-epoch lines: only the result.")
+@click.option("--keys", "list_keys", is_flag=True,
+              help="List every config key with its type, default and meaning, and exit.")
 def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], resume_dir: str | None,
-          force: bool, quiet: bool) -> None:
+          force: bool, quiet: bool, list_keys: bool) -> None:
     """Train the network described by CONFIG, per example, and write a run directory.
+
+    On stderr: what will run, a progress bar, and one line per epoch (`*`: a better validation
+    accuracy, whose weights are kept; `left`: the estimated time to the last epoch). On stdout:
+    the time taken, the kept epoch and its test accuracy. `nnctl train --keys` lists the config
+    keys that CONFIG and --set take.
 
     Ctrl-C (or SIGTERM) stops at the next chunk of examples, saves where training stood and
     exits 130 (143); `--resume RUN` continues exactly there. A run is written by one process at a
@@ -76,14 +84,17 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], 
     Example:
       nnctl train configs/mlp-300.yaml --out runs/mlp --set training.epochs=3
       nnctl train --resume runs/mlp --set training.epochs=20
+      nnctl train --keys
     """
-    from nnctl.config import load_config
-    from nnctl.engine import engine_name
-    from nnctl.report import epoch_line
+    from nnctl.config import describe_keys, load_config
+    from nnctl.report import epoch_line, keys_text, result_lines, run_summary
     from nnctl.rundir import resume_config
     from nnctl.train import Interrupted, deferred_signals
     from nnctl.train import train as run_training
 
+    if list_keys:
+        click.echo(keys_text(describe_keys()))
+        return
     if resume_dir is not None:
         if out is not None or force:
             raise click.UsageError("--resume continues a run in place: it takes no --out or --force")
@@ -92,48 +103,27 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], 
         raise click.UsageError("give a CONFIG to train, or --resume RUN to continue a run")
     else:
         config = load_config(config_path, overrides)
-    err = Console(stderr=True, markup=False)
-    tc = config.training
-    sizes = "-".join(map(str, config.model.hidden)) or "none"
+    err, out_console = (Console(stderr=stderr, markup=False, highlight=False, soft_wrap=True)
+                        for stderr in (True, False))
+    started = []  # the Run, for the epoch lines
 
     def on_start(run) -> None:
-        run_dir = run.run_dir
+        started.append(run)
         if not quiet:
-            err.print(f"nnctl: {'resuming' if resume_dir else 'training'}: rule {tc.rule}, hidden layers "
-                      f"{sizes}, engine {engine_name(tc.engine)}, {tc.dtype}, run directory {run_dir}",
-                      highlight=False, soft_wrap=True)
+            err.print("\n".join(run_summary(run)))
 
     def on_epoch(record: dict) -> None:
         if not quiet:
-            err.print(epoch_line(record, tc.epochs), highlight=False, soft_wrap=True)
+            err.print(epoch_line(record, started[0]))
 
     with deferred_signals() as received:  # a signal after the run completed, too, ends as below
         result = run_training(
             config, Path(resume_dir or out) if (resume_dir or out) else None,
             name=Path(config_path or "run").stem, resume=resume_dir is not None, force=force,
             show_progress=not quiet and sys.stderr.isatty(), on_start=on_start, on_epoch=on_epoch)
-        _print_training_result(result, quiet)
+        out_console.print("\n".join(result_lines(result)))
     if received:
         raise Interrupted.after_completion(received[0], result.run_dir)
-
-
-def _print_training_result(result, quiet: bool) -> None:
-    from nnctl.report import print_tables, training_table
-
-    out_console = Console(markup=False)
-    if result.already_complete:
-        out_console.print(f"{result.run_dir}: the run is complete ({result.stop_reason}); nothing "
-                          "to do (resume with --set training.epochs=N to train on)",
-                          highlight=False, soft_wrap=True)
-    elif not quiet and result.history:
-        print_tables([training_table(result.history)], out_console)
-    out_console.print(
-        f"stopped: {result.stop_reason}\n"
-        f"test accuracy {result.test['accuracy']:.2%} (error {1 - result.test['accuracy']:.2%}) "
-        f"with the weights of epoch {result.best_epoch} -> {result.run_dir}",
-        highlight=False,
-        soft_wrap=True,
-    )
 
 
 @cli.command()
@@ -223,15 +213,19 @@ def gradcheck(config_path: str, examples: int, overrides: tuple[str, ...]) -> No
 @click.option("--out", required=True, help="The PNG to write.")
 @click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
 def plot(runs: tuple[str, ...], out: str, force: bool) -> None:
-    """Learning curves: train and validation loss and accuracy per epoch of one or more runs.
+    """Learning curves: train and validation accuracy and loss per epoch of one or more runs.
+
+    One loss panel per kind of loss; the legend names each run by the config keys that differ.
 
     \b
     Example:
       nnctl plot runs/mlp-300 runs/mlp-300-100 --out figures/curves.png
     """
     from nnctl.plot import learning_curves
+    from nnctl.runs import run_labels
 
-    click.echo(str(learning_curves([Path(r) for r in runs], Path(out), force)))
+    paths = [Path(r) for r in runs]
+    click.echo(str(learning_curves(paths, Path(out), force, labels=run_labels(paths))))
 
 
 @cli.command("predict")
@@ -239,7 +233,8 @@ def plot(runs: tuple[str, ...], out: str, force: bool) -> None:
 @click.argument("inputs", metavar="IMAGE_OR_DIR...", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
 @click.option("--save-preprocessed", metavar="DIR",
-              help="Write what the network saw, one PNG per image (photo.jpg -> photo.jpg.png).")
+              help="Write what the network saw, one PNG per image (photo.jpg -> photo.jpg.png), "
+                   "and contact-sheet.png: each image beside what the network saw, enlarged.")
 @click.option("--force", is_flag=True,
               help="Replace PNGs of the same names in --save-preprocessed (never an input).")
 def predict_command(target: str, inputs: tuple[str, ...], as_json: bool,
@@ -257,7 +252,7 @@ def predict_command(target: str, inputs: tuple[str, ...], as_json: bool,
     """
     from nnctl.errors import DataError
     from nnctl.outputs import dumps
-    from nnctl.predict import expand_inputs, predict, skipped_note
+    from nnctl.predict import CONTACT_SHEET, expand_inputs, predict, skipped_note
 
     files, skipped = expand_inputs([Path(p) for p in inputs])
     if not files:
@@ -277,6 +272,8 @@ def predict_command(target: str, inputs: tuple[str, ...], as_json: bool,
             saved = f"; saved {r['preprocessed']}" if "preprocessed" in r else ""
             click.echo(f"{r['file']}: {r['prediction']} ({r['probability']:.1%})"
                        f"{'; then ' + others if others else ''}{saved}")
+    if not as_json and any("preprocessed" in r for r in results):
+        click.echo(f"contact sheet: {Path(save_preprocessed) / CONTACT_SHEET}")
     failed = sum("error" in r for r in results)
     if failed:
         click.echo(f"{failed} of {len(results)} images could not be classified", err=True)

@@ -34,6 +34,7 @@ from nnctl.schedule import SCHEDULES
 
 DTYPES = ("float32", "float64")
 RULES = ("backprop", "perceptron", "delta")
+KEEP = ("all", "best-last")
 # The single-layer rules train a linear unit on their own criterion with targets y = +-1.
 RULE_LOSS = {"perceptron": "perceptron", "delta": "squared_error"}
 
@@ -109,56 +110,94 @@ def _key(default: Any = None, check=None, *, factory=None, help: str = "") -> An
 
 @dataclass
 class InitConfig:
-    scheme: str = _key("lecun", _choice(INITIALIZERS), help="weight initialisation scheme")
+    scheme: str = _key("lecun", _choice(INITIALIZERS),
+                       help=f"weight initialisation: {', '.join(INITIALIZERS)}")
     scale: float = _key(1.0, _non_negative, help="multiplies the scheme's spread")
 
 
 @dataclass
 class ModelConfig:
     hidden: list[int] = _key(check=_sizes, factory=list, help="hidden layer sizes; [] = single layer")
-    activation: str = _key("sigmoid", _choice(ACTIVATIONS), help="hidden activation phi")
-    output: str | None = _key(None, _choice(OUTPUTS), help="output function psi")
-    init: InitConfig = _key(factory=InitConfig)
+    activation: str = _key("sigmoid", _choice(ACTIVATIONS),
+                           help=f"hidden activation phi: {', '.join(ACTIVATIONS)}")
+    output: str | None = _key(None, _choice(OUTPUTS),
+                              help=f"output function psi: {', '.join(OUTPUTS)} (default: softmax; "
+                                   "identity for the perceptron and delta rules)")
+    init: InitConfig = _key(factory=InitConfig, help="the initial weights")
 
 
 @dataclass
 class StopConfig:
     no_mistakes: bool = _key(False, help="stop after an epoch with zero training mistakes")
     tolerance: float | None = _key(None, _positive, help="stop when |dJ|/J < tolerance")
-    patience: int | None = _key(None, _positive, help="epochs without a better val acc")
+    patience: int | None = _key(None, _positive,
+                                help="stop after this many epochs without a better val acc")
 
 
 @dataclass
 class TrainingConfig:
-    rule: str = _key("backprop", _choice(RULES))
-    loss: str | None = _key(None, _choice(LOSSES))
-    learning_rate: float = _key(0.1, _positive)
-    schedule: str = _key("constant", _choice(SCHEDULES))
-    decay: float = _key(0.0, _non_negative)
-    epochs: int = _key(10, _non_negative)
-    shuffle: bool = _key(True)
-    seed: int = _key(0, _non_negative)
-    dtype: str = _key("float32", _choice(DTYPES))
-    engine: str = _key("auto", _choice(("auto", *ENGINES)), help="auto = fused")
-    stop: StopConfig = _key(factory=StopConfig)
+    rule: str = _key("backprop", _choice(RULES),
+                     help=f"learning rule: {', '.join(RULES)} (the last two: single layer only)")
+    loss: str | None = _key(None, _choice(LOSSES),
+                            help=f"loss J: {', '.join(LOSSES)} (default: cross_entropy; the "
+                                 "perceptron and delta rules' own criterion)")
+    learning_rate: float = _key(0.1, _positive, help="eta, the step size of epoch 1 (lr)")
+    schedule: str = _key("constant", _choice(SCHEDULES),
+                         help=f"eta per epoch: {', '.join(SCHEDULES)}")
+    decay: float = _key(0.0, _non_negative, help="inverse: eta / (1 + decay t); exponential: "
+                                                 "eta (1 - decay)^t; t = epochs done")
+    epochs: int = _key(10, _non_negative, help="passes over the training examples (at most)")
+    shuffle: bool = _key(True, help="a new random order of the examples every epoch")
+    seed: int = _key(0, _non_negative, help="seed of the initial weights and of the shuffles")
+    dtype: str = _key("float32", _choice(DTYPES),
+                      help=f"floating-point type of weights and arithmetic: {', '.join(DTYPES)}")
+    engine: str = _key("auto", _choice(("auto", *ENGINES)),
+                       help="auto (= fused: compiled with numba), fused, or reference (the "
+                            "lecture's loop in numpy); the same equations")
+    keep: str = _key("all", _choice(KEEP),
+                     help="checkpoints kept: all (one per epoch) or best-last (best.npz and "
+                          "last.npz, plus the first layer's first 100 units per epoch for "
+                          "inspect-weights' montage)")
+    stop: StopConfig = _key(factory=StopConfig, help="stop conditions besides epochs")
 
 
 @dataclass
 class DataConfig:
-    dir: str | None = _key(None, help="directory with the four standard MNIST file names")
-    train_images: str | None = _key(None)
-    train_labels: str | None = _key(None)
-    test_images: str | None = _key(None)
-    test_labels: str | None = _key(None)
+    dir: str | None = _key(None, help="directory with the four standard MNIST file names "
+                                      "(default: the bundled MNIST)")
+    train_images: str | None = _key(None, help="IDX file of the training images (instead of dir's)")
+    train_labels: str | None = _key(None, help="IDX file of the training labels (instead of dir's)")
+    test_images: str | None = _key(None, help="IDX file of the test images (instead of dir's)")
+    test_labels: str | None = _key(None, help="IDX file of the test labels (instead of dir's)")
     validation: int = _key(5000, _non_negative, help="examples held out from the end of train")
     limit: int | None = _key(None, _positive, help="use only the first N training examples")
 
 
 @dataclass
 class Config:
-    model: ModelConfig = _key(factory=ModelConfig)
-    training: TrainingConfig = _key(factory=TrainingConfig)
-    data: DataConfig = _key(factory=DataConfig)
+    model: ModelConfig = _key(factory=ModelConfig, help="the network")
+    training: TrainingConfig = _key(factory=TrainingConfig, help="how it learns")
+    data: DataConfig = _key(factory=DataConfig, help="the examples")
+
+
+def describe_keys(cls: type = Config, prefix: str = "") -> list[dict[str, str]]:
+    """Every config key that holds a value, dotted, with its type, default and help, in the
+    order of the dataclasses: {"key": "training.epochs", "type": "int", "default": "10",
+    "help": ...}."""
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            keys += describe_keys(hint, f"{prefix}{f.name}.")
+            continue
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        shown = ("null" if default is None else str(default).lower() if isinstance(default, bool)
+                 else str(default))
+        kind = hint.__name__ if typing.get_origin(hint) is None else str(hint)
+        keys.append({"key": prefix + f.name, "type": kind, "default": shown,
+                     "help": f.metadata["help"]})
+    return keys
 
 
 # --------------------------------------------------------------------------- parsing

@@ -20,7 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from nnctl.activations import softmax
 from nnctl.errors import DataError, NnctlError, one_line
 from nnctl.evaluate import BATCH, load_trained
-from nnctl.images import save_image
+from nnctl.images import MAX_SHEET_ROWS, SHEET_SIDE, contact_sheet, save_image
 from nnctl.inputs import open_regular
 from nnctl.network import Network
 from nnctl.outputs import check_output_file
@@ -42,6 +42,7 @@ INK_THRESHOLD = 0.05
 STRONG_INK = 0.3
 NEAR = 1
 CANDIDATES = 2  # the next most likely classes reported beside the prediction
+CONTACT_SHEET = "contact-sheet.png"  # in --save-preprocessed: each image beside what was seen
 # Bounds checked before an image is decoded: a crafted file cannot take more time or memory.
 MAX_IMAGE_BYTES = 50 << 20
 MAX_SIDE = 4096
@@ -285,16 +286,21 @@ def predict(target: str | Path, paths: list[Path], save_preprocessed: Path | Non
     probability is the network's output for the class when its output is softmax, otherwise a
     softmax over the last layer (see `probabilities`). With `save_preprocessed`, what the network
     saw is written there as an 8-bit grey PNG per image (see `preprocessed_paths`) and its path is
-    added to the dict as "preprocessed".
+    added to the dict as "preprocessed"; `contact-sheet.png` there shows (the first
+    MAX_SHEET_ROWS) images as given beside what the network saw, enlarged, and the prediction.
     """
     path, network, meta, _ = load_trained(target)
     image_shape = _image_shape(meta, path)
     files = expand_inputs(paths).files
     results: list[dict] = []
     fed: list[np.ndarray] = []
+    given: list[Image.Image] = []  # for the contact sheet: the first images as given, small
     for file in files:
         try:
-            fed.append(preprocess(read_image(file), image_shape))
+            image = read_image(file)
+            fed.append(preprocess(image, image_shape))
+            if save_preprocessed is not None and len(given) < MAX_SHEET_ROWS:
+                given.append(_as_given(image))
         except NnctlError as e:
             message = str(e) if str(e).startswith(f"{file}:") else f"{file}: {e}"
             results.append({"file": str(file), "error": message})
@@ -315,12 +321,43 @@ def predict(target: str | Path, paths: list[Path], save_preprocessed: Path | Non
         result["candidates"] = [{"digit": k, "probability": float(row[k])}
                                 for k in ranked[1 : 1 + CANDIDATES]]
     if save_preprocessed is not None:
-        outs = preprocessed_paths([Path(r["file"]) for r in ok], Path(save_preprocessed), files,
-                                  force)
-        for result, picture, out in zip(ok, fed, outs):
-            _save_png(picture, out)
-            result["preprocessed"] = str(out)
+        _save_preprocessed(ok, fed, given, Path(save_preprocessed), files, force)
     return results
+
+
+def _save_preprocessed(ok: list[dict], fed: list[np.ndarray], given: list[Image.Image],
+                       directory: Path, inputs: list[Path], force: bool) -> None:
+    """What the network saw of each image as a PNG in `directory` (its path added to the result
+    as "preprocessed"), and the contact sheet of them all; every path is checked first."""
+    outs = preprocessed_paths([Path(r["file"]) for r in ok], directory, inputs, force)
+    sheet = check_output_file(directory / CONTACT_SHEET, force, inputs=inputs)
+    for result, picture, out in zip(ok, fed, outs):
+        _save_png(picture, out)
+        result["preprocessed"] = str(out)
+    entries = [(Path(r["file"]).name, picture, seen, _prediction_text(r))
+               for r, picture, seen in zip(ok, given, fed)]
+    save_image(contact_sheet(entries, total=len(ok)), sheet)
+
+
+def _prediction_text(result: dict) -> str:
+    """`7 (98.1%)` over `then 1 (1.2%), 9 (0.3%)`."""
+    others = ", ".join(f"{c['digit']} ({c['probability']:.1%})" for c in result["candidates"])
+    return f"{result['prediction']} ({result['probability']:.1%})" + (
+        f"\nthen {others}" if others else "")
+
+
+def _as_given(image: Image.Image) -> Image.Image:
+    """The image as a person sees it (transparency on white; 16-bit and float images in grey
+    levels), reduced to fit the contact sheet."""
+    if image.mode == "F" or image.mode.startswith("I"):
+        image = Image.fromarray(np.rint(grey_levels(image)).astype(np.uint8))
+    try:
+        rgba = image.convert("RGBA")
+    except (ValueError, OSError):  # a mode Pillow cannot show in colour
+        rgba = Image.fromarray(np.rint(grey_levels(image)).astype(np.uint8)).convert("RGBA")
+    shown = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    shown.thumbnail((SHEET_SIDE, SHEET_SIDE))
+    return shown
 
 
 def _image_shape(meta: dict, path: Path) -> tuple[int, int]:
@@ -341,9 +378,10 @@ def preprocessed_paths(files: list[Path], directory: Path, inputs: list[Path],
                        force: bool = False) -> list[Path]:
     """Where what the network saw of each file goes: `directory/<file name>.png` (photo.jpg ->
     photo.jpg.png, so that photo.jpg and photo.png never share one), `<file name>-2.png`... when
-    names repeat. All are checked before any is written: none may be one of the `inputs` (even
-    with `force`), a run's own file, or a file that exists (without `force`)."""
-    used: set[str] = set()
+    names repeat or would be the contact sheet's. All are checked before any is written: none may
+    be one of the `inputs` (even with `force`), a run's own file, or a file that exists (without
+    `force`)."""
+    used = {CONTACT_SHEET}
     outs = [directory / _unique_name(file.name, used) for file in files]
     for out in outs:
         check_output_file(out, force, inputs=inputs)

@@ -1,10 +1,20 @@
-"""Rich tables for the terminal: the training summary and the evaluation report."""
+"""What the terminal shows: training's summary, epoch lines and bar; the evaluation report."""
 
 from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from nnctl.engine import engine_name
+from nnctl.schedule import learning_rate
+
+if TYPE_CHECKING:
+    from nnctl.config import TrainingConfig
+    from nnctl.train import Run, TrainResult
 
 
 def number(value: float | None, spec: str) -> str:
@@ -13,29 +23,156 @@ def number(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def epoch_line(record: dict, epochs: int) -> str:
-    val = (f"  val loss {number(record['val_loss'], '.4f')}  "
-           f"val acc {number(record['val_accuracy'], '.2%')}" if "val_accuracy" in record else "")
-    return (
-        f"epoch {record['epoch']}/{epochs}  loss {number(record['train_loss'], '.4f')}  "
-        f"acc {number(record['train_accuracy'], '.2%')}{val}  "
-        f"eta {number(record['learning_rate'], '.4g')}  {number(record['seconds'], '.1f')} s "
-        f"({number(record['examples_per_second'], ',.0f')} ex/s)"
-    )
+def rate(examples_per_second: float) -> str:
+    """Examples per second, as the bar and the summary show it: `950`, `3.2k`, `108k`, `1.2M`."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if examples_per_second >= scale:
+            value = examples_per_second / scale
+            return f"{value:.1f}{suffix}" if value < 10 else f"{value:.0f}{suffix}"
+    return f"{examples_per_second:.0f}"
 
 
-def training_table(history: list[dict]) -> Table:
-    table = Table(title="training")
-    for name in ("epoch", "train loss", "train acc", "val loss", "val acc", "seconds"):
-        table.add_column(name, justify="right")
-    for r in history:
-        table.add_row(
-            str(r["epoch"]), number(r["train_loss"], ".4f"), number(r["train_accuracy"], ".2%"),
-            number(r["val_loss"], ".4f") if "val_loss" in r else "-",
-            number(r["val_accuracy"], ".2%") if "val_accuracy" in r else "-",
-            number(r["seconds"], ".1f"),
-        )
-    return table
+def duration(seconds: float) -> str:
+    """An estimated time: `<1s`, `~45s`, `~1m20s`, `~2h05m`."""
+    s = round(seconds)
+    if s < 1:
+        return "<1s"
+    if s < 60:
+        return f"~{s}s"
+    if s < 3600:
+        return f"~{s // 60}m{s % 60:02d}s"
+    return f"~{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def seconds_left(epoch_seconds: list[float], epochs_left: float) -> float:
+    """The remaining epochs times the mean epoch time so far."""
+    return epochs_left * sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else 0.0
+
+
+def epoch_line(record: dict, run: Run) -> str:
+    """One line per epoch, 80 columns for typical figures; `*` marks a better validation accuracy
+    (the weights best.npz keeps):
+    `epoch  2/10  loss 0.0928 acc 97.13%  val 0.0772 97.78% *  lr 0.0833  left ~25s`."""
+    epochs = run.config.training.epochs
+    line = (f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  "
+            f"loss {number(record['train_loss'], '.4f')} "
+            f"acc {number(record['train_accuracy'], '.2%')}")
+    if "val_accuracy" in record:
+        best = "*" if run.progress.best_epoch == record["epoch"] else " "
+        line += (f"  val {number(record['val_loss'], '.4f')} "
+                 f"{number(record['val_accuracy'], '.2%')} {best}")
+    line += f"  lr {record['learning_rate']:<6.3g}"
+    epochs_left = epochs - record["epoch"]
+    if epochs_left > 0:
+        left = seconds_left([r["seconds"] for r in run.history], epochs_left)
+        line += f"  left {duration(left)}"
+    return line.rstrip()
+
+
+def bar_format(epoch: int, epochs: int) -> str:
+    """tqdm's format for the bar of an epoch; the running figures are its description:
+    `epoch 2/10  37%|█████▌         | loss 0.0928 acc 97.13%  108k ex/s  left ~25s`."""
+    return f"epoch {epoch}/{epochs} {{percentage:3.0f}}%|{{bar}}| {{desc}}"
+
+
+def bar_figures(run: Run, seen: int, loss_sum: float, mistakes: int, seconds: float) -> str:
+    """The bar's figures after `seen` examples of the epoch, trained in `seconds`."""
+    n = len(run.splits.train)
+    seconds = max(seconds, 1e-9)
+    epoch_seconds = [r["seconds"] for r in run.history] + [seconds * n / seen]
+    epochs_left = run.config.training.epochs - run.progress.epoch - seen / n
+    return (f"loss {loss_sum / seen:.4f} acc {1 - mistakes / seen:.2%}  "
+            f"{rate(seen / seconds)} ex/s  left {duration(seconds_left(epoch_seconds, epochs_left))}")
+
+
+COMPILE_NOTICE = "compiling the fast engine, first run only (~10 s)"
+
+
+def run_summary(run: Run) -> list[str]:
+    """What is about to run, before the first epoch (and the compile notice when due)."""
+    config, tc, network, splits = run.config, run.config.training, run.network, run.splits
+    parameters = sum(W.size + b.size for W, b in zip(network.weights, network.biases))
+    hidden = f"{config.model.activation} hidden, " if len(network.sizes) > 2 else ""
+    validation = 0 if splits.validation is None else len(splits.validation)
+    order = "shuffled each epoch" if tc.shuffle else "in file order"
+    rows = {
+        "network": f"{'-'.join(map(str, network.sizes))} ({parameters:,} parameters), {hidden}"
+                   f"{config.model.output} output",
+        "rule": f"{tc.rule} on {tc.loss} loss, seed {tc.seed}, {order}",
+        "data": f"{len(splits.train):,} train, {validation:,} validation, "
+                f"{len(run.test_pixels[1]):,} test examples",
+        "epochs": _summary_epochs(tc),
+        "lr": _summary_lr(tc),
+        "engine": f"{engine_name(tc.engine)}, {tc.dtype}",
+    }
+    lines = [f"nnctl: {_summary_start(run)}", *(f"{key:>9} {value}" for key, value in rows.items())]
+    if validation:
+        lines.append(f"{'*':>9} marks a better validation accuracy: its weights are kept (best.npz)")
+    if engine_name(tc.engine) == "fused":
+        from nnctl.engine import fused  # numba is loaded only for the fused engine
+
+        if not fused.is_compiled():
+            lines.append(COMPILE_NOTICE)
+    return lines
+
+
+def _summary_start(run: Run) -> str:
+    """`training into DIR`, or where a resumed run goes on."""
+    progress, epochs = run.progress, run.config.training.epochs
+    if progress.position:
+        return (f"continuing {run.run_dir} in epoch {progress.epoch + 1} of {epochs}, after "
+                f"example {progress.position:,} of {len(run.splits.train):,}")
+    if progress.epoch:
+        return f"continuing {run.run_dir} after epoch {progress.epoch} of {epochs}"
+    return f"training into {run.run_dir}"
+
+
+def _summary_epochs(tc: TrainingConfig) -> str:
+    stop = tc.stop
+    early = [text for on, text in (
+        (stop.patience, f"after {stop.patience} epochs without a better val acc"),
+        (stop.tolerance, f"when |dJ|/J < {stop.tolerance:g}" if stop.tolerance else ""),
+        (stop.no_mistakes, "after an epoch without training mistakes"),
+    ) if on]
+    return f"{tc.epochs}" + (f" (stop early {' or '.join(early)})" if early else "")
+
+
+def _summary_lr(tc: TrainingConfig) -> str:
+    first = tc.learning_rate
+    last = learning_rate(tc.schedule, first, tc.decay, max(tc.epochs, 1))
+    if last == first:
+        return f"{first:g} (constant)"
+    return f"{first:g} to {last:.3g} in epoch {tc.epochs} ({tc.schedule} schedule, decay {tc.decay:g})"
+
+
+def result_lines(result: TrainResult) -> list[str]:
+    """What `train` prints on stdout at the end: time, the kept epoch and its test accuracy."""
+    lines = []
+    if result.already_complete:
+        lines.append(f"{result.run_dir}: the run is complete ({result.stop_reason}); nothing to do "
+                     "(resume with --set training.epochs=N to train on)")
+    elif result.history:
+        seconds = sum(r["seconds"] for r in result.history)
+        examples = sum(r["seconds"] * r["examples_per_second"] for r in result.history)
+        kept = next((r for r in result.history if r["epoch"] == result.best_epoch), {})
+        best = (f"; best val acc {number(kept['val_accuracy'], '.2%')} in epoch {kept['epoch']}"
+                if "val_accuracy" in kept else "")
+        lines.append(f"{len(result.history)} epochs in {seconds:.1f} s "
+                     f"({rate(examples / max(seconds, 1e-9))} ex/s){best}")
+    accuracy = result.test["accuracy"]
+    tested = (f"test accuracy {accuracy:.2%} (error {1 - accuracy:.2%}) with the weights of epoch "
+              f"{result.best_epoch} -> {result.run_dir}")
+    return [*lines, f"stopped: {result.stop_reason}", tested]
+
+
+def keys_text(keys: list[dict]) -> str:
+    """`train --keys`: every config key (config.describe_keys), its type and default, then what it
+    means on an indented line."""
+    lines = ["Config keys, set in the YAML file or with --set KEY=VALUE:"]
+    for key in keys:
+        lines.append(f"{key['key']} ({key['type']}, default {key['default']})")
+        lines += textwrap.wrap(key["help"], 76, initial_indent="    ", subsequent_indent="    ")
+    return "\n".join(lines)
 
 
 def evaluation_tables(result: dict) -> list[Table]:

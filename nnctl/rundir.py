@@ -5,7 +5,9 @@ runs/NAME/
                            the run holds an OS lock on it (flock), which the kernel releases when
                            the process ends, however it ends; it names that process's pid.
   config.yaml              the resolved config
-  checkpoints/epoch-NNN.npz  one per epoch (000: the initial weights)
+  checkpoints/epoch-NNN.npz  one per epoch (000: the initial weights); with training.keep:
+                           best-last only checkpoints/layer1-NNN.npy, the first layer's first
+                           100 units, for the montage of the weights over epochs
   checkpoints/best.npz     best validation accuracy
   checkpoints/last.npz     where training stands: the commit point of every epoch, and of an
                            interrupted one (its metadata's `progress` says how far it got)
@@ -49,7 +51,7 @@ RUN_MARKER = ".nnctl-run"
 STATUSES = ("finished", "stopped", "diverged", "interrupted")  # stopped: by a stop condition
 COMPLETE = ("finished", "stopped")
 OWN_FILES = ("config.yaml", "metrics.jsonl", "summary.json")
-CHECKPOINT_NAME = re.compile(r"(epoch-\d{3,}|best|last)\.npz")
+CHECKPOINT_NAME = re.compile(r"(epoch-\d{3,}|best|last)\.npz|layer1-\d{3,}\.npy")
 # Keys a resumed run may change with --set: they decide when to stop, not what is computed.
 SAFE_TO_CHANGE = ("training.epochs", "training.stop.no_mistakes", "training.stop.tolerance",
                   "training.stop.patience")

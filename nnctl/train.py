@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nnctl.atomic import atomic_write_text
-from nnctl.checkpoint import load_checkpoint, save_checkpoint
+from nnctl.checkpoint import SNAPSHOT_UNITS, load_checkpoint, save_checkpoint, save_snapshot
 from nnctl.config import Config, config_to_dict, dump_config, network_memory_problem
 from nnctl.data import (
     PREPROCESSING,
@@ -41,6 +41,7 @@ from nnctl.errors import CheckpointError, ConfigError, NnctlError
 from nnctl.evaluate import loss_and_accuracy
 from nnctl.network import Network, init_network
 from nnctl.outputs import finite_json
+from nnctl.report import bar_figures, bar_format
 from nnctl.rules import TARGETS
 from nnctl.rundir import (
     COMPLETE,
@@ -235,7 +236,8 @@ def _start(config: Config, run_dir: Path, received: list[int], data: _Data, resu
     progress = Progress(0, rng.bit_generator.state, 0, initial.get("val_accuracy"))
     run = Run(config, run_dir, splits, data.test_pixels, data.meta, network, progress, [],
               received)
-    for checkpoint in ("epoch-000.npz", "best.npz", "last.npz"):  # last.npz commits them
+    _epoch_checkpoint(run, initial)
+    for checkpoint in ("best.npz", "last.npz"):  # last.npz commits them
         run.checkpoint(checkpoint, initial, progress)
     return run
 
@@ -274,8 +276,8 @@ def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_p
     order = rng.permutation(n) if tc.shuffle else np.arange(n)
     seen, total_loss = progress.position, progress.loss_sum
     mistakes, updates = progress.mistakes, progress.updates
-    bar = tqdm(total=n, initial=seen, desc=f"epoch {epoch}/{tc.epochs}", unit="ex",
-               file=sys.stderr, disable=not show_progress, leave=False, dynamic_ncols=True)
+    bar = tqdm(total=n, initial=seen, bar_format=bar_format(epoch, tc.epochs), file=sys.stderr,
+               disable=not show_progress, leave=False, dynamic_ncols=True)
     start = time.perf_counter() - progress.seconds
     with bar:
         while seen < n:
@@ -290,9 +292,9 @@ def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_p
             mistakes += done.mistakes
             updates += done.updates
             seen += len(indices)
+            bar.set_description_str(bar_figures(run, seen, total_loss, mistakes,
+                                                time.perf_counter() - start), refresh=False)
             bar.update(len(indices))
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{1 - mistakes / seen:.4f}",
-                            refresh=False)
             if run.received and seen < n:
                 stopped = dataclasses.replace(
                     progress, rng=epoch_rng, position=seen, loss_sum=total_loss,
@@ -332,9 +334,20 @@ def _commit_epoch(run: Run, metrics: dict, rng_state: dict) -> None:
         epoch if improved else progress.best_epoch,
         val_accuracy if improved else progress.best_val_accuracy,
     )
-    run.checkpoint(f"epoch-{epoch:03d}.npz", metrics, run.progress)
+    _epoch_checkpoint(run, metrics)
     if improved:
         run.checkpoint("best.npz", metrics, run.progress)
+
+
+def _epoch_checkpoint(run: Run, metrics: dict) -> None:
+    """epoch-NNN.npz (training.keep: all), or only the first layer's first units, which the
+    montage of the weights over epochs draws (training.keep: best-last)."""
+    epoch = run.progress.epoch
+    if run.config.training.keep == "all":
+        run.checkpoint(f"epoch-{epoch:03d}.npz", metrics, run.progress)
+    else:
+        save_snapshot(checkpoint_path(run.run_dir, f"layer1-{epoch:03d}.npy"),
+                      run.network.weights[0][:SNAPSHOT_UNITS])
 
 
 def _resume_state(run_dir: Path, meta: dict) -> tuple[Network, Progress, list[dict]]:

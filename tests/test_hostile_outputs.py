@@ -188,7 +188,7 @@ def test_save_preprocessed_never_overwrites(run, trained, digits, tmp_path):
     assert first.exit_code == 0, first.stderr
     assert snapshot(folder).items() >= inputs.items()  # the inputs as they were
     assert sorted(p.name for p in folder.iterdir()) == [
-        "photo.jpg", "photo.jpg.png", "photo.png", "photo.png.png"]
+        "contact-sheet.png", "photo.jpg", "photo.jpg.png", "photo.png", "photo.png.png"]
     lines = first.stdout.splitlines()
     assert lines[0].endswith(f"; saved {folder / 'photo.jpg.png'}")
     assert lines[1].endswith(f"; saved {folder / 'photo.png.png'}")

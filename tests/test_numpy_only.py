@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from nnctl.checkpoint import load_checkpoint
@@ -19,7 +18,7 @@ TEST_IMAGES = Path(__file__).resolve().parent.parent / "data" / "mnist" / "t10k-
 
 def snippet() -> str:
     text = README.read_text(encoding="utf-8")
-    match = re.search(r"<!-- numpy-only snippet -->\n```python\n(.*?)```", text, re.S)
+    match = re.search(r"<!-- numpy-only snippet -->\n```python\n(.*?)```", text, re.DOTALL)
     assert match, "the README lost its numpy-only snippet"
     return match.group(1)
 

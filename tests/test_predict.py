@@ -324,7 +324,7 @@ def test_save_preprocessed_writes_what_the_network_saw(run_dir, variant_files, t
     results = predict(run_dir, [one, tmp_path / "missing.png", other], save_preprocessed=out)
     assert len(seen) == 1 and seen[0].shape == (2, 784)
     names = [one.name + ".png", other.name + ".png"]  # the same stem, two names
-    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, "contact-sheet.png"])
     assert results[0]["preprocessed"] == str(out / names[0])
     assert results[2]["preprocessed"] == str(out / names[1])
     for row, name in enumerate(names):
@@ -393,7 +393,7 @@ def test_cli_predict_lines_json_and_exit_status(run, run_dir, digits, raw_predic
     assert as_json.exit_code == 0, as_json.stderr
     objects = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert [o["prediction"] for o in objects] == [int(p) for p in raw_predictions[:3]]
-    assert len(list((tmp_path / "seen").glob("*.png"))) == 3
+    assert len(list((tmp_path / "seen").glob("*.png"))) == 3 + 1  # and the contact sheet
     empty = tmp_path / "empty"
     empty.mkdir()
     nothing = run("predict", run_dir, empty)

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from nnctl.checkpoint import load_checkpoint
-from nnctl.config import config_from_dict
+from nnctl.checkpoint import load_checkpoint, load_snapshot
+from nnctl.config import config_from_dict, load_config
 from nnctl.schedule import SCHEDULES, learning_rate
 from nnctl.train import train
 
@@ -96,3 +96,23 @@ def test_float64_training(tiny_dataset, tmp_path):
     train(config, tmp_path / "run")
     network, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.npz")
     assert all(W.dtype == np.float64 for W in network.weights)
+
+
+def test_keep_best_last_keeps_two_checkpoints_and_first_layer_snapshots(tmp_path, write_config,
+                                                                        run):
+    config = load_config(write_config({"model": {"hidden": [120]},
+                                       "training": {"epochs": 3, "keep": "best-last"}}))
+    result = train(config, tmp_path / "run")
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert names == ["best.npz", "last.npz", "layer1-000.npy", "layer1-001.npy", "layer1-002.npy",
+                     "layer1-003.npy"]
+    last, _meta = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.npz")
+    snapshot = load_snapshot(tmp_path / "run" / "checkpoints" / "layer1-003.npy", 784)
+    np.testing.assert_array_equal(snapshot, last.weights[0][:100])  # 100 of the 120 units
+    assert result.epochs == 3
+    all_kept = train(load_config(write_config({"model": {"hidden": [120]},
+                                               "training": {"epochs": 3}})), tmp_path / "all")
+    assert all_kept.test == result.test  # what is kept changes nothing that is computed
+    montage = run("inspect-weights", tmp_path / "run", "--out", tmp_path / "figures")
+    assert montage.exit_code == 0, montage.stderr
+    assert (tmp_path / "figures" / "weights-by-epoch.png").exists()
