@@ -6,6 +6,7 @@ Exit statuses: 0 success; 1 data, checkpoint or output-directory error; 2 usage 
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import click
 from rich.console import Console
 
 from nnctl import __version__
-from nnctl.errors import NnctlError
+from nnctl.errors import SIGNAL_EXIT, Interrupted, NnctlError
 
 
 class NnctlGroup(click.Group):
@@ -25,7 +26,7 @@ class NnctlGroup(click.Group):
         except NnctlError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            if e.exit_code in (130, 143):  # interrupted on purpose: say how to resume, no "Error"
+            if isinstance(e, Interrupted):  # stopped on purpose: say how to resume, no "Error"
                 click.echo(str(e), err=True)
                 ctx.exit(e.exit_code)
             error = click.ClickException(str(e))
@@ -35,7 +36,7 @@ class NnctlGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(SIGNAL_EXIT[signal.SIGINT])
 
 
 @click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,7 +90,7 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], 
     from nnctl.config import describe_keys, load_config
     from nnctl.report import epoch_line, keys_text, result_lines, run_summary
     from nnctl.rundir import resume_config
-    from nnctl.train import Interrupted, deferred_signals
+    from nnctl.train import deferred_signals, interrupted_after_completion
     from nnctl.train import train as run_training
 
     if list_keys:
@@ -123,7 +124,7 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], 
             show_progress=not quiet and sys.stderr.isatty(), on_start=on_start, on_epoch=on_epoch)
         out_console.print("\n".join(result_lines(result)))
     if received:
-        raise Interrupted.after_completion(received[0], result.run_dir)
+        raise interrupted_after_completion(received[0], result.run_dir)
 
 
 @cli.command()
@@ -276,8 +277,7 @@ def predict_command(target: str, inputs: tuple[str, ...], as_json: bool,
         click.echo(f"contact sheet: {Path(save_preprocessed) / CONTACT_SHEET}")
     failed = sum("error" in r for r in results)
     if failed:
-        click.echo(f"{failed} of {len(results)} images could not be classified", err=True)
-        sys.exit(1)
+        raise DataError(f"{failed} of {len(results)} images could not be classified")
 
 
 @cli.group()

@@ -30,10 +30,11 @@ from nnctl.errors import ConfigError, one_line
 from nnctl.inputs import open_regular
 from nnctl.losses import LOSSES, OUTPUT_DELTAS
 from nnctl.network import INITIALIZERS
+from nnctl.rules import SINGLE_LAYER_RULES
 from nnctl.schedule import SCHEDULES
 
 DTYPES = ("float32", "float64")
-RULES = ("backprop", "perceptron", "delta")
+RULES = ("backprop", *SINGLE_LAYER_RULES)  # the rule choices: backprop, perceptron, delta
 KEEP = ("all", "best-last")
 # The single-layer rules train a linear unit on their own criterion with targets y = +-1.
 RULE_LOSS = {"perceptron": "perceptron", "delta": "squared_error"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 def one_line(text: object) -> str:
     """A message (or an exception: an OSError by its strerror) folded onto one line."""
@@ -41,6 +43,19 @@ class CheckpointError(NnctlError):
 
 class RunDirError(NnctlError):
     """The output directory cannot be used (exit status 1)."""
+
+
+# The signals nnctl stops cleanly on, with their exit status: 128 + the number, as shells report.
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Interrupted(NnctlError):
+    """Stopped on SIGINT / SIGTERM after saving where it stood (exit status 130 / 143); the
+    message says how to resume."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = SIGNAL_EXIT[signum]
 
 
 class Diverged(Exception):

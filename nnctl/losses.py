@@ -31,7 +31,7 @@ def squared_error(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     return 0.5 * (d * d).sum(axis=-1)
 
 
-def perceptron(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+def perceptron_criterion(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The perceptron criterion sum_k max(0, -y_k a_k) for targets y = +-1 (J_n on the slide)."""
     return np.maximum(-y * a, 0).sum(axis=-1)
 
@@ -39,7 +39,7 @@ def perceptron(a: np.ndarray, y: np.ndarray) -> np.ndarray:
 LOSSES = {
     "cross_entropy": cross_entropy,
     "squared_error": squared_error,
-    "perceptron": perceptron,
+    "perceptron": perceptron_criterion,
 }
 
 

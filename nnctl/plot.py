@@ -3,7 +3,6 @@ confusion matrix with the worst misclassified images. matplotlib is imported onl
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import textwrap
@@ -11,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl import rundir
 from nnctl.atomic import atomic_file, make_directory
 from nnctl.errors import NnctlError, RunDirError
-from nnctl.inputs import open_regular
 from nnctl.outputs import check_output_file
 
 # metrics.jsonl is read whole: 64 MiB is some 200,000 epochs.
-MAX_METRICS_BYTES = 64 << 20
 PLOTTED = ("epoch", "train_loss", "train_accuracy")
 OPTIONAL = ("val_loss", "val_accuracy")
 
@@ -32,53 +30,17 @@ def _pyplot():
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    """The epochs a run's metrics.jsonl records (epoch, train_loss, train_accuracy, and val_loss,
-    val_accuracy with a validation split; NaN where the run wrote null).
-
-    Works while the run is being trained: a last line without its newline that is not (yet) a
-    whole JSON object is being appended, and is left out. Anything else that is not a metrics
-    line is a one-line RunDirError naming the file and the line.
-    """
-    path = run_dir / "metrics.jsonl"
+    """The epochs a run's metrics.jsonl records (rundir.read_metrics: a line still being written
+    is left out, any other bad line is a one-line error), as floats (null: NaN)."""
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: not a run directory (not a directory)")
-    if not os.path.lexists(path):
+    if not os.path.lexists(run_dir / "metrics.jsonl"):
         raise RunDirError(f"{run_dir}: not a run directory (no metrics.jsonl)")
-    with open_regular(path, "a metrics file", RunDirError, limit=MAX_METRICS_BYTES) as f:
-        *lines, last = f.read(MAX_METRICS_BYTES + 1).split(b"\n")
-    records = [_metrics_line(line, path, n) for n, line in enumerate(lines, 1) if line.strip()]
-    if last.strip():
-        try:
-            records.append(_metrics_line(last, path, len(lines) + 1))
-        except RunDirError:
-            pass  # being written by the run
+    records = [{key: _number(record[key]) for key in (*PLOTTED, *OPTIONAL) if key in record}
+               for record in rundir.read_metrics(run_dir, required=PLOTTED)]
     if not records:
-        raise RunDirError(f"{path}: no finished epoch to plot yet")
+        raise RunDirError(f"{run_dir / 'metrics.jsonl'}: no finished epoch to plot yet")
     return records
-
-
-def _metrics_line(line: bytes, path: Path, number: int) -> dict:
-    """One line's epoch and its metrics as floats (null: NaN)."""
-    where = f"{path}: line {number}"
-    try:
-        record = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise RunDirError(f"{where}: not UTF-8 text; not a metrics file of nnctl") from None
-    except (ValueError, RecursionError):
-        raise RunDirError(f"{where}: not valid JSON; not a metrics file of nnctl") from None
-    if not isinstance(record, dict):
-        raise RunDirError(f"{where}: not a JSON object; not a metrics file of nnctl")
-    values = {}
-    for key in (*PLOTTED, *OPTIONAL):
-        if key not in record:
-            if key in OPTIONAL:
-                continue
-            raise RunDirError(f"{where}: no {key}; not a metrics file of nnctl")
-        value = record[key]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise RunDirError(f"{where}: {key} is not a number; not a metrics file of nnctl")
-        values[key] = _number(value)
-    return values
 
 
 def _number(value: float | None) -> float:

@@ -34,7 +34,7 @@ def delta(W: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray, eta
     return float(0.5 * (error * error).sum()), z, bool(error.any())
 
 
-RULES = {"perceptron": perceptron, "delta": delta}
+SINGLE_LAYER_RULES = {"perceptron": perceptron, "delta": delta}
 
 
 def one_hot(labels: np.ndarray, classes: int, dtype: str) -> np.ndarray:

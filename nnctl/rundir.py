@@ -258,43 +258,69 @@ def append_metrics(run_dir: Path, record: dict) -> None:
 # A metrics line must have these, numbers all; the validation ones only with a validation split.
 METRIC_KEYS = ("epoch", "train_loss", "train_accuracy", "train_mistakes", "learning_rate",
                "seconds")
-_MAX_METRICS_LINE = 1 << 16
+OPTIONAL_METRIC_KEYS = ("val_loss", "val_accuracy")
+MAX_METRICS_BYTES = 64 << 20  # 200,000 epochs of metrics
+
+
+def read_metrics(run_dir: Path, lenient: bool = False,
+                 required: tuple[str, ...] = METRIC_KEYS) -> list[dict]:
+    """The records of a run's metrics.jsonl, one per finished epoch, in order.
+
+    Works while the run is being trained: a last line without its newline is being appended and
+    is left out. Any other line that is not a metrics record (a JSON object whose `required` keys,
+    and validation figures if present, are numbers or null) is a one-line RunDirError naming the
+    file and the line (skipped when `lenient`). At most MAX_METRICS_BYTES are read.
+    """
+    path = run_dir / "metrics.jsonl"
+    with open_regular(path, "a metrics file", RunDirError, limit=MAX_METRICS_BYTES) as f:
+        *lines, _being_written = f.read(MAX_METRICS_BYTES + 1).split(b"\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        record = _metrics_record(line, required)
+        if isinstance(record, str):
+            if lenient:
+                continue
+            raise RunDirError(f"{path}: line {number}: {record}; not a metrics file of nnctl")
+        records.append(record)
+    return records
+
+
+def _metrics_record(line: bytes, required: tuple[str, ...]) -> dict | str:
+    """One line's record, or what is wrong with it."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except (ValueError, RecursionError):
+        return "not valid JSON"
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key in (*required, *OPTIONAL_METRIC_KEYS):
+        value = record.get(key)
+        if key in required and key not in record:
+            return f"no {key}"
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} is not a number"
+    return record
 
 
 def restore_history(run_dir: Path, epochs: int) -> list[dict]:
     """The metrics of epochs 1..epochs, read back for a resume; `metrics.jsonl` is cut to them
     (lines past them were written before a crash and are redone)."""
     path = run_dir / "metrics.jsonl"
-    history: list[dict] = []
+    cannot = "the run cannot be resumed (start it over with --force)"
     try:
-        with open(path, "rb") as f:
-            while len(history) < epochs:
-                record = _metrics_record(f.readline(_MAX_METRICS_LINE), len(history) + 1)
-                if record is None:
-                    break
-                history.append(record)
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        raise RunDirError(f"{path}: cannot read: {e.strerror or e}") from None
-    if len(history) < epochs:
-        raise RunDirError(f"{path}: has the metrics of {len(history)} epochs, the checkpoint is at "
-                          f"epoch {epochs}; the run cannot be resumed (start it over with --force)")
+        history = read_metrics(run_dir)[:epochs]
+    except RunDirError as e:
+        raise RunDirError(f"{e}; {cannot}") from None
+    if ([record["epoch"] for record in history] != list(range(1, epochs + 1))
+            or any(record[key] is None for record in history for key in METRIC_KEYS)):
+        raise RunDirError(f"{path}: does not hold the metrics of epochs 1 to {epochs}, where the "
+                          f"checkpoint is; {cannot}")
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in history))
     return history
-
-
-def _metrics_record(line: bytes, epoch: int) -> dict | None:
-    """The metrics of `epoch` from one line, or None (cut short by a crash, or not ours)."""
-    try:
-        record = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(record, dict) or record.get("epoch") != epoch:
-        return None
-    numbers = all(isinstance(record.get(key), (int, float)) and not isinstance(record[key], bool)
-                  for key in METRIC_KEYS)
-    return record if numbers else None
 
 
 def changed_keys(a: Config, b: Config) -> list[str]:

@@ -13,8 +13,7 @@ from pathlib import Path
 from nnctl.checkpoint import read_metadata
 from nnctl.config import flatten
 from nnctl.errors import NnctlError, RunDirError
-from nnctl.inputs import open_regular
-from nnctl.rundir import checkpoint_path, is_run, read_summary, writer_pid
+from nnctl.rundir import checkpoint_path, is_run, read_metrics, read_summary, writer_pid
 
 MAX_DEPTH = 3  # run directories are looked for this deep below a directory given (sweeps nest)
 # Keys that always differ between runs and say nothing about the experiment.
@@ -113,22 +112,12 @@ def status(path: Path, meta: dict | None, summary: dict) -> str:
     return "killed"
 
 
-def _metrics(path: Path, limit: int = 1 << 24) -> list[dict]:
-    """The readable records of metrics.jsonl (a run being trained may have a partial last line)."""
+def _metrics(path: Path) -> list[dict]:
+    """The readable records of metrics.jsonl (none if it cannot be read)."""
     try:
-        with open_regular(path / "metrics.jsonl", "a metrics file", RunDirError) as f:
-            text = f.read(limit)
+        return read_metrics(path, lenient=True)
     except RunDirError:
         return []
-    records = []
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
 
 
 def differing_keys(runs: list[RunInfo]) -> list[str]:

@@ -37,7 +37,7 @@ from nnctl.data import (
     read_examples,
 )
 from nnctl.engine import CHUNK_SIZES, Diverged, RunChunk, engine_name, make_engine
-from nnctl.errors import CheckpointError, ConfigError, NnctlError
+from nnctl.errors import SIGNAL_EXIT, CheckpointError, ConfigError, Interrupted, NnctlError
 from nnctl.evaluate import loss_and_accuracy
 from nnctl.network import Network, init_network
 from nnctl.outputs import finite_json
@@ -57,20 +57,12 @@ from nnctl.rundir import (
 )
 from nnctl.schedule import learning_rate
 
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
-
-class Interrupted(NnctlError):
-    """Training stopped on SIGINT / SIGTERM after saving where it stood."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.exit_code = SIGNAL_EXIT[signum]
-
-    @classmethod
-    def after_completion(cls, signum: int, run_dir: Path) -> Interrupted:
-        return cls(f"{signal.Signals(signum).name}: received after the run was complete; resume "
-                   f"with: nnctl train --resume {run_dir} (it has nothing left to do)", signum)
+def interrupted_after_completion(signum: int, run_dir: Path) -> Interrupted:
+    """A signal that came once the run was complete: the exit status still says so."""
+    return Interrupted(f"{signal.Signals(signum).name}: received after the run was complete; "
+                       f"resume with: nnctl train --resume {run_dir} (it has nothing left to do)",
+                       signum)
 
 
 class TrainingDiverged(NnctlError):
@@ -233,7 +225,8 @@ def _start(config: Config, run_dir: Path, received: list[int], data: _Data, resu
     )
     atomic_write_text(run_dir / "metrics.jsonl", "")
     initial = _validation_metrics(network, splits, config)
-    progress = Progress(0, rng.bit_generator.state, 0, initial.get("val_accuracy"))
+    progress = Progress(epoch=0, rng=rng.bit_generator.state, best_epoch=0,
+                        best_val_accuracy=initial.get("val_accuracy"))
     run = Run(config, run_dir, splits, data.test_pixels, data.meta, network, progress, [],
               received)
     _epoch_checkpoint(run, initial)
@@ -330,9 +323,9 @@ def _commit_epoch(run: Run, metrics: dict, rng_state: dict) -> None:
     improved = (val_accuracy is None or progress.best_val_accuracy is None
                 or val_accuracy > progress.best_val_accuracy)
     run.progress = Progress(
-        epoch, rng_state,
-        epoch if improved else progress.best_epoch,
-        val_accuracy if improved else progress.best_val_accuracy,
+        epoch=epoch, rng=rng_state,
+        best_epoch=epoch if improved else progress.best_epoch,
+        best_val_accuracy=val_accuracy if improved else progress.best_val_accuracy,
     )
     _epoch_checkpoint(run, metrics)
     if improved:

@@ -6,10 +6,10 @@ import itertools
 import numpy as np
 import pytest
 
-from nnctl.activations import ACTIVATIONS, DERIVATIVES, OUTPUTS
+from nnctl.activations import ACTIVATIONS
 from nnctl.config import RULE_LOSS
 from nnctl.engine import make_engine
-from nnctl.engine.reference import backprop
+from nnctl.engine.reference import backprop, functions
 from nnctl.losses import OUTPUT_DELTAS, loss_function
 from nnctl.network import Network, init_network
 from nnctl.rules import TARGETS
@@ -70,11 +70,8 @@ def backprop_gradients(net, x, y, loss):
     """before - after of one backprop step with eta = 1 on copies: the gradient."""
     W = [None] + [M.copy() for M in net.weights]
     b = [None] + [v.copy() for v in net.biases]
-    example_loss, a, _changed = backprop(
-        W, b, x, y, 1.0,
-        ACTIVATIONS[net.activation], DERIVATIVES[net.activation], OUTPUTS[net.output],
-        loss_function(loss, net.output), OUTPUT_DELTAS[(loss, net.output)],
-    )
+    example_loss, a, _changed = backprop(W, b, x, y, 1.0,
+                                         functions(net.activation, net.output, loss))
     grads_W = [before - after for before, after in zip(net.weights, W[1:])]
     grads_b = [before - after for before, after in zip(net.biases, b[1:])]
     return grads_W, grads_b, example_loss, a
@@ -111,8 +108,7 @@ def test_backprop_step_scales_with_eta(loss, output):
     g_W, g_b, _, _ = backprop_gradients(net, x, y, loss)
     W = [None] + [M.copy() for M in net.weights]
     b = [None] + [v.copy() for v in net.biases]
-    backprop(W, b, x, y, 0.25, ACTIVATIONS["tanh"], DERIVATIVES["tanh"], OUTPUTS[output],
-             loss_function(loss, output), OUTPUT_DELTAS[(loss, output)])
+    backprop(W, b, x, y, 0.25, functions("tanh", output, loss))
     for before, after, g in zip(net.weights + net.biases, W[1:] + b[1:], g_W + g_b):
         np.testing.assert_allclose(before - after, 0.25 * g, rtol=1e-9, atol=1e-15)
 
@@ -166,8 +162,7 @@ def manual_sgd(net, x, targets, labels, indices, eta, rule, loss):
         mistakes += int(a.argmax() != labels[n])
         if rule == "backprop":
             W, b = [None] + net.weights, [None] + net.biases
-            backprop(W, b, x[n], y, eta, ACTIVATIONS[net.activation], DERIVATIVES[net.activation],
-                     OUTPUTS[net.output], loss_function(loss, net.output), OUTPUT_DELTAS[(loss, net.output)])
+            backprop(W, b, x[n], y, eta, functions(net.activation, net.output, loss))
         else:  # the lecture's single-layer rules, written out here independently
             W, b = net.weights[0], net.biases[0]
             if rule == "perceptron":

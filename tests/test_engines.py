@@ -24,12 +24,13 @@ import numpy as np
 import pytest
 
 from nnctl.activations import ACTIVATIONS
-from nnctl.config import DataConfig
+from nnctl.config import DataConfig, config_from_dict
 from nnctl.data import data_paths, make_dataset, read_examples
 from nnctl.engine import make_engine
 from nnctl.losses import OUTPUT_DELTAS
 from nnctl.network import init_network
 from nnctl.rules import TARGETS
+from nnctl.train import train
 
 N_EXAMPLES, N_BLANK = 2000, 20
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
@@ -103,12 +104,12 @@ def test_fused_engine_knows_every_table_entry():
     from nnctl.activations import OUTPUTS
     from nnctl.engine import fused
     from nnctl.losses import LOSSES
-    from nnctl.rules import RULES
+    from nnctl.rules import SINGLE_LAYER_RULES
 
     assert set(fused.ACTIVATION_CODES) == set(ACTIVATIONS)
     assert set(fused.OUTPUT_CODES) == set(OUTPUTS)
     assert set(fused.LOSS_CODES) == set(LOSSES)
-    assert set(fused.RULE_CODES) == {"backprop", *RULES}
+    assert set(fused.RULE_CODES) == {"backprop", *SINGLE_LAYER_RULES}
 
 
 def test_training_moved_the_weights(mnist_sample):
@@ -132,18 +133,25 @@ def test_blank_images_change_only_the_biases(mnist_sample):
     assert not np.array_equal(after.biases[0], before.biases[0])
 
 
-def test_cli_and_evaluate_do_not_import_numba(tmp_path):
+def test_cli_and_evaluate_do_not_import_numba(tiny_dataset, tmp_path):
+    """A fresh interpreter runs --help and a real evaluation (a trained checkpoint, its test split)
+    through the CLI, then reports whether numba was ever imported."""
+    config = config_from_dict({"model": {"hidden": [4]},
+                               "training": {"epochs": 1, "engine": "reference"},
+                               "data": {"dir": str(tiny_dataset()), "validation": 0}}, "test")
+    train(config, tmp_path / "run")
     code = (
-        "import sys\n"
+        "import json, sys\n"
         "from click.testing import CliRunner\n"
         "from nnctl.cli import cli\n"
         "assert CliRunner().invoke(cli, ['--help']).exit_code == 0\n"
-        "CliRunner().invoke(cli, ['evaluate', 'missing.npz'])\n"
-        "print('numba' in sys.modules)\n"
+        "result = CliRunner().invoke(cli, ['evaluate', sys.argv[1], '--json'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(json.loads(result.stdout)['examples'], 'numba' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=tmp_path)
-    assert out.stdout.strip() == "False"
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True,
+                         text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "100 False"  # the tiny dataset's 100 test images were evaluated
 
 
 def test_train_says_which_engine_ran(run, write_config, tmp_path):

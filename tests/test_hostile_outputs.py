@@ -440,7 +440,7 @@ def test_a_huge_image_is_refused_from_its_header(trained, tmp_path):
                                 strict=True):
         assert line == f"Error: {path}: refused, too many pixels ({size}; at most 16,777,216, " \
                        "such as 4096x4096)"
-    assert errors[2] == "2 of 2 images could not be classified"
+    assert errors[2] == "Error: 2 of 2 images could not be classified"
 
 
 def test_an_image_file_over_the_size_cap_is_not_read(trained, tmp_path, run, monkeypatch):

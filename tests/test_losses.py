@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from nnctl.activations import OUTPUTS
-from nnctl.engine.reference import backprop
+from nnctl.engine.reference import backprop, functions
 from nnctl.losses import LOSSES, OUTPUT_DELTAS, loss_function
-from nnctl.rules import RULES
+from nnctl.rules import SINGLE_LAYER_RULES
 
 PAIRS = sorted(OUTPUT_DELTAS)
 PAIR_IDS = [f"{loss}-{output}" for loss, output in PAIRS]
@@ -126,7 +126,7 @@ def test_squared_error_identity_delta_is_the_delta_rule_exactly():
 
     for eta in (1.0, 0.1, 0.0123):
         W_rule, b_rule = W.copy(), b.copy()
-        rule_loss, rule_z, _changed = RULES["delta"](W_rule, b_rule, x, y, eta)
+        rule_loss, rule_z, _changed = SINGLE_LAYER_RULES["delta"](W_rule, b_rule, x, y, eta)
         np.testing.assert_array_equal(rule_z, z)
         assert rule_loss == LOSSES["squared_error"](z, y)
         # gradient descent along the delta: W - eta * delta x^T
@@ -135,10 +135,8 @@ def test_squared_error_identity_delta_is_the_delta_rule_exactly():
 
         # and backprop with no hidden layer, squared error, identity output makes the same step
         Wl, bl = [None, W.copy()], [None, b.copy()]
-        bp_loss, _a, _changed = backprop(
-            Wl, bl, x, y, eta, None, None, OUTPUTS["identity"],
-            loss_function("squared_error", "identity"), OUTPUT_DELTAS[("squared_error", "identity")],
-        )
+        bp_loss, _a, _changed = backprop(Wl, bl, x, y, eta,
+                                         functions("identity", "identity", "squared_error"))
         np.testing.assert_array_equal(Wl[1], W_rule)
         np.testing.assert_array_equal(bl[1], b_rule)
         assert bp_loss == rule_loss

@@ -386,7 +386,7 @@ def test_cli_predict_lines_json_and_exit_status(run, run_dir, digits, raw_predic
     assert errors[0] == f"note: skipped 1 file that is not an image: {folder / 'notes.txt'} " \
                         "(name a file to have it read)"
     assert errors[1].startswith("Error: ") and "broken.png" in errors[1]
-    assert errors[-1] == "1 of 4 images could not be classified"
+    assert errors[-1] == "Error: 1 of 4 images could not be classified"
 
     as_json = run("predict", run_dir, *sorted(folder.glob("digit-*.png")), "--json",
                   "--save-preprocessed", tmp_path / "seen")

@@ -9,7 +9,7 @@ from nnctl.config import RULE_LOSS
 from nnctl.engine import make_engine
 from nnctl.losses import LOSSES, OUTPUT_DELTAS, loss_function
 from nnctl.network import init_network
-from nnctl.rules import RULES, TARGETS, one_hot, plus_minus_one
+from nnctl.rules import SINGLE_LAYER_RULES, TARGETS, one_hot, plus_minus_one
 
 
 def blobs(rng, n_per_class, centre, std):
@@ -122,7 +122,7 @@ def test_perceptron_rule_one_step():
     b = np.array([0.0, 0.5, 0.0])
     x = np.array([2.0, -1.0])
     y = np.array([1.0, 1.0, -1.0])  # scores 2 (right), -0.5 (wrong), 0 (no sign: wrong)
-    loss, z, changed = RULES["perceptron"](W, b, x, y, 0.5)
+    loss, z, changed = SINGLE_LAYER_RULES["perceptron"](W, b, x, y, 0.5)
     np.testing.assert_array_equal(z, [2.0, -0.5, 0.0])
     np.testing.assert_array_equal(W, [[1.0, 0.0], [1.0, 0.5], [-1.0, 0.5]])
     np.testing.assert_array_equal(b, [0.0, 1.0, -0.5])
@@ -130,7 +130,7 @@ def test_perceptron_rule_one_step():
     assert loss == LOSSES[RULE_LOSS["perceptron"]](z, y)
     right = np.array([1.0, 1.0, -1.0])  # scores now 2, 2.5, -3: all of the right sign
     before = W.copy()
-    assert RULES["perceptron"](W, b, x, right, 0.5)[2] is False
+    assert SINGLE_LAYER_RULES["perceptron"](W, b, x, right, 0.5)[2] is False
     np.testing.assert_array_equal(W, before)
 
 
@@ -190,7 +190,7 @@ XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_LABELS = np.array([0, 1, 1, 0])
 
 # every way to train a single layer: each rule with its criterion, backprop with each output pair
-SINGLE_LAYER = [(rule, RULE_LOSS[rule], "identity") for rule in sorted(RULES)] + [
+SINGLE_LAYER = [(rule, RULE_LOSS[rule], "identity") for rule in sorted(SINGLE_LAYER_RULES)] + [
     ("backprop", loss, output) for loss, output in sorted(OUTPUT_DELTAS)
 ]
 
@@ -245,7 +245,7 @@ def test_plus_minus_one(dtype):
 
 
 def test_every_rule_has_targets():
-    assert set(RULES) | {"backprop"} == set(TARGETS)
+    assert set(SINGLE_LAYER_RULES) | {"backprop"} == set(TARGETS)
 
 
 @pytest.mark.parametrize("rule", sorted(TARGETS))

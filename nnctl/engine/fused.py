@@ -34,10 +34,20 @@ from nnctl.engine.boundary import ChunkResult, RunChunk
 from nnctl.errors import Diverged
 from nnctl.network import Network
 
-ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "softplus": 3, "identity": 4}
-OUTPUT_CODES = {"softmax": 0, "sigmoid": 1, "identity": 2}
-LOSS_CODES = {"cross_entropy": 0, "squared_error": 1, "perceptron": 2}
-RULE_CODES = {"backprop": 0, "perceptron": 1, "delta": 2}
+# The tables' names as codes the compiled loop branches on. Module-level integers are
+# compile-time constants to numba, so each branch below is chosen once per compilation. Adding an
+# activation (a function and a dict entry in activations.py) needs a code here and a branch in
+# _activate and _times_f_prime; tests/test_engines.py checks that every table entry has a code.
+SIGMOID, TANH, RELU, SOFTPLUS, IDENTITY = range(5)  # phi
+SOFTMAX_OUT, SIGMOID_OUT, IDENTITY_OUT = range(3)  # psi
+CROSS_ENTROPY, SQUARED_ERROR, PERCEPTRON_CRITERION = range(3)  # loss
+BACKPROP, PERCEPTRON_RULE, DELTA_RULE = range(3)  # rule
+ACTIVATION_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "softplus": SOFTPLUS,
+                    "identity": IDENTITY}
+OUTPUT_CODES = {"softmax": SOFTMAX_OUT, "sigmoid": SIGMOID_OUT, "identity": IDENTITY_OUT}
+LOSS_CODES = {"cross_entropy": CROSS_ENTROPY, "squared_error": SQUARED_ERROR,
+              "perceptron": PERCEPTRON_CRITERION}
+RULE_CODES = {"backprop": BACKPROP, "perceptron": PERCEPTRON_RULE, "delta": DELTA_RULE}
 HALF, ONE, ZERO, TINY = 0, 1, 2, 3  # indices into the typed constants array
 
 
@@ -53,19 +63,19 @@ def _sigmoid(z, one):
 def _activate(z, a, code, c):
     """a = phi(z) elementwise, as activations.ACTIVATIONS (one loop per function: it vectorizes)."""
     n, one, zero = z.shape[0], c[ONE], c[ZERO]  # locals: loads that stores cannot alias
-    if code == 0:
+    if code == SIGMOID:
         for j in range(n):
             a[j] = _sigmoid(z[j], one)
-    elif code == 1:
+    elif code == TANH:
         for j in range(n):
             a[j] = np.tanh(z[j])
-    elif code == 2:
+    elif code == RELU:
         for j in range(n):
             a[j] = max(z[j], zero)
-    elif code == 3:  # log(1 + exp(z)) as numpy's logaddexp(0, z)
+    elif code == SOFTPLUS:  # log(1 + exp(z)) as numpy's logaddexp(0, z)
         for j in range(n):
             a[j] = max(z[j], zero) + np.log1p(np.exp(-abs(z[j])))
-    else:
+    else:  # IDENTITY
         for j in range(n):
             a[j] = z[j]
 
@@ -74,18 +84,19 @@ def _activate(z, a, code, c):
 def _times_f_prime(z, a, g, code, c):
     """g = f'(z) * g elementwise, as activations.DERIVATIVES; f' from a = f(z) where that is exact."""
     n, one, zero = z.shape[0], c[ONE], c[ZERO]
-    if code == 0:  # f'(z) = f(z)(1 - f(z))
+    if code == SIGMOID:  # f'(z) = f(z)(1 - f(z))
         for i in range(n):
             g[i] = (a[i] * (one - a[i])) * g[i]
-    elif code == 1:  # f'(z) = 1 - f(z)^2
+    elif code == TANH:  # f'(z) = 1 - f(z)^2
         for i in range(n):
             g[i] = (one - a[i] * a[i]) * g[i]
-    elif code == 2:
+    elif code == RELU:
         for i in range(n):
             g[i] = (one if z[i] >= zero else zero) * g[i]
-    elif code == 3:  # f'(z) = 1 / (1 + exp(-z))
+    elif code == SOFTPLUS:  # f'(z) = 1 / (1 + exp(-z))
         for i in range(n):
             g[i] = _sigmoid(z[i], one) * g[i]
+    # IDENTITY: f'(z) = 1, g stays as it is
 
 
 @njit(cache=True, fastmath={"reassoc"})
@@ -108,7 +119,7 @@ def _log(p, c):
 def _output_and_loss(zL, aL, y, out, loss, c):
     """a^[L] = psi(z^[L]) in place; returns the example's loss (losses.loss_function)."""
     d = zL.shape[0]
-    if out == 0:  # softmax, shifted by max z
+    if out == SOFTMAX_OUT:  # softmax, shifted by max z
         m = zL[0]
         for k in range(1, d):
             m = max(m, zL[k])
@@ -118,7 +129,7 @@ def _output_and_loss(zL, aL, y, out, loss, c):
             total += aL[k]
         for k in range(d):
             aL[k] = aL[k] / total
-    elif out == 1:
+    elif out == SIGMOID_OUT:
         for k in range(d):
             aL[k] = _sigmoid(zL[k], c[ONE])
     else:
@@ -126,12 +137,12 @@ def _output_and_loss(zL, aL, y, out, loss, c):
             aL[k] = zL[k]
     value = c[ZERO]
     for k in range(d):
-        if loss == 0 and out == 1:  # summed binary cross-entropy
+        if loss == CROSS_ENTROPY and out == SIGMOID_OUT:  # summed binary cross-entropy
             value -= y[k] * _log(aL[k], c) + (c[ONE] - y[k]) * _log(c[ONE] - aL[k], c)
-        elif loss == 0:
+        elif loss == CROSS_ENTROPY:
             if y[k] != c[ZERO]:  # one-hot targets: only the true class has a term
                 value -= y[k] * _log(aL[k], c)
-        elif loss == 1:
+        elif loss == SQUARED_ERROR:
             value += c[HALF] * (aL[k] - y[k]) * (aL[k] - y[k])
         elif -y[k] * aL[k] > c[ZERO]:  # perceptron criterion
             value += -y[k] * aL[k]
@@ -142,10 +153,10 @@ def _output_and_loss(zL, aL, y, out, loss, c):
 def _output_delta(aL, y, out, loss, delta, c):
     """delta^[L] = d loss / d z^[L], as losses.OUTPUT_DELTAS."""
     d = aL.shape[0]
-    if loss == 1 and out == 1:
+    if loss == SQUARED_ERROR and out == SIGMOID_OUT:
         for k in range(d):
             delta[k] = (aL[k] - y[k]) * aL[k] * (c[ONE] - aL[k])
-    elif loss == 1 and out == 0:
+    elif loss == SQUARED_ERROR and out == SOFTMAX_OUT:
         g_dot_a = c[ZERO]
         for k in range(d):
             g_dot_a += (aL[k] - y[k]) * aL[k]
@@ -252,10 +263,10 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
         if best != labels[n]:
             mistakes += 1
 
-        if rule != 0:  # the single-layer rules, each unit's step on x
+        if rule != BACKPROP:  # the single-layer rules, each unit's step on x
             changed = False
             for k in range(dL):
-                if rule == 1:  # perceptron: w_k += eta y_k x where sign(w_k^T x) != y_k
+                if rule == PERCEPTRON_RULE:  # w_k += eta y_k x where sign(w_k^T x) != y_k
                     step1[k] = eta * y[k] if y[k] * z1[k] <= zero else zero
                 else:  # delta rule: w_k += eta (y_k - w_k^T x) x
                     step1[k] = eta * (y[k] - z1[k])

@@ -9,6 +9,8 @@ Layers are numbered 1..L as on the slides: W[l] is W^[l], a[0] is the input x.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,29 +19,66 @@ from nnctl.engine.boundary import ChunkResult, RunChunk
 from nnctl.errors import Diverged
 from nnctl.losses import OUTPUT_DELTAS, loss_function
 from nnctl.network import Network
-from nnctl.rules import RULES
+from nnctl.rules import SINGLE_LAYER_RULES
 
 
-def backprop(W: list, b: list, x: np.ndarray, y: np.ndarray, eta, f, f_prime, psi, loss, delta_L):
-    """One example of per-example gradient descent; returns its loss, its output a^[L], and
-    True (the weights moved: backprop always steps)."""
+class Functions(NamedTuple):
+    """The functions backprop takes from the tables for one network: f and f' of the hidden
+    layers, the output function psi, the example's loss J, and delta^[L] = dJ/dz^[L]."""
+
+    f: Callable
+    f_prime: Callable
+    psi: Callable
+    loss: Callable
+    delta_L: Callable
+
+
+def functions(activation: str, output: str, loss: str) -> Functions:
+    """The Functions of a network with this activation, output function and loss."""
+    return Functions(ACTIVATIONS[activation], DERIVATIVES[activation], OUTPUTS[output],
+                     loss_function(loss, output), OUTPUT_DELTAS[(loss, output)])
+
+
+def backprop(W: list, b: list, x: np.ndarray, y: np.ndarray, eta, fn: Functions
+             ) -> tuple[float, np.ndarray, bool]:
+    """One example of per-example gradient descent, the lecture's three steps; returns the
+    example's loss, its output a^[L], and True (backprop always steps)."""
+    z, a = forward(W, b, x, fn)
+    deltas = backward(W, z, a, y, fn)
+    update(W, b, a, deltas, eta)
     L = len(W) - 1
-    z = [None] * (L + 1)
-    a = [x] + [None] * L
-    # 1. forward: z^[l] = W^[l] a^[l-1] + b^[l], a^[l] = f(z^[l]) (psi at the last layer)
+    return float(fn.loss(a[L], y)), a[L], True
+
+
+def forward(W: list, b: list, x: np.ndarray, fn: Functions) -> tuple[list, list]:
+    """1. z^[l] = W^[l] a^[l-1] + b^[l], a^[l] = f(z^[l]) (psi at the last layer); a^[0] = x."""
+    L = len(W) - 1
+    z, a = [None] * (L + 1), [x] + [None] * L
     for l in range(1, L + 1):
         z[l] = W[l] @ a[l - 1] + b[l]
-        a[l] = psi(z[l]) if l == L else f(z[l])
-    # 2. backward: the sensitivity delta^[l] = d loss / d z^[l], from the last layer down
-    delta = delta_L(a[L], y)
-    for l in range(L, 0, -1):
-        delta_below = f_prime(z[l - 1]) * (W[l].T @ delta) if l > 1 else None
-        # 3. d loss / d W^[l] = delta^[l] a^[l-1]T; step against it (eta folded into delta first)
-        step = eta * delta
+        a[l] = fn.psi(z[l]) if l == L else fn.f(z[l])
+    return z, a
+
+
+def backward(W: list, z: list, a: list, y: np.ndarray, fn: Functions) -> list:
+    """2. The sensitivities delta^[l] = dJ/dz^[l], from the last layer down:
+    delta^[L] from the loss and psi, then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l]
+    (with the weights as they were in the forward pass: nothing is updated before step 3)."""
+    L = len(W) - 1
+    delta = [None] * (L + 1)
+    delta[L] = fn.delta_L(a[L], y)
+    for l in range(L, 1, -1):
+        delta[l - 1] = fn.f_prime(z[l - 1]) * (W[l].T @ delta[l])
+    return delta
+
+
+def update(W: list, b: list, a: list, delta: list, eta) -> None:
+    """3. dJ/dW^[l] = delta^[l] a^[l-1]T and dJ/db^[l] = delta^[l] (the bias is the weight on a
+    constant input 1): W^[l] <- W^[l] - eta delta^[l] a^[l-1]T, in place."""
+    for l in range(1, len(W)):
+        step = eta * delta[l]  # eta folded into delta first, as the compiled engine does
         W[l] -= np.outer(step, a[l - 1])
         b[l] -= step
-        delta = delta_below
-    return float(loss(a[L], y)), a[L], True
 
 
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
@@ -48,15 +87,12 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     W = [None] + network.weights  # W[l] is W^[l]: the same arrays, updated in place
     b = [None] + network.biases
     if rule == "backprop":
-        f, f_prime = ACTIVATIONS[network.activation], DERIVATIVES[network.activation]
-        psi = OUTPUTS[network.output]
-        loss_fn = loss_function(loss, network.output)
-        delta_L = OUTPUT_DELTAS[(loss, network.output)]
+        fn = functions(network.activation, network.output, loss)
 
         def step(n, eta):
-            return backprop(W, b, x[n], targets[n], eta, f, f_prime, psi, loss_fn, delta_L)
+            return backprop(W, b, x[n], targets[n], eta, fn)
     else:
-        update = RULES[rule]
+        update = SINGLE_LAYER_RULES[rule]
 
         def step(n, eta):
             return update(W[1], b[1], x[n], targets[n], eta)
