@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test results bench reproduce clean
+.PHONY: install train test lint results bench reproduce clean
 
 install: $(STAMP)
 
@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml
 train: install
 	$(BIN)/nnctl train configs/default.yaml
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest
+
+# The linter and its configuration (pyproject.toml: [tool.ruff]) come with the test extra.
+lint: install
+	$(BIN)/ruff check nnctl tests tools benchmarks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -73,7 +73,8 @@ DERIVATIVES = {
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    """exp(z_k) / sum_j exp(z_j) over the last axis, shifted by max(z) so that exp cannot overflow."""
+    """exp(z_k) / sum_j exp(z_j) over the last axis, shifted by max(z) so that exp cannot
+    overflow."""
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 

@@ -1,13 +1,14 @@
-"""Atomic writes: a file is replaced whole or not at all, whatever happens (crash, SIGKILL, disk full).
+"""Atomic writes: a file is replaced whole or not at all, whatever happens (crash, SIGKILL,
+disk full).
 
 Everything nnctl writes goes through `atomic_file`: a temporary file in the same directory,
 flushed and fsync'd, then renamed over the target (and the directory fsync'd). On any error the
 temporary file is removed and the previous version of the target, if any, is untouched.
 
-A temporary file is named `.<target>.nnctl-<pid>.<random>.tmp`: one left by a process that was killed
-(SIGKILL leaves no chance to clean up) is recognised by its dead pid and removed by the next
-write into that directory (`remove_stale_temporaries`). Files get the mode any ordinary tool gives
-them (0666 less the umask), and a replaced file keeps its own mode.
+A temporary file is named `.<target>.nnctl-<pid>.<random>.tmp`: one left by a process that was
+killed (SIGKILL leaves no chance to clean up) is recognised by its dead pid and removed by the
+next write into that directory (`remove_stale_temporaries`). Files get the mode any ordinary tool
+gives them (0666 less the umask), and a replaced file keeps its own mode.
 """
 
 from __future__ import annotations

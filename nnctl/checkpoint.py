@@ -4,6 +4,8 @@ Arrays: `layers.<l>.weight` (W^[l], shape out x in) and `layers.<l>.bias` for l 
 `metadata`, the UTF-8 bytes of a JSON object (format version, config, epoch, preprocessing,
 image shape, class count, metrics). Files are written with fixed zip timestamps, so the same
 weights and metadata always give the same bytes, and they load with allow_pickle=False.
+`load_trained` reads one back, from its file or its run directory, with the config it was
+trained with.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 
 from nnctl.activations import ACTIVATIONS, OUTPUTS
 from nnctl.atomic import atomic_write_bytes
-from nnctl.errors import CheckpointError, one_line
+from nnctl.config import Config, config_from_dict
+from nnctl.errors import CheckpointError, ConfigError, one_line
 from nnctl.inputs import open_regular
 from nnctl.network import Network
 
@@ -316,3 +319,15 @@ def resolve_checkpoint(target: str | Path) -> Path:
             raise CheckpointError(f"{target}: not a run directory (no checkpoints/best.npz)")
         return best
     return target
+
+
+def load_trained(target: str | Path) -> tuple[Path, Network, dict, Config]:
+    """A checkpoint (file, or a run directory's best.npz) with the config it was trained with:
+    its path, network, metadata and config."""
+    path = resolve_checkpoint(target)
+    network, meta = load_checkpoint(path)
+    try:
+        config = config_from_dict(meta.get("config"), source=str(path))
+    except ConfigError as e:
+        raise CheckpointError(f"the config stored in the checkpoint is not valid: {e}") from None
+    return path, network, meta, config

@@ -59,7 +59,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("config_path", metavar="[CONFIG]", required=False)
 @click.option("--out", help="Run directory (default: runs/<config name>[-k]).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, e.g. --set training.epochs=3 (repeatable; value is YAML).")
+              help="Override a config key, e.g. --set training.epochs=3 "
+                   "(repeatable; value is YAML).")
 @click.option("--resume", "resume_dir", metavar="RUN",
               help="Continue the run in RUN from its last checkpoint (CONFIG then optional).")
 @click.option("--force", is_flag=True,
@@ -68,8 +69,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="No summary, progress bar or per-epoch lines: only the result.")
 @click.option("--keys", "list_keys", is_flag=True,
               help="List every config key with its type, default and meaning, and exit.")
-def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], resume_dir: str | None,
-          force: bool, quiet: bool, list_keys: bool) -> None:
+def train(config_path: str | None, out: str | None, overrides: tuple[str, ...],
+          resume_dir: str | None, force: bool, quiet: bool, list_keys: bool) -> None:
     """Train the network described by CONFIG, per example, and write a run directory.
 
     On stderr: what will run, a progress bar, and one line per epoch (`*`: a better validation
@@ -98,7 +99,9 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...], 
         return
     if resume_dir is not None:
         if out is not None or force:
-            raise click.UsageError("--resume continues a run in place: it takes no --out or --force")
+            raise click.UsageError(
+                "--resume continues a run in place: it takes no --out or --force"
+            )
         config = resume_config(Path(resume_dir), overrides, config_path)
     elif config_path is None:
         raise click.UsageError("give a CONFIG to train, or --resume RUN to continue a run")
@@ -188,7 +191,8 @@ def inspect_weights(target: str, out: str, units: int, zoom: int, force: bool) -
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--examples", type=click.IntRange(1, 1000), default=3, show_default=True,
               help="Training examples to check the gradients on, one at a time.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key.")
 def gradcheck(config_path: str, examples: int, overrides: tuple[str, ...]) -> None:
     """Check backprop's gradients for CONFIG's network against central finite differences.
 
@@ -320,7 +324,8 @@ def data_info(directory: str, figure: str | None, force: bool, as_json: bool) ->
 
 @data.command("verify")
 @click.argument("directory")
-@click.option("--name", help="The known dataset to check against (default: recognised by its sums).")
+@click.option("--name",
+              help="The known dataset to check against (default: recognised by its sums).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
 def data_verify(directory: str, name: str | None, as_json: bool) -> None:
     """Check the IDX structure of the four files and, for known datasets, their SHA-256 sums.
@@ -343,14 +348,17 @@ def data_verify(directory: str, name: str | None, as_json: bool) -> None:
         print_tables([verify_table(report)])
     bad = [r for r in report if not r["ok"]]
     if bad:
-        raise DataError(f"{directory}: {len(bad)} of {len(report)} files failed: {bad[0]['message']}")
+        raise DataError(
+            f"{directory}: {len(bad)} of {len(report)} files failed: {bad[0]['message']}"
+        )
 
 
 @data.command("fetch")
 @click.argument("name")
 @click.option("--to", "to", metavar="DIR", required=True, help="Directory to write.")
 @click.option("--mirror", "mirrors", multiple=True, metavar="URL",
-              help="Try this base URL (http, https, file) instead of the known mirrors (repeatable).")
+              help="Try this base URL (http, https, file) instead of the known mirrors "
+                   "(repeatable).")
 @click.option("--timeout", type=float, default=30.0, show_default=True,
               help="Seconds without data before a mirror is given up.")
 @click.option("--deadline", type=float, metavar="SECONDS",
@@ -381,7 +389,8 @@ def data_fetch(name: str, to: str, mirrors: tuple[str, ...], timeout: float,
             if bar is not None:
                 bar.close()
             bar = bars[file_name] = tqdm(total=total, desc=file_name, unit="B", unit_scale=True,
-                                         file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+                                         file=sys.stderr, disable=not sys.stderr.isatty(),
+                                         leave=False)
         bar.update(done - bar.n)
 
     kept: list[Path] = []
@@ -401,9 +410,11 @@ def data_fetch(name: str, to: str, mirrors: tuple[str, ...], timeout: float,
 @click.argument("train_csv", metavar="FILE.csv")
 @click.option("--to", "to", metavar="DIR", required=True, help="Directory to write.")
 @click.option("--test", "test_csv", metavar="FILE.csv", help="A CSV for the test split.")
-@click.option("--shape", metavar="HxW", help="Image shape (default: the square root of the pixel columns).")
+@click.option("--shape", metavar="HxW",
+              help="Image shape (default: the square root of the pixel columns).")
 @click.option("--force", is_flag=True, help="Overwrite IDX files already in --to.")
-def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | None, force: bool) -> None:
+def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | None,
+                    force: bool) -> None:
     """Convert CSV (label, then one column per pixel, 0-255) to gzipped IDX files.
 
     \b
@@ -413,7 +424,8 @@ def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | 
     from nnctl.datasets.csv_import import import_csv, parse_shape
 
     image_shape = parse_shape(shape) if shape is not None else None
-    for path in import_csv(train_csv, to, test_csv=test_csv, image_shape=image_shape, overwrite=force):
+    for path in import_csv(train_csv, to, test_csv=test_csv, image_shape=image_shape,
+                           overwrite=force):
         click.echo(str(path))
 
 

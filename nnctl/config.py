@@ -118,7 +118,8 @@ class InitConfig:
 
 @dataclass
 class ModelConfig:
-    hidden: list[int] = _key(check=_sizes, factory=list, help="hidden layer sizes; [] = single layer")
+    hidden: list[int] = _key(check=_sizes, factory=list,
+                             help="hidden layer sizes; [] = single layer")
     activation: str = _key("sigmoid", _choice(ACTIVATIONS),
                            help=f"hidden activation phi: {', '.join(ACTIVATIONS)}")
     output: str | None = _key(None, _choice(OUTPUTS),
@@ -211,7 +212,9 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Confi
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the config must be a mapping with sections model, training, data")
+        raise ConfigError(
+            f"{source}: the config must be a mapping with sections model, training, data"
+        )
     given = []
     for item in overrides:
         key, value = parse_override(item)
@@ -221,7 +224,8 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Confi
 
 
 def read_config_text(path: Path) -> str:
-    """The text of a config file: a regular file (never a FIFO) of at most MAX_CONFIG_BYTES, UTF-8."""
+    """The text of a config file: a regular file (never a FIFO) of at most MAX_CONFIG_BYTES,
+    UTF-8."""
     try:
         with open_regular(path, "a YAML config file", ConfigError, MAX_CONFIG_BYTES) as f:
             data = f.read(MAX_CONFIG_BYTES + 1)  # the file may have grown since
@@ -238,7 +242,8 @@ def read_config_text(path: Path) -> str:
 
 
 class Refused(yaml.MarkedYAMLError):
-    """Valid YAML that a config may not use: aliases, deep nesting, a duplicate key, a huge number."""
+    """Valid YAML that a config may not use: aliases, deep nesting, a duplicate key, a huge
+    number."""
 
 
 class ConfigLoader(yaml.SafeLoader):
@@ -308,7 +313,9 @@ def parse_override(item: str) -> tuple[str, Any]:
     if len(item) > MAX_SET_LENGTH:
         raise ConfigError(f"--set {_shorten(key)}: longer than {MAX_SET_LENGTH} characters")
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {_shorten(item)}: expected dotted.key=value, e.g. training.epochs=3")
+        raise ConfigError(
+            f"--set {_shorten(item)}: expected dotted.key=value, e.g. training.epochs=3"
+        )
     return key, parse_yaml(value, f"--set {_shorten(key)}")
 
 
@@ -373,11 +380,15 @@ def _build(cls: type, raw: Any, where: Callable[[str], str], prefix: str) -> Any
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where(prefix.rstrip('.') or 'config')}: must be a mapping, got {_show(raw)}")
+        raise ConfigError(
+            f"{where(prefix.rstrip('.') or 'config')}: must be a mapping, got {_show(raw)}"
+        )
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in raw:
         if name not in fields:
-            raise ConfigError(f"{where(prefix + str(name))}: unknown key{_unknown_key_hint(name, prefix)}")
+            raise ConfigError(
+                f"{where(prefix + str(name))}: unknown key{_unknown_key_hint(name, prefix)}"
+            )
     hints = typing.get_type_hints(cls)
     values = {}
     for name, f in fields.items():
@@ -403,10 +414,12 @@ def _unknown_key_hint(name: Any, prefix: str) -> str:
     if name in UNSUPPORTED:
         return f": {UNSUPPORTED[name]}"
     keys = _dotted_keys(Config)
-    here = [key[len(prefix):] for key in keys if key.startswith(prefix) and "." not in key[len(prefix):]]
+    here = [key[len(prefix):] for key in keys
+            if key.startswith(prefix) and "." not in key[len(prefix):]]
     close = difflib.get_close_matches(name, here, n=1)
     elsewhere = [key for key in keys if key.rsplit(".", 1)[-1] == name]
-    target = ALIASES.get(name) or (prefix + close[0] if close else None) or next(iter(elsewhere), None)
+    target = (ALIASES.get(name) or (prefix + close[0] if close else None)
+              or next(iter(elsewhere), None))
     return f" (did you mean '{target}'?)" if target else ""
 
 
@@ -433,12 +446,15 @@ def _convert(value: Any, hint: Any, where: Callable[[str], str], key: str) -> An
         if not isinstance(value, list):
             raise ConfigError(f"{where(key)}: must be a list, got {_show(value)}")
         return [_convert(v, args[0], where, key) for v in value]
-    ok = {
+    checks = {
         bool: isinstance(value, bool),
         int: isinstance(value, int) and not isinstance(value, bool),
         float: isinstance(value, (int, float)) and not isinstance(value, bool),
         str: isinstance(value, str),
-    }[hint]
+    }
+    if hint not in checks:  # a programming error, not the user's: say what to add
+        raise TypeError(f"config key {key}: type {hint!r} has no check in config._convert")
+    ok = checks[hint]
     if not ok:
         kind = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
         raise ConfigError(f"{where(key)}: must be {kind[hint]}, got {_show(value)}")
@@ -524,7 +540,8 @@ def _resolve_rule(config: Config, where: Callable[[str], str]) -> None:
     training.loss = training.loss or "cross_entropy"
     if training.loss == "perceptron":
         raise ConfigError(
-            f"{where('training.loss')}: the perceptron criterion goes with training.rule: perceptron"
+            f"{where('training.loss')}: the perceptron criterion goes with "
+            "training.rule: perceptron"
         )
     if (training.loss, model.output) not in OUTPUT_DELTAS:
         raise ConfigError(
@@ -538,7 +555,8 @@ def _check_dtype_range(config: Config, where: Callable[[str], str]) -> None:
     dtype = config.training.dtype
     largest, smallest = float(np.finfo(dtype).max), float(np.finfo(dtype).tiny)
     eta = config.training.learning_rate
-    for key, value in (("training.learning_rate", eta), ("model.init.scale", config.model.init.scale)):
+    for key, value in (("training.learning_rate", eta),
+                       ("model.init.scale", config.model.init.scale)):
         if value > largest:
             raise ConfigError(f"{where(key)}: {value:g} does not fit training.dtype {dtype} "
                               f"(largest {largest:.4g})")

@@ -13,12 +13,15 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from nnctl.errors import DataError, unreadable
 from nnctl.inputs import open_regular
+
+if TYPE_CHECKING:  # config imports this module: the type only, for the signatures
+    from nnctl.config import DataConfig
 
 IDX_TYPES = {
     0x08: np.dtype("u1"),
@@ -67,7 +70,8 @@ def read_idx(path: str | Path) -> np.ndarray:
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
                 return _read_idx_stream(stream, str(path), size, gzipped)
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: not a valid gzip file ({e or 'unexpected end of data'})") from None
+        raise DataError(
+            f"{path}: not a valid gzip file ({e or 'unexpected end of data'})") from None
     except OSError as e:
         raise DataError(unreadable(path, e, "an IDX file")) from None
 
@@ -79,7 +83,8 @@ def _read_idx_stream(stream: BinaryIO, name: str, size: int, gzipped: bool) -> n
     expected = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
     room = (size * MAX_GZIP_RATIO if gzipped else size) - 4 - 4 * len(shape)
     if expected > room:
-        holds = f"a gzip file of {size} bytes holds at most {room}" if gzipped else f"the file has {room}"
+        holds = (f"a gzip file of {size} bytes holds at most {room}" if gzipped
+                 else f"the file has {room}")
         raise DataError(f"{name}: truncated: the header promises {expected} bytes of data "
                         f"(shape {shown}), {holds}")
     item = int(np.prod(shape[1:], dtype=object)) * dtype.itemsize
@@ -146,28 +151,52 @@ class Dataset:
         return len(self.labels)
 
 
-def read_examples(images_path: str | Path, labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Raw images (n, *shape) and labels (n,) read from a pair of IDX files, checked against each other."""
+def read_examples(images_path: str | Path,
+                  labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Raw images (n, *shape) and labels (n,) read from a pair of IDX files, each checked and
+    checked against the other."""
     images = read_idx(images_path)
     labels = read_idx(labels_path)
-    if images.ndim < 2:
-        raise DataError(f"{images_path}: expected images (count x rows x columns), got 1 dimension")
-    if labels.ndim != 1:
-        raise DataError(f"{labels_path}: expected a 1-dimensional labels file, got {labels.ndim}")
-    if labels.dtype.kind not in "iu":
-        raise DataError(f"{labels_path}: labels must be integers, got {labels.dtype}")
-    if len(images) != len(labels):
-        raise DataError(
-            f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}"
-        )
-    if len(labels) == 0:
-        raise DataError(f"{images_path}: the dataset is empty")
-    if labels.min() < 0:
-        raise DataError(f"{labels_path}: negative label {labels.min()}: not a class index")
-    if labels.max() >= MAX_CLASSES:
-        raise DataError(f"{labels_path}: label {labels.max()} is not a class index (at most "
-                        f"{MAX_CLASSES} classes, 0..{MAX_CLASSES - 1})")
+    check_images(images, images_path)
+    check_labels(labels, labels_path)
+    check_pair(images, labels, images_path, labels_path)
     return images, labels.astype(np.int64)
+
+
+def check_images(images: np.ndarray, path: str | Path) -> None:
+    """An images file holds at least one image of at least one dimension."""
+    if images.ndim < 2:
+        raise DataError(f"{path}: expected images (count x rows x columns), got 1 dimension")
+    if len(images) == 0:
+        raise DataError(f"{path}: the dataset is empty")
+
+
+def check_labels(labels: np.ndarray, path: str | Path) -> None:
+    """A labels file holds at least one label, each an integer class index 0..MAX_CLASSES - 1."""
+    if labels.ndim != 1:
+        raise DataError(f"{path}: expected a 1-dimensional labels file, got {labels.ndim}")
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: labels must be integers, got {labels.dtype}")
+    if len(labels) == 0:
+        raise DataError(f"{path}: the dataset is empty")
+    if labels.min() < 0:
+        raise DataError(f"{path}: negative label {labels.min()}: not a class index")
+    if labels.max() >= MAX_CLASSES:
+        raise DataError(f"{path}: label {labels.max()} is not a class index (at most "
+                        f"{MAX_CLASSES} classes, 0..{MAX_CLASSES - 1})")
+
+
+def check_file(key: str, array: np.ndarray, path: str | Path) -> None:
+    """Check the array read from the standard file `key` (of STANDARD_NAMES): images or labels."""
+    (check_images if key.endswith("_images") else check_labels)(array, path)
+
+
+def check_pair(images: np.ndarray, labels: np.ndarray, images_path: str | Path,
+               labels_path: str | Path) -> None:
+    """One label for each image."""
+    if len(images) != len(labels):
+        raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in "
+                        f"{images_path}")
 
 
 def preprocess(images: np.ndarray, dtype: str) -> np.ndarray:
@@ -182,8 +211,10 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, dtype: str, name: str) 
 
 
 def check_classes(labels: np.ndarray, classes: int, source: str) -> None:
+    """Every label is one of a network's `classes` outputs."""
     if labels.max() >= classes:
-        raise DataError(f"{source}: label {labels.max()} is outside the {classes} classes 0..{classes - 1}")
+        raise DataError(f"{source}: label {labels.max()} is outside the {classes} classes "
+                        f"0..{classes - 1}")
 
 
 def check_every_class(labels: np.ndarray, source: str) -> None:
@@ -195,7 +226,8 @@ def check_every_class(labels: np.ndarray, source: str) -> None:
         return
     first = low + int(absent[0])
     after = first + int(np.flatnonzero(counts[first:])[0])  # the next label that does occur
-    gap = f"label {first} never does" if after == first + 1 else f"labels {first}..{after - 1} never do"
+    gap = (f"label {first} never does" if after == first + 1
+           else f"labels {first}..{after - 1} never do")
     times = "once" if counts[after] == 1 else f"{counts[after]:,} times"
     raise DataError(f"{source}: label {after} occurs {times} but {gap}: every class from {low} to "
                     f"{high} must have training examples")
@@ -211,17 +243,25 @@ def _check_memory(images: np.ndarray, dtype: str, source: Path) -> None:
                         f"{memory / 2**30:.1f} GiB of memory (set data.limit)")
 
 
-def data_paths(data_config) -> dict[str, Path]:
-    """The four file paths from data.dir (default: the bundled MNIST) and any given one by one."""
-    directory = Path(data_config.dir) if data_config.dir is not None else BUNDLED_DIR
+def standard_paths(directory: str | Path) -> dict[str, Path]:
+    """The four files of STANDARD_NAMES in `directory`: gzipped (`.gz`) if there, else raw if
+    there, else the gzipped name."""
+    directory = Path(directory)
     paths = {}
     for key, stem in STANDARD_NAMES.items():
+        gz = directory / (stem + ".gz")
+        paths[key] = gz if gz.exists() or not (directory / stem).exists() else directory / stem
+    return paths
+
+
+def data_paths(data_config: DataConfig) -> dict[str, Path]:
+    """The four file paths from data.dir (default: the bundled MNIST) and any given one by one."""
+    directory = data_config.dir if data_config.dir is not None else BUNDLED_DIR
+    paths = standard_paths(directory)
+    for key in STANDARD_NAMES:
         given = getattr(data_config, key)
         if given is not None:
             paths[key] = Path(given)
-            continue
-        gz = directory / (stem + ".gz")
-        paths[key] = gz if gz.exists() or not (directory / stem).exists() else directory / stem
     return paths
 
 
@@ -232,7 +272,7 @@ class Splits:
     classes: int
 
 
-def load_training_data(data_config, dtype: str) -> Splits:
+def load_training_data(data_config: DataConfig, dtype: str) -> Splits:
     """Training and validation sets: the first `limit` examples, the last `validation` held out."""
     paths = data_paths(data_config)
     images, labels = read_examples(paths["train_images"], paths["train_labels"])
@@ -243,7 +283,8 @@ def load_training_data(data_config, dtype: str) -> Splits:
     n_val = data_config.validation
     if n_val >= len(labels):
         raise DataError(
-            f"{paths['train_images']}: {len(labels)} examples, cannot hold out {n_val} for validation"
+            f"{paths['train_images']}: {len(labels)} examples, cannot hold out {n_val} for "
+            "validation"
         )
     if classes < 2:
         raise DataError(f"{paths['train_labels']}: need at least 2 classes, found {classes}")
@@ -256,7 +297,7 @@ def load_training_data(data_config, dtype: str) -> Splits:
     return Splits(train, validation, classes)
 
 
-def load_split(data_config, split: str, dtype: str) -> Dataset:
+def load_split(data_config: DataConfig, split: str, dtype: str) -> Dataset:
     """One named split: 'test', or 'train' / 'validation' as training saw them."""
     if split == "test":
         paths = data_paths(data_config)

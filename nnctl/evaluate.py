@@ -3,12 +3,13 @@ confusion."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from nnctl.checkpoint import load_checkpoint, resolve_checkpoint
-from nnctl.config import Config, config_from_dict
+from nnctl.checkpoint import load_trained
+from nnctl.config import Config
 from nnctl.data import (
     Dataset,
     check_classes,
@@ -17,7 +18,7 @@ from nnctl.data import (
     make_dataset,
     read_examples,
 )
-from nnctl.errors import CheckpointError, ConfigError, DataError
+from nnctl.errors import DataError
 from nnctl.losses import loss_function
 from nnctl.network import Network
 from nnctl.outputs import check_output_file
@@ -27,12 +28,16 @@ BATCH = 10_000  # rows per matrix product: bounds memory, keeps it batched
 WORST = 50  # misclassified examples listed in an evaluation
 
 
-def outputs(network: Network, x: np.ndarray) -> np.ndarray:
-    """a^[L] for every row of x, computed BATCH rows at a time. Outputs that overflow are inf or
-    NaN, without numpy's warnings (the loss says so, and JSON shows it as null)."""
+def in_batches(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """f(rows) for the rows of x, BATCH rows at a time, stacked. Values that overflow are inf
+    or NaN, without numpy's warnings (the loss says so, and JSON shows them as null)."""
     with np.errstate(all="ignore"):
-        return np.concatenate([network.forward(x[i : i + BATCH])
-                               for i in range(0, len(x), BATCH)])
+        return np.concatenate([f(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
+
+
+def outputs(network: Network, x: np.ndarray) -> np.ndarray:
+    """a^[L] for every row of x, computed BATCH rows at a time (see `in_batches`)."""
+    return in_batches(network.forward, x)
 
 
 def loss_and_accuracy(network: Network, dataset: Dataset, loss: str,
@@ -91,17 +96,6 @@ def evaluate(network: Network, dataset: Dataset, loss: str, rule: str) -> dict:
             for n in wrong
         ],
     }
-
-
-def load_trained(target: str | Path) -> tuple[Path, Network, dict, Config]:
-    """A checkpoint (file, or a run directory's best.npz) with the config it was trained with."""
-    path = resolve_checkpoint(target)
-    network, meta = load_checkpoint(path)
-    try:
-        config = config_from_dict(meta.get("config"), source=str(path))
-    except ConfigError as e:
-        raise CheckpointError(f"the config stored in the checkpoint is not valid: {e}") from None
-    return path, network, meta, config
 
 
 def evaluate_checkpoint(

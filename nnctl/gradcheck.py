@@ -48,7 +48,8 @@ def initial_network(config: Config, inputs: int, classes: int) -> tuple[Network,
     model = config.model
     scheme, scale, note = model.init.scheme, model.init.scale, ""
     if scheme == "zeros":
-        scheme, scale, note = "normal", 0.01, "init zeros replaced by normal(0, 0.01) weights to check at"
+        scheme, scale, note = ("normal", 0.01,
+                               "init zeros replaced by normal(0, 0.01) weights to check at")
     network = init_network([inputs, *model.hidden, classes], model.activation, model.output, scheme,
                            scale, np.random.default_rng(config.training.seed), "float64")
     return network, note
@@ -58,7 +59,8 @@ def backprop_gradient(network: Network, x: np.ndarray, y: np.ndarray, label: int
                       loss: str) -> list[np.ndarray]:
     """d loss / d W^[l] and d loss / d b^[l] (in that order, layer by layer) as the engine steps."""
     stepped = network.copy()
-    run_chunk = make_engine("reference", stepped, x[None, :], y[None, :], np.array([label]), rule, loss)
+    run_chunk = make_engine("reference", stepped, x[None, :], y[None, :], np.array([label]), rule,
+                            loss)
     run_chunk(np.array([0]), 1.0)
     before = network.weights + network.biases
     after = stepped.weights + stepped.biases
@@ -78,7 +80,8 @@ def check(config: Config, examples: int = 3, seed: int = 0) -> tuple[list[LayerC
     rng = np.random.default_rng(seed)
     arrays = network.weights + network.biases
     L = len(network.weights)
-    names = [f"layers.{l}.weight" for l in range(1, L + 1)] + [f"layers.{l}.bias" for l in range(1, L + 1)]
+    names = ([f"layers.{l}.weight" for l in range(1, L + 1)]
+             + [f"layers.{l}.bias" for l in range(1, L + 1)])
     worst = [0.0] * len(arrays)
     largest = [0.0] * len(arrays)
     checked = [0] * len(arrays)
@@ -115,7 +118,8 @@ def _sample(gradient: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if len(gradient) <= SAMPLE:
         return np.arange(len(gradient))
     nonzero = np.flatnonzero(gradient)
-    some = rng.choice(nonzero, min(len(nonzero), 3 * SAMPLE // 4), replace=False) if len(nonzero) else nonzero
+    some = (rng.choice(nonzero, min(len(nonzero), 3 * SAMPLE // 4), replace=False)
+            if len(nonzero) else nonzero)
     anywhere = rng.choice(len(gradient), SAMPLE - len(some), replace=False)
     return np.unique(np.concatenate([some, anywhere]))
 
@@ -128,4 +132,5 @@ def verdict(results: list[LayerCheck]) -> str:
             f"gradcheck failed: {worst.name}: backprop and central differences differ by "
             f"{worst.error:.2e} of the gradient's size (tolerance {TOLERANCE:g})"
         )
-    return f"gradcheck passed: largest relative error {worst.error:.2e} <= {TOLERANCE:g} ({worst.name})"
+    return (f"gradcheck passed: largest relative error {worst.error:.2e} <= {TOLERANCE:g} "
+            f"({worst.name})")

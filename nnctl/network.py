@@ -1,8 +1,9 @@
-"""The network's parameters W^[l], b^[l] for l = 1..L, the forward pass in matrix form, init schemes.
+"""The network's parameters W^[l], b^[l] for l = 1..L, the forward pass in matrix form, init
+schemes.
 
-W^[l] has shape (d^[l], d^[l-1]) as on the slides (row j holds the weights w_ji of unit j), and b^[l]
-is the bias, the lecture's weight w_j0 on a constant input 1 (the extended notation), kept as its
-own vector. Python lists are 0-based, so W^[l] is `weights[l - 1]`.
+W^[l] has shape (d^[l], d^[l-1]) as on the slides (row j holds the weights w_ji of unit j), and
+b^[l] is the bias, the lecture's weight w_j0 on a constant input 1 (the extended notation), kept as
+its own vector. Python lists are 0-based, so W^[l] is `weights[l - 1]`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ INITIALIZERS = {
 
 @dataclass
 class Network:
-    """A feed-forward network: hidden layers use `activation` (phi), the last layer `output` (psi)."""
+    """A feed-forward network: hidden layers use `activation` (phi), the last layer `output`
+    (psi)."""
 
     weights: list[np.ndarray]
     biases: list[np.ndarray]
@@ -70,7 +72,8 @@ class Network:
         return self.weights[0].dtype
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """z^[L] for a batch of inputs (one per row): z^[l] = W^[l] a^[l-1] + b^[l], a^[l] = f(z^[l])."""
+        """z^[L] for a batch of inputs (one per row): z^[l] = W^[l] a^[l-1] + b^[l],
+        a^[l] = f(z^[l])."""
         a = x
         for W, b in zip(self.weights[:-1], self.biases[:-1]):
             a = ACTIVATIONS[self.activation](a @ W.T + b)

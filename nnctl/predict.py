@@ -18,8 +18,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnctl.activations import softmax
+from nnctl.checkpoint import load_trained
 from nnctl.errors import DataError, NnctlError, one_line
-from nnctl.evaluate import BATCH, load_trained
+from nnctl.evaluate import in_batches
 from nnctl.images import MAX_SHEET_ROWS, SHEET_SIDE, contact_sheet, save_image
 from nnctl.inputs import open_regular
 from nnctl.network import Network
@@ -310,9 +311,7 @@ def predict(target: str | Path, paths: list[Path], save_preprocessed: Path | Non
         return results
 
     x = np.stack(fed).reshape(len(fed), -1).astype(network.dtype)
-    probs = np.concatenate(
-        [probabilities(network, x[i : i + BATCH]) for i in range(0, len(x), BATCH)]
-    )
+    probs = in_batches(lambda rows: probabilities(network, rows), x)
     ok = [r for r in results if "error" not in r]
     for result, row in zip(ok, probs):
         ranked = [int(k) for k in np.argsort(-row, kind="stable")]  # ties: lower digit first

@@ -82,7 +82,8 @@ def bar_figures(run: Run, seen: int, loss_sum: float, mistakes: int, seconds: fl
     epoch_seconds = [r["seconds"] for r in run.history] + [seconds * n / seen]
     epochs_left = run.config.training.epochs - run.progress.epoch - seen / n
     return (f"loss {loss_sum / seen:.4f} acc {1 - mistakes / seen:.2%}  "
-            f"{rate(seen / seconds)} ex/s  left {duration(seconds_left(epoch_seconds, epochs_left))}")
+            f"{rate(seen / seconds)} ex/s  "
+            f"left {duration(seconds_left(epoch_seconds, epochs_left))}")
 
 
 COMPILE_NOTICE = "compiling the fast engine, first run only (~10 s)"
@@ -107,7 +108,9 @@ def run_summary(run: Run) -> list[str]:
     }
     lines = [f"nnctl: {_summary_start(run)}", *(f"{key:>9} {value}" for key, value in rows.items())]
     if validation:
-        lines.append(f"{'*':>9} marks a better validation accuracy: its weights are kept (best.npz)")
+        lines.append(
+            f"{'*':>9} marks a better validation accuracy: its weights are kept (best.npz)"
+        )
     if engine_name(tc.engine) == "fused":
         from nnctl.engine import fused  # numba is loaded only for the fused engine
 
@@ -142,7 +145,8 @@ def _summary_lr(tc: TrainingConfig) -> str:
     last = learning_rate(tc.schedule, first, tc.decay, max(tc.epochs, 1))
     if last == first:
         return f"{first:g} (constant)"
-    return f"{first:g} to {last:.3g} in epoch {tc.epochs} ({tc.schedule} schedule, decay {tc.decay:g})"
+    return (f"{first:g} to {last:.3g} in epoch {tc.epochs} "
+            f"({tc.schedule} schedule, decay {tc.decay:g})")
 
 
 def result_lines(result: TrainResult) -> list[str]:
@@ -263,7 +267,8 @@ def runs_table(rows: list[dict], keys: list[str]) -> Table:
 
     from nnctl.runs import short_key, value_text
 
-    parent = os.path.commonpath([os.path.dirname(row["run"]) or "." for row in rows]) if rows else ""
+    parent = (os.path.commonpath([os.path.dirname(row["run"]) or "." for row in rows])
+              if rows else "")
     shared = [f"{name} {rows[0][name]}" for name in ("network", "rule")
               if rows and len({row[name] for row in rows}) == 1]
     varying = [name for name in ("network", "rule") if not any(name in s for s in shared)

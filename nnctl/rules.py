@@ -2,8 +2,8 @@
 
 Each rule updates one layer of linear units in place for one example (x, y) and returns the
 example's loss, the scores z = W x + b computed before the update, and whether it changed the
-weights (the perceptron leaves them alone on an example it already classifies right). The bias is the weight on
-a constant input x_0 = 1, so it moves exactly like the other weights.
+weights (the perceptron leaves them alone on an example it already classifies right). The bias is
+the weight on a constant input x_0 = 1, so it moves exactly like the other weights.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ def perceptron(W: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray, eta
     """Rosenblatt: for every unit k with sign(w_k^T x) != y_k, w_k <- w_k + eta y_k x."""
     z = W @ x + b
     wrong = y * z <= 0  # a score of exactly 0 has no sign: counted as a mistake
-    loss = float(-(y[wrong] * z[wrong]).sum())  # J_n = -w^T x y, summed over the misclassified units
+    # J_n = -w^T x y, summed over the misclassified units
+    loss = float(-(y[wrong] * z[wrong]).sum())
     changed = bool(wrong.any())
     if changed:
         W[wrong] += np.outer(eta * y[wrong], x)

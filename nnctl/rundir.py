@@ -1,4 +1,5 @@
-"""The run directory: choosing and claiming it, its lock, its metrics file, what resuming may change.
+"""The run directory: choosing and claiming it, its lock, its metrics file, what resuming may
+change.
 
 runs/NAME/
   .nnctl-run               the marker: this directory is a run nnctl made. A process that writes
@@ -328,8 +329,8 @@ def changed_keys(a: Config, b: Config) -> list[str]:
     return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
 
 
-def resume_config(run_dir: Path, overrides: Sequence[str] = (), config_path: str | Path | None = None
-                  ) -> Config:
+def resume_config(run_dir: Path, overrides: Sequence[str] = (),
+                  config_path: str | Path | None = None) -> Config:
     """The config to continue a run with: the one it was trained with, plus safe --set overrides.
 
     Refused: a directory that is not a run, a config.yaml (or a CONFIG given) that differs from

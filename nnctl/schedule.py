@@ -1,4 +1,5 @@
-"""Learning-rate schedules: eta for an epoch (1-based) from the base rate and a decay, in a table."""
+"""Learning-rate schedules: eta for an epoch (1-based) from the base rate and a decay, in a
+table."""
 
 from __future__ import annotations
 

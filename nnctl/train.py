@@ -104,7 +104,8 @@ def deferred_signals() -> Iterator[list[int]]:
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
-    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in SIGNAL_EXIT}
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
+                for s in SIGNAL_EXIT}
     try:
         yield received
     finally:
@@ -435,7 +436,8 @@ def _already_complete(run: Run, stop_reason: str, summary: dict) -> TrainResult:
 def _validation_metrics(network: Network, splits: Splits, config: Config) -> dict:
     if splits.validation is None:
         return {}
-    loss, accuracy = loss_and_accuracy(network, splits.validation, config.training.loss, config.training.rule)
+    loss, accuracy = loss_and_accuracy(network, splits.validation, config.training.loss,
+                                       config.training.rule)
     return {"val_loss": loss, "val_accuracy": accuracy}
 
 

@@ -61,7 +61,8 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
     codes = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype(">i2"): 0x0B,
              np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
     big = array.astype(array.dtype.newbyteorder(">"))
-    header = bytes([0, 0, codes[big.dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = (bytes([0, 0, codes[big.dtype], array.ndim])
+              + struct.pack(f">{array.ndim}I", *array.shape))
     data = header + big.tobytes()
     path.write_bytes(gzip.compress(data) if gz else data)
 

@@ -33,16 +33,19 @@ IMAGE_SHAPE = (4, 3)  # 12 inputs: deliberately not 28x28
 
 def make_network(sizes, dtype="float32", activation="sigmoid", output="softmax", seed=0) -> Network:
     rng = np.random.default_rng(seed)
-    weights = [rng.standard_normal((n_out, n_in)).astype(dtype) for n_in, n_out in itertools.pairwise(sizes)]
+    weights = [rng.standard_normal((n_out, n_in)).astype(dtype)
+               for n_in, n_out in itertools.pairwise(sizes)]
     biases = [rng.standard_normal(n_out).astype(dtype) for n_out in sizes[1:]]
     return Network(weights, biases, activation, output)
 
 
 def make_metadata(network: Network, image_shape=IMAGE_SHAPE, epoch=3) -> dict:
-    """The metadata nnctl.train writes: config, preprocessing, image_shape, classes, epoch, metrics."""
+    """The metadata nnctl.train writes: config, preprocessing, image_shape, classes, epoch,
+    metrics."""
     config = config_from_dict(
         {
-            "model": {"hidden": network.sizes[1:-1], "activation": network.activation, "output": network.output},
+            "model": {"hidden": network.sizes[1:-1], "activation": network.activation,
+                      "output": network.output},
             "training": {
                 "dtype": str(network.dtype),
                 "epochs": 7,
@@ -87,8 +90,8 @@ def valid_parts(sizes=(12, 8, 5, 10), dtype="float32"):
     for l, (W, b) in enumerate(zip(network.weights, network.biases), start=1):
         arrays[f"layers.{l}.weight"] = W
         arrays[f"layers.{l}.bias"] = b
-    meta = dict(make_metadata(network), format_version=FORMAT_VERSION, activation=network.activation,
-                output=network.output, sizes=network.sizes)
+    meta = dict(make_metadata(network), format_version=FORMAT_VERSION,
+                activation=network.activation, output=network.output, sizes=network.sizes)
     return arrays, meta
 
 
@@ -152,8 +155,8 @@ def test_saved_file_is_plain_arrays(tmp_path):
     path = tmp_path / "c.npz"
     save_checkpoint(path, network, make_metadata(network))
     with np.load(path, allow_pickle=False) as npz:
-        assert set(npz.files) == {"layers.1.weight", "layers.1.bias", "layers.2.weight", "layers.2.bias",
-                                  "metadata"}
+        assert set(npz.files) == {"layers.1.weight", "layers.1.bias", "layers.2.weight",
+                                  "layers.2.bias", "metadata"}
         assert npz["layers.1.weight"].shape == (6, 12) and npz["layers.2.bias"].shape == (10,)
         raw = npz["metadata"]
         assert raw.dtype == np.uint8 and raw.ndim == 1
@@ -179,7 +182,8 @@ def test_load_refuses_pickles(tmp_path, monkeypatch):
 
 
 def test_crafted_valid_npz_loads(tmp_path):
-    """The crafting helpers make a loadable file, so the error tests below break only what they mean to."""
+    """The crafting helpers make a loadable file, so the error tests below break only what they
+    mean to."""
     arrays, meta = valid_parts()
     network, loaded_meta = load_checkpoint(write_npz(tmp_path / "ok.npz", arrays, meta))
     assert network.sizes == [12, 8, 5, 10]
@@ -217,7 +221,8 @@ def test_save_leaves_no_temporary_files(tmp_path):
     assert load_checkpoint(tmp_path / "last.npz")[1]["epoch"] == 4
 
 
-@pytest.mark.parametrize("exception", [OSError("disk on fire"), KeyboardInterrupt()], ids=["OSError", "KeyboardInterrupt"])
+@pytest.mark.parametrize("exception", [OSError("disk on fire"), KeyboardInterrupt()],
+                         ids=["OSError", "KeyboardInterrupt"])
 @pytest.mark.parametrize("failing", ["replace", "fsync"])
 def test_failed_write_keeps_old_file(tmp_path, monkeypatch, failing, exception):
     network = make_network([12, 10])
@@ -279,7 +284,8 @@ def _valid_bytes() -> bytes:
 @pytest.mark.parametrize("keep", [0, 1, 10, 100, 0.5, -22, -1], ids=lambda k: f"keep{k}")
 def test_truncated_file(tmp_path, keep):
     data = _valid_bytes()
-    cut = int(len(data) * keep) if isinstance(keep, float) else keep % len(data) if keep < 0 else keep
+    cut = (int(len(data) * keep) if isinstance(keep, float)
+           else keep % len(data) if keep < 0 else keep)
     path = tmp_path / "trunc.npz"
     path.write_bytes(data[:cut])
     error_message(path)
@@ -391,7 +397,9 @@ def test_unknown_format_version(tmp_path, version):
 
 
 @pytest.mark.parametrize(
-    "raw", [b"{not json", b"", b"\xff\xfe\x00\x01", b'{"format_version": 1', b"[1, 2, 3]", b'"a string"', b"null"],
+    "raw",
+    [b"{not json", b"", b"\xff\xfe\x00\x01", b'{"format_version": 1', b"[1, 2, 3]", b'"a string"',
+     b"null"],
     ids=["syntax", "empty", "not-utf8", "unterminated", "list", "string", "null"],
 )
 def test_metadata_not_a_json_object(tmp_path, raw):
@@ -422,7 +430,8 @@ def test_metadata_missing(tmp_path, metadata):
         {"image_shape": [None, 3]},
         {"image_shape": "12"},
     ],
-    ids=["activation-list", "output-dict", "image-shape-strings", "image-shape-null", "image-shape-string"],
+    ids=["activation-list", "output-dict", "image-shape-strings", "image-shape-null",
+         "image-shape-string"],
 )
 def test_ill_typed_metadata_fields(tmp_path, changes):
     """Wrong JSON types in metadata are a malformed checkpoint, not a crash."""

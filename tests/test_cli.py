@@ -1,4 +1,5 @@
-"""The CLI end to end on a small subset of the bundled MNIST: train -> evaluate -> inspect-weights."""
+"""The CLI end to end on a small subset of the bundled MNIST: train -> evaluate ->
+inspect-weights."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ METRIC_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accurac
 
 
 def test_train_evaluate_inspect_mlp(run, write_config, tmp_path):
-    config = write_config({"model": {"hidden": [32]}, "training": {"epochs": 2, "learning_rate": 0.1}})
+    config = write_config({"model": {"hidden": [32]},
+                           "training": {"epochs": 2, "learning_rate": 0.1}})
     out = tmp_path / "run"
     result = run("train", config, "--out", out, "--quiet")
     assert result.exit_code == 0, result.output + result.stderr
@@ -48,8 +50,8 @@ def test_train_evaluate_inspect_mlp(run, write_config, tmp_path):
     assert np.trace(C) / C.sum() == report["accuracy"]
     assert [row["support"] for row in report["per_class"]] == C.sum(axis=1).tolist()
 
-    validation = json.loads(run("evaluate", out / "checkpoints" / "best.npz", "--split", "validation",
-                                "--json").stdout)
+    validation = json.loads(run("evaluate", out / "checkpoints" / "best.npz", "--split",
+                                "validation", "--json").stdout)
     assert validation["examples"] == 500
     best_epoch = summary["best_epoch"]
     assert best_epoch in (1, 2)  # any trained epoch beats the random initial weights
@@ -67,11 +69,13 @@ def test_train_evaluate_inspect_mlp(run, write_config, tmp_path):
 
 
 def test_single_layer_templates(run, write_config, tmp_path):
-    config = write_config({"model": {"hidden": []}, "training": {"epochs": 1, "learning_rate": 0.05}})
+    config = write_config({"model": {"hidden": []},
+                           "training": {"epochs": 1, "learning_rate": 0.05}})
     out = tmp_path / "run"
     assert run("train", config, "--out", out, "--quiet").exit_code == 0
     figures = tmp_path / "figures"
-    result = run("inspect-weights", out / "checkpoints" / "last.npz", "--out", figures, "--zoom", "2")
+    result = run("inspect-weights", out / "checkpoints" / "last.npz", "--out", figures,
+                 "--zoom", "2")
     assert result.exit_code == 0, result.stderr
     for k in range(10):
         assert (figures / f"template-{k}.png").exists()
@@ -89,10 +93,13 @@ def test_same_seed_gives_identical_checkpoints(run, write_config, tmp_path):
     for name in ("a", "b"):
         assert run("train", config, "--out", tmp_path / name, "--quiet").exit_code == 0
     for path in sorted((tmp_path / "a" / "checkpoints").iterdir()):
-        assert path.read_bytes() == (tmp_path / "b" / "checkpoints" / path.name).read_bytes(), path.name
-    other = write_config({"model": {"hidden": [16]}, "training": {"epochs": 2, "seed": 8}}, "other.yaml")
+        assert (path.read_bytes()
+                == (tmp_path / "b" / "checkpoints" / path.name).read_bytes()), path.name
+    other = write_config({"model": {"hidden": [16]}, "training": {"epochs": 2, "seed": 8}},
+                         "other.yaml")
     assert run("train", other, "--out", tmp_path / "c", "--quiet").exit_code == 0
-    assert (tmp_path / "c/checkpoints/last.npz").read_bytes() != (tmp_path / "a/checkpoints/last.npz").read_bytes()
+    assert ((tmp_path / "c/checkpoints/last.npz").read_bytes()
+            != (tmp_path / "a/checkpoints/last.npz").read_bytes())
 
 
 def test_config_error_exits_2_and_writes_nothing(run, write_config, tmp_path):
@@ -146,7 +153,8 @@ def test_default_run_dir_never_overwrites(run, write_config, tmp_path, monkeypat
 
 def test_evaluate_errors_are_one_line(run, tmp_path, write_config, tiny_dataset):
     missing = run("evaluate", tmp_path / "nope.npz")
-    assert missing.exit_code == 1 and missing.stderr.startswith("Error: ") and "nope.npz" in missing.stderr
+    assert (missing.exit_code == 1 and missing.stderr.startswith("Error: ")
+            and "nope.npz" in missing.stderr)
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip")
     assert run("evaluate", junk).exit_code == 1
@@ -164,7 +172,8 @@ def test_evaluate_errors_are_one_line(run, tmp_path, write_config, tiny_dataset)
 
 def test_other_image_shape_end_to_end(run, write_config, tiny_dataset, tmp_path):
     directory = tiny_dataset(shape=(8, 6), classes=3)
-    config = write_config({"model": {"hidden": [8]}, "training": {"epochs": 3, "learning_rate": 0.2},
+    config = write_config({"model": {"hidden": [8]},
+                           "training": {"epochs": 3, "learning_rate": 0.2},
                            "data": {"dir": str(directory), "limit": None, "validation": 50}})
     out = tmp_path / "run"
     result = run("train", config, "--out", out, "--quiet")
@@ -197,7 +206,8 @@ def test_plot_and_evaluate_figure(run, write_config, tmp_path):
     worst = report["worst"]
     assert worst and all(w["true"] != w["predicted"] for w in worst)
     assert [w["true_output"] for w in worst] == sorted(w["true_output"] for w in worst)
-    assert all(w["output"] > w["true_output"] for w in worst)  # the prediction is the largest output
+    # the prediction is the largest output
+    assert all(w["output"] > w["true_output"] for w in worst)
     wrong = sum(report["confusion_matrix"][i][j] for i in range(10) for j in range(10) if i != j)
     assert len(worst) == min(wrong, 50)
 

@@ -37,7 +37,8 @@ def finish(children: list[subprocess.Popen]) -> list[tuple[int, str]]:
 
 
 def metrics_epochs(run_dir: Path) -> list[int]:
-    return [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line)["epoch"]
+            for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 def wait_for(predicate, child: subprocess.Popen, what: str, seconds: float = 60) -> None:
@@ -78,7 +79,8 @@ def test_same_name_runs_started_together_get_their_own_directories(tmp_path, qui
         results = finish(children)
         assert all(status == 0 for status, _ in results), results
     runs = sorted((tmp_path / "runs").iterdir())
-    assert len(runs) == 12 and {p.name for p in runs} == {"quick"} | {f"quick-{k}" for k in range(2, 13)}
+    assert (len(runs) == 12
+            and {p.name for p in runs} == {"quick"} | {f"quick-{k}" for k in range(2, 13)})
     for run_dir in runs:
         assert metrics_epochs(run_dir) == [1, 2, 3]
         assert (run_dir / RUN_MARKER).is_file() and (run_dir / "summary.json").is_file()
@@ -143,9 +145,10 @@ def test_a_second_writer_is_refused_while_readers_keep_working(tmp_path, slow):
         wait_for(lambda: len(metrics_epochs(run_dir)) >= 2 if (run_dir / "metrics.jsonl").exists()
                  else False, trainer, "two epochs")
         assert writer_pid(run_dir) == trainer.pid
-        for args in (("--resume", run_dir), (slow, "--out", run_dir), (slow, "--out", run_dir, "--force")):
-            second = subprocess.run(nnctl("train", *args, "--quiet"), cwd=tmp_path, capture_output=True,
-                                    text=True, timeout=60, check=False)
+        for args in (("--resume", run_dir), (slow, "--out", run_dir),
+                     (slow, "--out", run_dir, "--force")):
+            second = subprocess.run(nnctl("train", *args, "--quiet"), cwd=tmp_path,
+                                    capture_output=True, text=True, timeout=60, check=False)
             lines = second.stderr.strip().splitlines()
             assert second.returncode == 1 and len(lines) == 1, second.stderr
             assert f"is being written by process {trainer.pid}" in lines[0], lines[0]
@@ -228,7 +231,8 @@ def test_a_run_without_checkpoint_is_replaced_without_force_or_resumed(tmp_path,
 
 def test_resuming_a_complete_run_is_a_no_op(tmp_path, run, write_config):
     config = write_config({"model": {"hidden": [8]},
-                           "training": {"epochs": 30, "learning_rate": 2.0, "stop": {"patience": 1}}})
+                           "training": {"epochs": 30, "learning_rate": 2.0,
+                                        "stop": {"patience": 1}}})
     out = tmp_path / "run"
     first = run("train", config, "--out", out, "--quiet")
     assert first.exit_code == 0 and "no better validation accuracy" in first.stdout

@@ -1,4 +1,5 @@
-"""Config files (nnctl.config): the shipped configs, defaults, --set overrides, every kind of error."""
+"""Config files (nnctl.config): the shipped configs, defaults, --set overrides, every kind of
+error."""
 
 from __future__ import annotations
 
@@ -91,9 +92,11 @@ def test_single_layer_rules_accept_their_own_settings_spelled_out(tmp_path, rule
 
 
 def test_backprop_keeps_explicit_output_and_loss(tmp_path):
-    config = load_config(write(tmp_path, "model: {output: sigmoid}\ntraining: {loss: squared_error}\n"))
+    config = load_config(write(tmp_path,
+                               "model: {output: sigmoid}\ntraining: {loss: squared_error}\n"))
     assert (config.model.output, config.training.loss) == ("sigmoid", "squared_error")
-    config = load_config(write(tmp_path, "model: {output: identity}\ntraining: {loss: squared_error}\n"))
+    config = load_config(write(tmp_path,
+                               "model: {output: identity}\ntraining: {loss: squared_error}\n"))
     assert (config.model.output, config.training.loss) == ("identity", "squared_error")
 
 
@@ -121,8 +124,9 @@ def test_set_overrides(tmp_path):
 
 def test_set_values_are_yaml(tmp_path):
     path = write(tmp_path, "data: {limit: 500, validation: 100}\n")
-    config = load_config(path, ["training.shuffle=false", "data.limit=null", "model.hidden=[64, 32]",
-                                "training.learning_rate=0.5", "model.init.scheme=he", "data.dir=some/dir"])
+    config = load_config(path, ["training.shuffle=false", "data.limit=null",
+                                "model.hidden=[64, 32]", "training.learning_rate=0.5",
+                                "model.init.scheme=he", "data.dir=some/dir"])
     assert config.training.shuffle is False
     assert config.data.limit is None
     assert config.model.hidden == [64, 32]
@@ -133,13 +137,15 @@ def test_set_values_are_yaml(tmp_path):
 
 def test_set_later_override_wins_and_creates_sections(tmp_path):
     path = write(tmp_path, "")
-    config = load_config(path, ["training.epochs=3", "training.stop.patience=2", "training.epochs=4"])
+    config = load_config(path, ["training.epochs=3", "training.stop.patience=2",
+                                "training.epochs=4"])
     assert config.training.epochs == 4
     assert config.training.stop.patience == 2
 
 
 def test_set_into_a_section_left_empty_in_the_file(tmp_path):
-    """`training:` with nothing under it is a valid (empty) section; --set must be able to fill it."""
+    """`training:` with nothing under it is a valid (empty) section; --set must be able to fill
+    it."""
     path = write(tmp_path, "model:\n  hidden: [10]\ntraining:\n")
     config = load_config(path, ["training.epochs=3"])
     assert config.training.epochs == 3
@@ -176,7 +182,8 @@ def test_invalid_yaml(tmp_path, text):
     assert "line" in message and "column" in message
 
 
-@pytest.mark.parametrize("text", ["- model\n- training\n", "just a string\n", "42\n"], ids=["list", "str", "int"])
+@pytest.mark.parametrize("text", ["- model\n- training\n", "just a string\n", "42\n"],
+                         ids=["list", "str", "int"])
 def test_not_a_mapping(tmp_path, text):
     path = write(tmp_path, text)
     message = load_error(path)
@@ -186,8 +193,8 @@ def test_not_a_mapping(tmp_path, text):
 
 @pytest.mark.parametrize(
     "text, key",
-    [("model: 3\n", "model"), ("training: [1, 2]\n", "training"), ("model:\n  init: he\n", "model.init"),
-     ("training:\n  stop: true\n", "training.stop")],
+    [("model: 3\n", "model"), ("training: [1, 2]\n", "training"),
+     ("model:\n  init: he\n", "model.init"), ("training:\n  stop: true\n", "training.stop")],
 )
 def test_section_not_a_mapping(tmp_path, text, key):
     path = write(tmp_path, text)
@@ -200,12 +207,16 @@ def test_section_not_a_mapping(tmp_path, text, key):
 ERROR_CASES = {
     # unknown keys, with did-you-mean
     "unknown-section": ("trainng:\n  epochs: 3\n", "trainng", ["unknown key", "'training'"]),
-    "unknown-key": ("training:\n  learning_rat: 0.1\n", "training.learning_rat", ["'training.learning_rate'"]),
-    "unknown-nested": ("model:\n  init:\n    sheme: he\n", "model.init.sheme", ["'model.init.scheme'"]),
-    "unknown-stop": ("training:\n  stop:\n    patients: 3\n", "training.stop.patients", ["'training.stop.patience'"]),
+    "unknown-key": ("training:\n  learning_rat: 0.1\n", "training.learning_rat",
+                    ["'training.learning_rate'"]),
+    "unknown-nested": ("model:\n  init:\n    sheme: he\n", "model.init.sheme",
+                       ["'model.init.scheme'"]),
+    "unknown-stop": ("training:\n  stop:\n    patients: 3\n", "training.stop.patients",
+                     ["'training.stop.patience'"]),
     "unknown-no-match": ("zzzzzz: 1\n", "zzzzzz", ["unknown key"]),
     # wrong types
-    "str-for-float": ("training:\n  learning_rate: fast\n", "training.learning_rate", ["number", "fast"]),
+    "str-for-float": ("training:\n  learning_rate: fast\n", "training.learning_rate",
+                      ["number", "fast"]),
     "quoted-number": ("training:\n  learning_rate: '0.1'\n", "training.learning_rate", ["number"]),
     "str-for-int": ("training:\n  epochs: ten\n", "training.epochs", ["whole number"]),
     "bool-for-int": ("training:\n  epochs: true\n", "training.epochs", ["whole number"]),
@@ -216,7 +227,8 @@ ERROR_CASES = {
     "float-in-list": ("model:\n  hidden: [100, 1.5]\n", "model.hidden", ["whole number"]),
     "bool-in-list": ("model:\n  hidden: [true]\n", "model.hidden", ["whole number"]),
     "str-for-bool": ("training:\n  shuffle: 'no'\n", "training.shuffle", ["true or false"]),
-    "int-for-bool": ("training:\n  stop:\n    no_mistakes: 1\n", "training.stop.no_mistakes", ["true or false"]),
+    "int-for-bool": ("training:\n  stop:\n    no_mistakes: 1\n", "training.stop.no_mistakes",
+                     ["true or false"]),
     "number-for-str": ("model:\n  activation: 3\n", "model.activation", ["string"]),
     "number-for-path": ("data:\n  dir: 5\n", "data.dir", ["string"]),
     "nan": ("training:\n  learning_rate: .nan\n", "training.learning_rate", ["finite"]),
@@ -233,9 +245,11 @@ ERROR_CASES = {
     "decay-negative": ("training:\n  decay: -0.5\n", "training.decay", [">= 0"]),
     "seed-negative": ("training:\n  seed: -3\n", "training.seed", [">= 0"]),
     "patience-zero": ("training:\n  stop:\n    patience: 0\n", "training.stop.patience", ["> 0"]),
-    "tolerance-zero": ("training:\n  stop:\n    tolerance: 0\n", "training.stop.tolerance", ["> 0"]),
+    "tolerance-zero": ("training:\n  stop:\n    tolerance: 0\n", "training.stop.tolerance",
+                       ["> 0"]),
     # unknown choices, with suggestions
-    "activation-typo": ("model:\n  activation: sigmod\n", "model.activation", ["sigmod", "'sigmoid'"]),
+    "activation-typo": ("model:\n  activation: sigmod\n", "model.activation",
+                        ["sigmod", "'sigmoid'"]),
     "output-typo": ("model:\n  output: softmx\n", "model.output", ["'softmax'"]),
     "rule-typo": ("training:\n  rule: backprob\n", "training.rule", ["'backprop'"]),
     "loss-typo": ("training:\n  loss: cross_entropie\n", "training.loss", ["'cross_entropy'"]),
@@ -244,18 +258,28 @@ ERROR_CASES = {
     "dtype-unknown": ("training:\n  dtype: int8\n", "training.dtype", ["float32", "float64"]),
     "engine-unknown": ("training:\n  engine: warp-drive\n", "training.engine", ["reference"]),
     # combinations that make no sense
-    "perceptron-hidden": ("model:\n  hidden: [10]\ntraining:\n  rule: perceptron\n", "model.hidden", ["perceptron"]),
-    "delta-hidden": ("model:\n  hidden: [10, 5]\ntraining:\n  rule: delta\n", "model.hidden", ["delta"]),
-    "delta-softmax": ("model:\n  output: softmax\ntraining:\n  rule: delta\n", "model.output", ["identity"]),
-    "perceptron-sigmoid": ("model:\n  output: sigmoid\ntraining:\n  rule: perceptron\n", "model.output", ["identity"]),
-    "perceptron-wrong-loss": ("training:\n  rule: perceptron\n  loss: squared_error\n", "training.loss", ["perceptron"]),
-    "delta-wrong-loss": ("training:\n  rule: delta\n  loss: perceptron\n", "training.loss", ["squared_error"]),
-    "ce-identity": ("model:\n  output: identity\ntraining:\n  loss: cross_entropy\n", "training.loss", ["identity"]),
-    "perceptron-loss-backprop": ("training:\n  rule: backprop\n  loss: perceptron\n", "training.loss", ["perceptron"]),
+    "perceptron-hidden": ("model:\n  hidden: [10]\ntraining:\n  rule: perceptron\n",
+                          "model.hidden", ["perceptron"]),
+    "delta-hidden": ("model:\n  hidden: [10, 5]\ntraining:\n  rule: delta\n", "model.hidden",
+                     ["delta"]),
+    "delta-softmax": ("model:\n  output: softmax\ntraining:\n  rule: delta\n", "model.output",
+                      ["identity"]),
+    "perceptron-sigmoid": ("model:\n  output: sigmoid\ntraining:\n  rule: perceptron\n",
+                           "model.output", ["identity"]),
+    "perceptron-wrong-loss": ("training:\n  rule: perceptron\n  loss: squared_error\n",
+                              "training.loss", ["perceptron"]),
+    "delta-wrong-loss": ("training:\n  rule: delta\n  loss: perceptron\n", "training.loss",
+                         ["squared_error"]),
+    "ce-identity": ("model:\n  output: identity\ntraining:\n  loss: cross_entropy\n",
+                    "training.loss", ["identity"]),
+    "perceptron-loss-backprop": ("training:\n  rule: backprop\n  loss: perceptron\n",
+                                 "training.loss", ["perceptron"]),
     "patience-no-validation": ("training:\n  stop:\n    patience: 3\ndata:\n  validation: 0\n",
                                "training.stop.patience", ["validation"]),
-    "validation-equals-limit": ("data:\n  limit: 100\n  validation: 100\n", "data.validation", ["100"]),
-    "validation-above-limit": ("data:\n  limit: 100\n  validation: 5000\n", "data.validation", ["5000"]),
+    "validation-equals-limit": ("data:\n  limit: 100\n  validation: 100\n", "data.validation",
+                                ["100"]),
+    "validation-above-limit": ("data:\n  limit: 100\n  validation: 5000\n", "data.validation",
+                               ["5000"]),
 }
 
 
@@ -270,7 +294,9 @@ def test_config_errors_name_file_and_key(tmp_path, text, key, words):
 
 
 @pytest.mark.parametrize(
-    "item", ["training.epochs3", "training.epochs", "=3", "training..epochs=3", ".epochs=3", "training.=3", ""],
+    "item",
+    ["training.epochs3", "training.epochs", "=3", "training..epochs=3", ".epochs=3", "training.=3",
+     ""],
 )
 def test_bad_set_syntax(tmp_path, item):
     message = load_error(write(tmp_path, ""), [item])
@@ -313,9 +339,11 @@ def test_set_with_invalid_yaml_value(tmp_path):
 ROUND_TRIP_CASES = {
     "defaults": {},
     "perceptron": {"training": {"rule": "perceptron", "epochs": 2}},
-    "delta": {"training": {"rule": "delta", "learning_rate": 0.01, "schedule": "inverse", "decay": 0.5}},
+    "delta": {"training": {"rule": "delta", "learning_rate": 0.01, "schedule": "inverse",
+                           "decay": 0.5}},
     "mlp": {
-        "model": {"hidden": [64, 32], "activation": "relu", "output": "sigmoid", "init": {"scheme": "he", "scale": 0.5}},
+        "model": {"hidden": [64, 32], "activation": "relu", "output": "sigmoid",
+                  "init": {"scheme": "he", "scale": 0.5}},
         "training": {"loss": "squared_error", "dtype": "float64", "shuffle": False, "seed": 7,
                      "stop": {"no_mistakes": True, "tolerance": 1e-4, "patience": 3}},
         "data": {"dir": "somewhere", "train_images": "a.gz", "validation": 10, "limit": 100},

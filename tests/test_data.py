@@ -51,7 +51,8 @@ def idx_header(code: int, dims) -> bytes:
 
 
 def idx_bytes(array, code: int | None = None) -> bytes:
-    """A complete IDX file for `array`: magic, type code, ndim, big-endian sizes, big-endian data."""
+    """A complete IDX file for `array`: magic, type code, ndim, big-endian sizes, big-endian
+    data."""
     array = np.asarray(array)
     if code is None:
         code = CODE_OF_KIND[array.dtype.newbyteorder("=")]
@@ -137,7 +138,8 @@ def test_read_idx_decodes_big_endian_by_hand(tmp_path):
     out = read_idx(write_file(tmp_path / "a", data))
     assert out.tolist() == [258, -2, -32768]
     # float32 big-endian 0x3f800000 = 1.0, 0xc0200000 = -2.5; 1x2 matrix
-    data = b"\x00\x00\x0d\x02" + b"\x00\x00\x00\x01\x00\x00\x00\x02" + b"\x3f\x80\x00\x00\xc0\x20\x00\x00"
+    data = (b"\x00\x00\x0d\x02" + b"\x00\x00\x00\x01\x00\x00\x00\x02"
+            + b"\x3f\x80\x00\x00\xc0\x20\x00\x00")
     out = read_idx(write_file(tmp_path / "b", data))
     assert out.shape == (1, 2) and out.tolist() == [[1.0, -2.5]]
     # int32 0x00010000 = 65536
@@ -264,7 +266,8 @@ def test_huge_header_dims_fail_cleanly_without_allocating(tmp_path, code, dims, 
         tracemalloc.stop()
     assert str(path) in message(e)
     assert "truncated" in message(e)
-    assert peak < 64 * 2**20, f"read_idx allocated {peak} bytes for a {path.stat().st_size}-byte file"
+    assert peak < 64 * 2**20, (f"read_idx allocated {peak} bytes for a "
+                               f"{path.stat().st_size}-byte file")
 
 
 def test_empty_file(tmp_path):
@@ -310,7 +313,8 @@ def _gzip_bad_deflate(data: bytes) -> bytes:
     return bytes(blob)
 
 
-@pytest.mark.parametrize("corrupt", [_gzip_garbage, _gzip_truncated, _gzip_bad_crc, _gzip_bad_deflate])
+@pytest.mark.parametrize("corrupt",
+                         [_gzip_garbage, _gzip_truncated, _gzip_bad_crc, _gzip_bad_deflate])
 def test_corrupt_gzip(tmp_path, corrupt):
     data = idx_bytes(sample_values(0x08, (10, 8, 6)))
     path = write_file(tmp_path / "images.gz", corrupt(data))
@@ -442,9 +446,11 @@ def test_load_training_data_validation_zero_gives_none(tmp_path):
 
 @pytest.mark.parametrize("limit, validation", [(None, 10), (None, 11), (6, 6), (6, 7)])
 def test_load_training_data_validation_too_large(tmp_path, limit, validation):
-    directory = write_dataset(tmp_path / "mnist", small_images(10), (np.arange(10) % 3).astype(np.uint8))
+    directory = write_dataset(tmp_path / "mnist", small_images(10),
+                              (np.arange(10) % 3).astype(np.uint8))
     with pytest.raises(DataError) as e:
-        load_training_data(DataConfig(dir=str(directory), limit=limit, validation=validation), "float32")
+        load_training_data(DataConfig(dir=str(directory), limit=limit, validation=validation),
+                           "float32")
     assert str(validation) in message(e).replace(str(directory), "")
 
 
@@ -461,7 +467,8 @@ def test_preprocess_matches_pixel_over_255_for_every_value(tmp_path):
     for dtype in ("float32", "float64"):
         x = load_training_data(DataConfig(dir=str(directory), validation=0), dtype).train.x
         assert x.dtype == np.dtype(dtype)
-        np.testing.assert_allclose(x.reshape(-1), np.arange(256) / 255.0, rtol=1e-7 if dtype == "float32" else 0)
+        np.testing.assert_allclose(x.reshape(-1), np.arange(256) / 255.0,
+                                   rtol=1e-7 if dtype == "float32" else 0)
         assert x.reshape(-1)[0] == 0.0 and x.reshape(-1)[-1] == 1.0
 
 
@@ -477,7 +484,8 @@ def test_data_paths_standard_gz_names(tmp_path):
 
 
 def test_data_paths_finds_raw_names(tmp_path):
-    directory = write_dataset(tmp_path / "d", small_images(4), np.arange(4, dtype=np.uint8), gz=False)
+    directory = write_dataset(tmp_path / "d", small_images(4), np.arange(4, dtype=np.uint8),
+                              gz=False)
     paths = data_paths(DataConfig(dir=str(directory)))
     for key, stem in STANDARD_NAMES.items():
         assert paths[key] == directory / stem
@@ -489,8 +497,8 @@ def test_explicit_paths_override_dir(tmp_path):
     directory = write_dataset(tmp_path / "d", small_images(4), np.arange(4, dtype=np.uint8))
     own_images = write_idx(tmp_path / "my-images.bin", images, gz=True)
     own_labels = write_idx(tmp_path / "my-labels.bin", labels)
-    config = DataConfig(dir=str(directory), train_images=str(own_images), train_labels=str(own_labels),
-                        validation=2)
+    config = DataConfig(dir=str(directory), train_images=str(own_images),
+                        train_labels=str(own_labels), validation=2)
     paths = data_paths(config)
     assert paths["train_images"] == own_images and paths["train_labels"] == own_labels
     assert paths["test_images"] == directory / (STANDARD_NAMES["test_images"] + ".gz")

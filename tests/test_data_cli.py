@@ -1,4 +1,5 @@
-"""`nnctl data info|verify|fetch|import-csv` from the command line (the library: test_datasets.py)."""
+"""`nnctl data info|verify|fetch|import-csv` from the command line (the library:
+test_datasets.py)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_verify_passes_on_the_bundled_data_and_fails_on_a_damaged_copy(run, tmp_
     raw[-1] = (raw[-1] + 1) % 10  # one label changed: a valid file, the wrong data
     labels.write_bytes(gzip.compress(bytes(raw)))
     result = run("data", "verify", copy)
-    assert result.exit_code == 1 and result.stderr.startswith("Error: ") and "1 of 4" in result.stderr
+    assert (result.exit_code == 1 and result.stderr.startswith("Error: ")
+            and "1 of 4" in result.stderr)
 
 
 def test_fetch_from_a_local_mirror_then_train_on_it(run, tmp_path, write_config):
@@ -49,7 +51,8 @@ def test_fetch_from_a_local_mirror_then_train_on_it(run, tmp_path, write_config)
 def test_fetch_failures_are_one_line(run, tmp_path):
     unknown = run("data", "fetch", "fashion-mnits", "--to", tmp_path / "x")
     assert unknown.exit_code == 1 and "did you mean 'fashion-mnist'" in unknown.stderr
-    nowhere = run("data", "fetch", "mnist", "--to", tmp_path / "y", "--mirror", (tmp_path / "none").as_uri())
+    nowhere = run("data", "fetch", "mnist", "--to", tmp_path / "y", "--mirror",
+                  (tmp_path / "none").as_uri())
     assert nowhere.exit_code == 1 and len(nowhere.stderr.strip().splitlines()) == 1
     assert not any((tmp_path / "y").glob("*")) if (tmp_path / "y").exists() else True
 
@@ -60,11 +63,13 @@ def test_import_csv_round_trip_and_errors(run, tmp_path):
     pixels = rng.integers(0, 256, (30, 16))
     train = tmp_path / "train.csv"
     train.write_text("label," + ",".join(f"p{i}" for i in range(16)) + "\n" +
-                     "\n".join(",".join(map(str, [l, *row])) for l, row in zip(labels, pixels)) + "\n")
+                     "\n".join(",".join(map(str, [l, *row]))
+                               for l, row in zip(labels, pixels)) + "\n")
     to = tmp_path / "idx"
     result = run("data", "import-csv", train, "--to", to, "--test", train)
     assert result.exit_code == 0, result.stderr
-    images, read_labels = read_examples(to / "train-images-idx3-ubyte.gz", to / "train-labels-idx1-ubyte.gz")
+    images, read_labels = read_examples(to / "train-images-idx3-ubyte.gz",
+                                        to / "train-labels-idx1-ubyte.gz")
     assert images.shape == (30, 4, 4) and (images.reshape(30, 16) == pixels).all()
     assert (read_labels == labels).all()
 

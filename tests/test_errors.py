@@ -63,7 +63,8 @@ def broken_images(kind: str, good: bytes) -> bytes:
     }[kind]
 
 
-@pytest.mark.parametrize("kind", ["not gzip", "wrong magic", "truncated", "overflowing header", "empty"])
+@pytest.mark.parametrize("kind",
+                         ["not gzip", "wrong magic", "truncated", "overflowing header", "empty"])
 def test_malformed_training_images(run, write_config, tiny_dataset, tmp_path, kind):
     directory = tiny_dataset(shape=(6, 6))
     images = directory / "train-images-idx3-ubyte.gz"
@@ -71,8 +72,8 @@ def test_malformed_training_images(run, write_config, tiny_dataset, tmp_path, ki
     if kind == "empty":
         write_idx(directory / "train-labels-idx1-ubyte.gz", np.zeros(0, np.uint8))
     config = write_config({"data": {"dir": str(directory), "limit": None, "validation": 0}})
-    assert_one_line_error(run("train", config, "--out", tmp_path / "run"), 1, str(images) if kind != "empty"
-                          else "empty")
+    assert_one_line_error(run("train", config, "--out", tmp_path / "run"), 1,
+                          str(images) if kind != "empty" else "empty")
     assert not (tmp_path / "run").exists()
 
 
@@ -124,10 +125,13 @@ CHECKPOINT_DAMAGE = {
     "not an npz": lambda p: p.write_text("hello"),
     "object array": lambda p: np.savez(p, metadata=np.array([{"a": 1}], dtype=object)),
     "missing layer": lambda p: rewrite_npz(p, lambda a, m: a.pop("layers.2.weight")),
-    "extra layer": lambda p: rewrite_npz(p, lambda a, m: a.update({"layers.3.weight": np.zeros((2, 10))})),
-    "shape mismatch": lambda p: rewrite_npz(p, lambda a, m: a.update({"layers.2.weight": np.zeros((10, 5), np.float32)})),
+    "extra layer": lambda p: rewrite_npz(
+        p, lambda a, m: a.update({"layers.3.weight": np.zeros((2, 10))})),
+    "shape mismatch": lambda p: rewrite_npz(
+        p, lambda a, m: a.update({"layers.2.weight": np.zeros((10, 5), np.float32)})),
     "unknown version": lambda p: rewrite_npz(p, lambda a, m: m.update(format_version=99)),
-    "metadata not JSON": lambda p: rewrite_npz(p, lambda a, m: a.update(metadata=np.frombuffer(b"{oops", np.uint8))),
+    "metadata not JSON": lambda p: rewrite_npz(
+        p, lambda a, m: a.update(metadata=np.frombuffer(b"{oops", np.uint8))),
 }
 
 
@@ -135,7 +139,8 @@ CHECKPOINT_DAMAGE = {
 def test_damaged_checkpoints(run, checkpoint_file, damage):
     CHECKPOINT_DAMAGE[damage](checkpoint_file)
     assert_one_line_error(run("evaluate", checkpoint_file), 1, str(checkpoint_file))
-    assert_one_line_error(run("inspect-weights", checkpoint_file, "--out", checkpoint_file.parent / "f"), 1)
+    assert_one_line_error(run("inspect-weights", checkpoint_file, "--out",
+                              checkpoint_file.parent / "f"), 1)
 
 
 def test_missing_checkpoint(run, tmp_path):

@@ -24,7 +24,8 @@ SCRATCH = Path(tempfile.mkdtemp(prefix="nnctl-fuzz-"))
 def valid_idx(code: int, shape: tuple[int, ...], seed: int) -> bytes:
     dtype = IDX_TYPES[code]
     values = np.random.default_rng(seed).integers(0, 100, shape).astype(dtype)
-    return bytes([0, 0, code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape) + values.tobytes()
+    return (bytes([0, 0, code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+            + values.tobytes())
 
 
 def mutate(data: bytes, edits: list[tuple[str, int, int]]) -> bytes:
@@ -81,7 +82,8 @@ def test_idx_reader_reads_every_valid_file(code, shape, seed):
 
 
 NETWORK = init_network([12, 5, 3], "tanh", "softmax", "lecun", 1.0, np.random.default_rng(0))
-VALID_CHECKPOINT = checkpoint_bytes(NETWORK, {"config": {}, "image_shape": [3, 4], "classes": 3, "epoch": 1})
+VALID_CHECKPOINT = checkpoint_bytes(NETWORK, {"config": {}, "image_shape": [3, 4], "classes": 3,
+                                              "epoch": 1})
 
 
 def load_or_error(data: bytes) -> None:

@@ -83,8 +83,10 @@ CONFIG_FILES = {
     "anchor-alone": ("model: &m {hidden: [10]}\n", ["line 1", "YAML aliases"]),
     "merge-alias": ("base: &b {epochs: 1}\ntraining:\n  <<: *b\n", ["YAML aliases"]),
     # nesting: refused before PyYAML recurses
-    "deep-list": ("model: {hidden: " + "[" * 30000 + "]" * 30000 + "}\n", ["nested deeper than 20"]),
-    "deep-mapping": ("model: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n", ["nested deeper than 20"]),
+    "deep-list": ("model: {hidden: " + "[" * 30000 + "]" * 30000 + "}\n",
+                  ["nested deeper than 20"]),
+    "deep-mapping": ("model: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
+                     ["nested deeper than 20"]),
     "deep-block": ("".join(" " * i + f"k{i}:\n" for i in range(40)), ["line 21", "nested deeper"]),
     # duplicate keys: named with both lines
     "duplicate-section": ("training:\n  epochs: 3\nmodel: {}\ntraining:\n  seed: 1\n",
@@ -204,11 +206,13 @@ SET_ERRORS = {
     "training={epochs: x}": "--set training: training.epochs: must be a whole number",
     "trainig.epochs=3": "--set trainig.epochs: trainig: unknown key (did you mean 'training'?)",
     "model.hidden=&a [1]": "--set model.hidden: line 1, column 1: YAML aliases",
-    "model.hidden=" + "[" * 2000 + "]" * 2000: "--set model.hidden: line 1, column 21: nested deeper",
+    "model.hidden=" + "[" * 2000 + "]" * 2000:
+        "--set model.hidden: line 1, column 21: nested deeper",
     "model.hidden={a: 1, a: 2}": "--set model.hidden: line 1, column 8: duplicate key 'a'",
     "training.epochs=" + "1" * 5000: "--set training.epochs: longer than 4096 characters",
     "x" * 5000 + "=1": "--set " + "x" * 37 + "...: longer than 4096 characters",
-    "model.hidden=[10000000]": "--set model.hidden: every hidden layer size must be > 0 and <= 100,000",
+    "model.hidden=[10000000]": ("--set model.hidden: every hidden layer size must be > 0 "
+                                "and <= 100,000"),
 }
 
 
@@ -270,7 +274,8 @@ def data_dir(tmp_path: Path, images: bytes | None = None, labels: bytes | None =
     directory.mkdir()
     rng = np.random.default_rng(0)
     good_labels = np.arange(30, dtype=np.uint8) % 3
-    write_idx(directory / "train-images-idx3-ubyte.gz", rng.integers(0, 255, (30, 4, 4)).astype(np.uint8))
+    write_idx(directory / "train-images-idx3-ubyte.gz",
+              rng.integers(0, 255, (30, 4, 4)).astype(np.uint8))
     write_idx(directory / "train-labels-idx1-ubyte.gz", good_labels)
     if images is not None:
         (directory / "train-images-idx3-ubyte.gz").write_bytes(images)

@@ -624,9 +624,9 @@ def test_verify_hashes_a_big_file_in_bounded_memory(run, tmp_path):
 
 
 def test_verify_does_not_hash_a_file_larger_than_any_dataset(run, tmp_path, monkeypatch):
-    from nnctl.datasets import catalog, verification
+    from nnctl.datasets import layout, verification
 
-    for module in (catalog, verification):  # above the largest MNIST file, 9.9 MB
+    for module in (layout, verification):  # above the largest MNIST file, 9.9 MB
         monkeypatch.setattr(module, "MAX_HASHED", 12 << 20)
     d = tmp_path / "d"
     shutil.copytree(BUNDLED_DIR, d)

@@ -1,4 +1,5 @@
-"""Losses and the output layer's delta = d loss / d z^[L] (nnctl.losses), against finite differences."""
+"""Losses and the output layer's delta = d loss / d z^[L] (nnctl.losses), against finite
+differences."""
 
 import numpy as np
 import pytest
@@ -62,7 +63,8 @@ def test_delta_on_a_batch_is_row_by_row(loss, output):
     batch = delta(psi(z), y)
     assert batch.shape == z.shape
     for i in range(len(z)):
-        np.testing.assert_allclose(batch[i], numeric_delta(loss, output, z[i], y[i]), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(batch[i], numeric_delta(loss, output, z[i], y[i]), rtol=1e-6,
+                                   atol=1e-8)
 
 
 @pytest.mark.parametrize("loss,output", PAIRS, ids=PAIR_IDS)

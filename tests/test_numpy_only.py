@@ -13,7 +13,8 @@ from nnctl.data import read_idx
 from nnctl.train import train
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-TEST_IMAGES = Path(__file__).resolve().parent.parent / "data" / "mnist" / "t10k-images-idx3-ubyte.gz"
+TEST_IMAGES = (Path(__file__).resolve().parent.parent / "data" / "mnist"
+               / "t10k-images-idx3-ubyte.gz")
 
 
 def snippet() -> str:
@@ -36,4 +37,5 @@ def test_the_readme_snippet_classifies_as_nnctl_does(tmp_path, write_config, hid
     network, _meta = load_checkpoint(checkpoint)
     expected = network.forward(images.reshape(500, -1).astype(network.dtype) / 255).argmax(axis=1)
     assert digits.shape == (500,)
-    assert (digits == expected).mean() >= 0.998  # float64 here, float32 in nnctl: a near-tie may tip
+    # float64 here, float32 in nnctl: a near-tie may tip
+    assert (digits == expected).mean() >= 0.998

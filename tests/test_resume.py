@@ -48,8 +48,8 @@ def uninterrupted(tmp_path_factory):
 
 @pytest.mark.parametrize("engine", ["fused", "reference"])
 @pytest.mark.parametrize("stop_after", [1, 2])
-def test_interrupt_at_an_epoch_boundary_then_resume_is_bit_identical(uninterrupted, tmp_path, engine,
-                                                                      stop_after):
+def test_interrupt_at_an_epoch_boundary_then_resume_is_bit_identical(
+        uninterrupted, tmp_path, engine, stop_after):
     run_dir = tmp_path / "run"
 
     def interrupt(record):
@@ -158,17 +158,18 @@ def test_sigkill_at_random_moments_never_breaks_a_checkpoint(tmp_path):
     assert kills == 20
     last = run_dir / "checkpoints" / "last.npz"
     args = ("--resume", run_dir) if last.exists() else (config, "--out", run_dir, "--force")
-    finish = subprocess.run(nnctl_cmd("train", *args, "--quiet"), cwd=tmp_path, capture_output=True, check=False,
-                            text=True)
+    finish = subprocess.run(nnctl_cmd("train", *args, "--quiet"), cwd=tmp_path,
+                            capture_output=True, check=False, text=True)
     assert finish.returncode == 0, finish.stderr
     assert checkpoints(run_dir) == checkpoints(whole)
 
 
 @pytest.mark.parametrize("engine", ["fused", "reference"])
-def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(run, write_config, tmp_path,
-                                                                           engine):
+def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(
+        run, write_config, tmp_path, engine):
     config = write_config({"model": {"hidden": [16], "activation": "relu", "output": "identity"},
-                           "training": {"loss": "squared_error", "learning_rate": 50, "engine": engine}})
+                           "training": {"loss": "squared_error", "learning_rate": 50,
+                                        "engine": engine}})
     out = tmp_path / "run"
     result = run("train", config, "--out", out, "--quiet")
     assert result.exit_code == 3

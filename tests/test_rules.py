@@ -1,6 +1,6 @@
-"""The lecture's single-layer rules (nnctl.rules) and what they can and cannot learn, trained through
-the reference engine's run_chunk: perceptron convergence, the delta rule's least-squares limit,
-XOR beyond a single layer but within one hidden layer, and the targets each rule learns."""
+"""The lecture's single-layer rules (nnctl.rules) and what they can and cannot learn, trained
+through the reference engine's run_chunk: perceptron convergence, the delta rule's least-squares
+limit, XOR beyond a single layer but within one hidden layer, and the targets each rule learns."""
 
 import numpy as np
 import pytest
@@ -56,7 +56,8 @@ def test_perceptron_updates_stay_within_novikoffs_bound():
     x, labels, targets = separable_problem()
     rng = np.random.default_rng(1)
     net = init_network([2, 2], "identity", "identity", "zeros", 1.0, rng, "float64")
-    run_chunk = make_engine("reference", net, x, targets, labels, "perceptron", RULE_LOSS["perceptron"])
+    run_chunk = make_engine("reference", net, x, targets, labels, "perceptron",
+                            RULE_LOSS["perceptron"])
 
     x1 = np.hstack([x, np.ones((len(x), 1))])
     R = np.linalg.norm(x1, axis=1).max()
@@ -91,7 +92,8 @@ def test_perceptron_reaches_an_epoch_with_no_mistakes_and_then_stops(init, eta):
     x, labels, targets = separable_problem(seed=2)
     rng = np.random.default_rng(3)
     net = init_network([2, 2], "identity", "identity", init, 1.0, rng, "float64")
-    run_chunk = make_engine("reference", net, x, targets, labels, "perceptron", RULE_LOSS["perceptron"])
+    run_chunk = make_engine("reference", net, x, targets, labels, "perceptron",
+                            RULE_LOSS["perceptron"])
 
     max_epochs = 100
     for epoch in range(max_epochs):
@@ -151,8 +153,9 @@ def test_delta_rule_converges_to_least_squares():
     solution of [x, 1] w = y (y = +-1, overlapping blobs: not separable, there is noise).
 
     Tolerance: per-example steps with a fixed eta do not stop at w_LS (each example's gradient is
-    nonzero there, only their sum vanishes); the end-of-epoch iterate tends to w_LS + eta c + O(eta^2),
-    i.e. a relative error proportional to eta (about 8 eta for these data). So we check
+    nonzero there, only their sum vanishes); the end-of-epoch iterate tends to
+    w_LS + eta c + O(eta^2), i.e. a relative error proportional to eta (about 8 eta for these
+    data). So we check
       - the relative error is at most 25 eta (5% at eta = 0.002; a wrong update is off by O(1)),
       - halving eta halves the error (ratio in [0.4, 0.6]): the error is that O(eta) bias, and
       - Richardson extrapolation 2 w(eta/2) - w(eta) cancels it: within 2e-3 (measured ~2e-4).
@@ -216,7 +219,8 @@ def test_one_hidden_layer_learns_xor(activation, seed):
     rng = np.random.default_rng(seed)
     targets = TARGETS["backprop"](XOR_LABELS, 2, "float64")
     net = init_network([2, 4, 2], activation, "softmax", "xavier", 1.0, rng, "float64")
-    run_chunk = make_engine("reference", net, XOR_X, targets, XOR_LABELS, "backprop", "cross_entropy")
+    run_chunk = make_engine("reference", net, XOR_X, targets, XOR_LABELS, "backprop",
+                            "cross_entropy")
     first_total, _, _ = run_chunk(rng.permutation(4), 1.0)
     for _ in range(1000):
         total, mistakes, _ = run_chunk(rng.permutation(4), 1.0)

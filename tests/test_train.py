@@ -65,7 +65,8 @@ def test_best_checkpoint_has_the_highest_validation_accuracy(tiny_dataset, tmp_p
     assert result.best_epoch == best["epoch"]
     _, meta = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.npz")
     assert meta["metrics"]["val_accuracy"] == best["val_accuracy"]
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["best_epoch"] == best["epoch"]
+    assert (json.loads((tmp_path / "run" / "summary.json").read_text())["best_epoch"]
+            == best["epoch"])
 
 
 def test_without_validation_best_is_last(tiny_dataset, tmp_path):

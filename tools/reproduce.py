@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", metavar="ROW", help="rows to train (config stems)")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
-    parser.add_argument("--table-only", action="store_true", help="train nothing; rebuild the table")
+    parser.add_argument("--table-only", action="store_true",
+                        help="train nothing; rebuild the table")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "classic")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
     args = parser.parse_args(argv)
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     for k, ((stem, _, _), variant, seed) in enumerate(jobs, start=1):
         config = ROOT / "configs" / "classic" / f"{stem}-{variant}.yaml"
         elapsed = time.perf_counter() - started
-        left = f", about {elapsed / (k - 1) * (len(jobs) - k + 1) / 60:.0f} min left" if k > 1 else ""
+        left = (f", about {elapsed / (k - 1) * (len(jobs) - k + 1) / 60:.0f} min left"
+                if k > 1 else "")
         print(f"[{k}/{len(jobs)}] {config.relative_to(ROOT)} seed {seed}{left}", file=sys.stderr,
               flush=True)
         train(config, args.runs.resolve() / f"{stem}-{variant}" / f"seed-{seed}", seed)
@@ -146,7 +148,8 @@ def table(runs_dir: Path, seeds: tuple[int, ...]) -> list[str]:
             mean, sd = mean_sd(errors)
             mark = "**" if mean <= paper else ""
             walls = sorted(run["wall"] for run in runs)
-            epochs = ", ".join(f"{r['summary']['best_epoch']}/{r['summary']['epochs']}" for r in runs)
+            epochs = ", ".join(f"{r['summary']['best_epoch']}/{r['summary']['epochs']}"
+                               for r in runs)
             config = ROOT / "configs" / "classic" / f"{stem}-{variant}.yaml"
             lines.append(
                 f"| {network} | {variant}: {settings(out / 'seed-0' / 'config.yaml')} | "

@@ -2,10 +2,10 @@
 
 The library behind `nnctl data info|verify|fetch|import-csv`. A dataset directory holds the four
 IDX files with the standard MNIST names (nnctl.data.STANDARD_NAMES), gzipped (`.gz`) or raw; when
-both are there the gzipped one is used, as everywhere in nnctl (nnctl.data.data_paths).
+both are there the gzipped one is used, as everywhere in nnctl (nnctl.data.standard_paths).
 
-- `KNOWN`, `lookup`, `identify` (catalog.py): the datasets nnctl can fetch: the files as served,
-  their published SHA-256 sums, the number of examples, and public mirrors to try in order.
+- `KNOWN`, `lookup` (catalog.py): the datasets nnctl can fetch: the files as served, their
+  published SHA-256 sums, the number of examples, and public mirrors to try in order.
 - `info` / `info_figure` (describe.py): counts, image shape, pixel statistics and class balance
   per split; a PNG of sample images and the mean image of each class.
 - `verify` (verification.py): a per-file report (present? a valid IDX? counts agree? SHA-256 as
@@ -14,6 +14,9 @@ both are there the gzipped one is used, as everywhere in nnctl (nnctl.data.data_
   a deadline per file and atomic renames.
 - `import_csv` (csv_import.py): the common CSV layout (label, then one column per pixel) to
   gzipped IDX files.
+
+What these share about a directory is in layout.py: its splits, checking that it exists, whether
+a file can be opened without blocking, and a file's SHA-256.
 
 Every file written here goes to a temporary file in the target directory, is fsync'd and then
 renamed into place: a crash or a failed download never leaves a half-written file under its
@@ -26,10 +29,10 @@ one line naming the file.
 
 from __future__ import annotations
 
-from nnctl.datasets.catalog import KNOWN, identify, lookup
+from nnctl.datasets.catalog import KNOWN, lookup
 from nnctl.datasets.csv_import import import_csv
 from nnctl.datasets.describe import info, info_figure
 from nnctl.datasets.download import fetch
 from nnctl.datasets.verification import verify
 
-__all__ = ["KNOWN", "fetch", "identify", "import_csv", "info", "info_figure", "lookup", "verify"]
+__all__ = ["KNOWN", "fetch", "import_csv", "info", "info_figure", "lookup", "verify"]

@@ -1,23 +1,12 @@
-"""The datasets nnctl knows, their published SHA-256 sums, and the layout of a dataset directory.
-
-`KNOWN` and `lookup` / `identify` by name or by checksum, plus what the other modules of
-nnctl.datasets share: the splits, the four standard paths of a directory, checking and creating
-a directory, and one-line messages.
+"""The datasets nnctl knows (`KNOWN`): where to fetch their files, the published SHA-256 sums
+and counts; finding one by its name (`lookup`) or by the sums of its files (`identify`).
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-from pathlib import Path
-from types import SimpleNamespace
 
-from nnctl.data import MAX_PAYLOAD, STANDARD_NAMES, data_paths
-from nnctl.errors import DataError, one_line, unreadable
-from nnctl.inputs import open_regular
-
-SPLITS = {"train": ("train_images", "train_labels"), "test": ("test_images", "test_labels")}
-MAX_HASHED = 2 * MAX_PAYLOAD  # bytes: files beyond any IDX file nnctl reads are not hashed
+from nnctl.errors import DataError
 
 # --------------------------------------------------------------------------------------------
 # The catalog
@@ -27,7 +16,7 @@ MAX_HASHED = 2 * MAX_PAYLOAD  # bytes: files beyond any IDX file nnctl reads are
 #     "mirrors": [base URL, ...]        tried in order; a file's URL is base + its served name
 #     "counts": {"train": n, "test": n} examples per split
 #     "class_names": [str, ...]         label k's name, for figures
-#     "files": {key of STANDARD_NAMES: {
+#     "files": {key of nnctl.data.STANDARD_NAMES: {
 #         "name": the file name as served (or as a member of "archive"),
 #         "size": bytes as served (or None),
 #         "sha256": (accepted SHA-256 sums of the compressed file, the served one first) or (),
@@ -214,86 +203,30 @@ def lookup(name: str, catalog: dict | None = None) -> dict:
     raise DataError(f"unknown dataset {name!r}{hint} (known: {', '.join(catalog)})")
 
 
-def _canonical_name(name: str, catalog: dict) -> str:
+def canonical_name(name: str, catalog: dict) -> str:
+    """The catalog's key for `name` as `lookup` finds it."""
     key = name.strip().lower().replace("_", "-")
     return name if name in catalog else key
 
 
-def _accepted(spec: dict) -> tuple[str, ...]:
+def accepted_sums(spec: dict) -> tuple[str, ...]:
+    """The published SHA-256 sums of a file (or archive) as served, the served one first."""
     sums = spec.get("sha256") or ()
     return (sums,) if isinstance(sums, str) else tuple(sums)
 
 
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a regular file, read in 1 MiB blocks; a DataError if it cannot be read or
-    has more than MAX_HASHED bytes (no dataset file is that large: hashing it would only take
-    time)."""
-    digest = hashlib.sha256()
-    with open_regular(Path(path), "a data file", DataError, MAX_HASHED) as f:
-        try:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        except OSError as e:
-            raise DataError(unreadable(path, e, "a data file")) from None
-    return digest.hexdigest()
-
-
-def _present_sums(paths: dict[str, Path]) -> dict[str, str | None]:
-    """SHA-256 of each existing file (None if it cannot be read)."""
-    sums: dict[str, str | None] = {}
-    for key, path in paths.items():
-        if path.is_file():
-            try:
-                sums[key] = sha256_file(path)
-            except DataError:
-                sums[key] = None
-    return sums
-
-
-def identify(directory: str | Path, catalog: dict | None = None) -> str | None:
-    """The catalog dataset whose published sums match most of the files present, or None."""
+def identify(sums: dict[str, str | None], catalog: dict | None = None) -> str | None:
+    """The catalog dataset whose published sums match most of `sums` (SHA-256 by file key,
+    compressed or raw), or None if none matches."""
     catalog = KNOWN if catalog is None else catalog
-    return _identify(_present_sums(standard_paths(_check_directory(directory))), catalog)
-
-
-def _identify(sums: dict[str, str | None], catalog: dict) -> str | None:
     best, best_hits = None, 0
     for name, entry in catalog.items():
         hits = 0
         for key, digest in sums.items():
             spec = entry["files"].get(key, {})
-            if digest is not None and (digest in _accepted(spec)
+            if digest is not None and (digest in accepted_sums(spec)
                                        or digest == spec.get("raw_sha256")):
                 hits += 1
         if hits > best_hits:
             best, best_hits = name, hits
     return best
-
-
-# --------------------------------------------------------------------------------------------
-# The dataset directory, and messages
-
-
-def _check_directory(directory: str | Path) -> Path:
-    directory = Path(directory)
-    if not directory.exists():
-        raise DataError(f"{directory}: no such directory")
-    if not directory.is_dir():
-        raise DataError(f"{directory}: not a directory")
-    return directory
-
-
-def standard_paths(directory: str | Path) -> dict[str, Path]:
-    """The four standard file paths in `directory`, gzipped if there, else raw (as data_paths)."""
-    config = SimpleNamespace(dir=Path(directory), **{key: None for key in STANDARD_NAMES})
-    return data_paths(config)
-
-
-def why_unreadable(path: Path, expected: str) -> str | None:
-    """Why `path` cannot be opened as `expected` (a FIFO, a device, a directory, missing...),
-    without blocking; None if it can be. The message does not repeat the path."""
-    try:
-        open_regular(path, expected, DataError).close()
-    except DataError as e:
-        return one_line(str(e).removeprefix(f"{path}: "))
-    return None

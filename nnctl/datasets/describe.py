@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.data import STANDARD_NAMES, read_examples
-from nnctl.datasets.catalog import SPLITS, _check_directory, standard_paths
+from nnctl.data import STANDARD_NAMES, read_examples, standard_paths
+from nnctl.datasets.layout import SPLITS, check_directory
 from nnctl.errors import DataError, RunDirError
 
 # the formats a figure may be written in (by its name's suffix): those Pillow writes RGB in
@@ -29,7 +29,7 @@ def info(directory: str | Path) -> dict:
     of label k, for k = 0 .. classes-1 of both splits). A split whose two files are both absent
     is left out; a directory with neither split is a DataError.
     """
-    directory = _check_directory(directory)
+    directory = check_directory(directory)
     paths = standard_paths(directory)
     splits: dict[str, dict] = {}
     arrays = {}
@@ -105,7 +105,7 @@ def info_figure(directory: str | Path, out_png: str | Path, *, split: str = "tra
         raise DataError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
     if per_class < 1 or zoom < 1:
         raise DataError(f"per_class and zoom must be at least 1 (got {per_class}, {zoom})")
-    directory = _check_directory(directory)
+    directory = check_directory(directory)
     paths = standard_paths(directory)
     images_key, labels_key = SPLITS[split]
     images, labels = read_examples(paths[images_key], paths[labels_key])

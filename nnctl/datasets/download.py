@@ -22,15 +22,9 @@ from typing import BinaryIO
 
 from nnctl import __version__
 from nnctl.atomic import atomic_file, make_directory, remove_stale_temporaries
-from nnctl.data import STANDARD_NAMES, read_idx
-from nnctl.datasets.catalog import (
-    KNOWN,
-    SPLITS,
-    _accepted,
-    lookup,
-    sha256_file,
-    why_unreadable,
-)
+from nnctl.data import STANDARD_NAMES, check_file, read_idx
+from nnctl.datasets.catalog import KNOWN, accepted_sums, lookup
+from nnctl.datasets.layout import SPLITS, sha256_file, why_unreadable
 from nnctl.errors import ConfigError, DataError, RunDirError, one_line
 from nnctl.outputs import check_output_file
 
@@ -106,7 +100,7 @@ def fetch(name: str, to: str | Path, *, mirrors: Sequence[str] | None = None,
         return list(finals.values())
     for key in _files_to_download(name, entry, finals, force, kept):
         spec = entry["files"][key]
-        _download(spec["name"], bases, finals[key], _accepted(spec), spec.get("size"), progress,
+        _download(spec["name"], bases, finals[key], accepted_sums(spec), spec.get("size"), progress,
                   limits)
     return list(finals.values())
 
@@ -154,7 +148,7 @@ def _files_to_download(name: str, entry: dict, finals: dict[str, Path], force: b
     wanted = []
     for key, final in finals.items():
         spec = entry["files"][key]
-        accepted = _accepted(spec)
+        accepted = accepted_sums(spec)
         if not accepted:
             raise DataError(f"{name}: {spec['name']}: no published SHA-256, refusing to download "
                             f"an unchecked file")
@@ -384,7 +378,7 @@ def _fetch_archive(entry: dict, to: Path, finals: dict[str, Path], bases: Sequen
     for key in wanted:
         _check_replaceable(finals[key], force, "is not a valid IDX file with the published count")
     archive = entry["archive"]
-    accepted = _accepted(archive)
+    accepted = accepted_sums(archive)
     if not accepted:
         raise DataError(f"{archive['name']}: no published SHA-256, refusing to download an "
                         f"unchecked file")
@@ -434,11 +428,12 @@ def _extract(archive: Path, name: str, members: dict[str, str], finals: dict[str
 
 
 def _member_ok(path: Path, key: str, count: int | None) -> bool:
+    """`path` is a valid IDX file of `key`'s kind (nnctl.data.check_file) with `count` examples."""
     if not path.is_file():
         return False
     try:
         array = read_idx(path)
+        check_file(key, array, path)
     except DataError:
         return False
-    shape_ok = array.ndim >= 2 if key.endswith("_images") else array.ndim == 1
-    return shape_ok and len(array) > 0 and (count is None or len(array) == count)
+    return count is None or len(array) == count

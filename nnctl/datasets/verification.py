@@ -11,20 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.data import STANDARD_NAMES, read_idx
-from nnctl.datasets.catalog import (
-    KNOWN,
-    MAX_HASHED,
-    SPLITS,
-    _accepted,
-    _canonical_name,
-    _check_directory,
-    _identify,
-    _present_sums,
-    lookup,
-    standard_paths,
-    why_unreadable,
-)
+from nnctl.data import GZIP_MAGIC, STANDARD_NAMES, check_file, check_pair, read_idx, standard_paths
+from nnctl.datasets.catalog import KNOWN, accepted_sums, canonical_name, identify, lookup
+from nnctl.datasets.layout import MAX_HASHED, SPLITS, check_directory, file_sums, why_unreadable
 from nnctl.errors import DataError, one_line
 from nnctl.inputs import open_regular
 
@@ -47,86 +36,90 @@ def verify(directory: str | Path, name: str | None = None, *, catalog: dict | No
     is reported, never raised; a missing directory is a DataError.
     """
     catalog = KNOWN if catalog is None else catalog
-    directory = _check_directory(directory)
-    paths = standard_paths(directory)
-    entry = lookup(name, catalog) if name is not None else None
-    dataset = _canonical_name(name, catalog) if name is not None else None
-    sums = _present_sums(paths)
-    if entry is None:
-        dataset = _identify(sums, catalog)
+    paths = standard_paths(check_directory(directory))
+    sums = file_sums(paths)
+    if name is not None:
+        entry, dataset = lookup(name, catalog), canonical_name(name, catalog)
+    else:
+        dataset = identify(sums, catalog)
         entry = catalog[dataset] if dataset is not None else None
-
     results: dict[str, dict] = {}
     arrays: dict[str, np.ndarray | None] = {}
     for key, path in paths.items():
-        result = {"key": key, "file": str(path), "exists": path.is_file(), "structure_ok": None,
-                  "count": None, "shape": None, "sha256": sums.get(key), "checksum": None,
-                  "dataset": dataset, "ok": False, "message": ""}
-        results[key] = result
-        arrays[key] = None
-        if not result["exists"]:  # a FIFO or device is reported, never opened: it could block
-            result["message"] = (why_unreadable(path, "an IDX file") if path.exists()
-                                 else "missing") or "not a regular file"
-            continue
-        problems = []
-        try:
-            array = read_idx(path)
-        except DataError as e:
-            problems.append(one_line(str(e).removeprefix(f"{path}: ")))
-        else:
-            arrays[key] = array
-            result["count"] = int(array.shape[0])
-            if key.endswith("_images"):
-                result["shape"] = [int(d) for d in array.shape[1:]]
-                if array.ndim < 2:
-                    problems.append("expected images (count x rows x columns), got 1 dimension")
-            else:
-                if array.ndim != 1:
-                    problems.append(f"expected a 1-dimensional labels file, got {array.ndim}")
-                elif array.dtype.kind not in "iu":
-                    problems.append(f"labels must be integers, got {array.dtype}")
-                elif array.size and array.min() < 0:
-                    problems.append(f"negative label {array.min()}")
-            if array.shape[0] == 0:
-                problems.append("no examples")
-        result["problems"] = problems
-        result["checksum"] = _checksum_status(path, sums[key], entry, key, readable=not problems)
+        results[key], arrays[key] = _check_file(key, path, sums.get(key), entry, dataset)
+    _check_splits(results, arrays, paths, entry, dataset)
+    for result in results.values():
+        if result["exists"]:
+            _conclude(result, dataset)
+    return [results[key] for key in STANDARD_NAMES]
 
+
+def _check_file(key: str, path: Path, digest: str | None, entry: dict | None,
+                dataset: str | None) -> tuple[dict, np.ndarray | None]:
+    """One file's result, its "problems" found alone; and its array, if it reads as IDX."""
+    result = {"key": key, "file": str(path), "exists": path.is_file(), "structure_ok": None,
+              "count": None, "shape": None, "sha256": digest, "checksum": None,
+              "dataset": dataset, "ok": False, "message": ""}
+    if not result["exists"]:  # a FIFO or device is reported, never opened: it could block
+        result["message"] = (why_unreadable(path, "an IDX file") if path.exists()
+                             else "missing") or "not a regular file"
+        return result, None
+    array, problems = None, []
+    try:
+        array = read_idx(path)
+        result["count"] = int(array.shape[0])
+        if key.endswith("_images"):
+            result["shape"] = [int(d) for d in array.shape[1:]]
+        check_file(key, array, path)
+    except DataError as e:
+        problems.append(_without_path(e, path))
+    result["problems"] = problems
+    result["checksum"] = _checksum_status(path, digest, entry, key, readable=not problems)
+    return result, array
+
+
+def _check_splits(results: dict[str, dict], arrays: dict[str, np.ndarray | None],
+                  paths: dict[str, Path], entry: dict | None, dataset: str | None) -> None:
+    """Add the problems found across files: a label for each image, the published counts."""
     for split, (images_key, labels_key) in SPLITS.items():
         images, labels = arrays[images_key], arrays[labels_key]
-        if images is not None and labels is not None and len(images) != len(labels):
-            results[labels_key]["problems"].append(
-                f"{len(labels)} labels for {len(images)} images in {paths[images_key].name}")
-        if entry is not None and entry.get("counts", {}).get(split) is not None:
-            expected = entry["counts"][split]
-            for key in (images_key, labels_key):
-                count = results[key]["count"]
-                if count is not None and count != expected:
-                    results[key]["problems"].append(
-                        f"{count} examples, {dataset} has {expected} in its {split} split")
+        if images is not None and labels is not None:
+            try:
+                check_pair(images, labels, paths[images_key].name, paths[labels_key])
+            except DataError as e:
+                results[labels_key]["problems"].append(_without_path(e, paths[labels_key]))
+        expected = entry.get("counts", {}).get(split) if entry is not None else None
+        for key in (images_key, labels_key):
+            count = results[key]["count"]
+            if expected is not None and count is not None and count != expected:
+                results[key]["problems"].append(
+                    f"{count} examples, {dataset} has {expected} in its {split} split")
 
-    for result in results.values():
-        if not result["exists"]:
-            continue
-        problems = result.pop("problems")
-        result["structure_ok"] = not problems
-        if result["checksum"] == "mismatch" and result["sha256"] is None:
-            problems.append(f"not hashed (more than {MAX_HASHED:,} bytes, or unreadable): not "
-                            f"the file {dataset} publishes")
-        elif result["checksum"] == "mismatch":
-            problems.append(f"SHA-256 {result['sha256']} is not the published sum for "
-                            f"{dataset}")
-        result["ok"] = not problems
-        if problems:
-            result["message"] = "; ".join(problems)
-        else:
-            what = ("x".join(map(str, result["shape"])) + " images" if result["shape"] is not None
-                    else "labels")
-            sum_note = (f"SHA-256 matches {dataset}" if result["checksum"] == "match"
-                        else "not a known dataset, no SHA-256 to compare" if dataset is None
-                        else f"{dataset} publishes no SHA-256 for this file")
-            result["message"] = f"ok: {result['count']} {what}; {sum_note}"
-    return [results[key] for key in STANDARD_NAMES]
+
+def _conclude(result: dict, dataset: str | None) -> None:
+    """Set "structure_ok", "ok" and the one-line "message" of a file that exists."""
+    problems = result.pop("problems")
+    result["structure_ok"] = not problems
+    if result["checksum"] == "mismatch" and result["sha256"] is None:
+        problems.append(f"not hashed (more than {MAX_HASHED:,} bytes, or unreadable): not "
+                        f"the file {dataset} publishes")
+    elif result["checksum"] == "mismatch":
+        problems.append(f"SHA-256 {result['sha256']} is not the published sum for {dataset}")
+    result["ok"] = not problems
+    if problems:
+        result["message"] = "; ".join(problems)
+        return
+    what = ("x".join(map(str, result["shape"])) + " images" if result["shape"] is not None
+            else "labels")
+    sum_note = (f"SHA-256 matches {dataset}" if result["checksum"] == "match"
+                else "not a known dataset, no SHA-256 to compare" if dataset is None
+                else f"{dataset} publishes no SHA-256 for this file")
+    result["message"] = f"ok: {result['count']} {what}; {sum_note}"
+
+
+def _without_path(error: DataError, path: Path) -> str:
+    """The error's one line without the `path: ` it starts with: the report names the file."""
+    return one_line(str(error).removeprefix(f"{path}: "))
 
 
 def _checksum_status(path: Path, digest: str | None, entry: dict | None, key: str,
@@ -136,7 +129,7 @@ def _checksum_status(path: Path, digest: str | None, entry: dict | None, key: st
     if entry is None:
         return "unknown"
     spec = entry["files"].get(key, {})
-    accepted, raw = _accepted(spec), spec.get("raw_sha256")
+    accepted, raw = accepted_sums(spec), spec.get("raw_sha256")
     if digest is None:  # not hashed: larger than any published file, or unreadable
         return "mismatch" if accepted or raw else "unknown"
     if digest in accepted or (raw and digest == raw):
@@ -166,6 +159,6 @@ def _sha256_gunzipped(path: Path) -> str | None:
 def _is_gzip(path: Path) -> bool:
     try:
         with open_regular(path, "an IDX file", DataError) as f:
-            return f.read(2) == b"\x1f\x8b"
+            return f.read(2) == GZIP_MAGIC
     except (OSError, DataError):
         return False

@@ -2,8 +2,8 @@
 
 The boundary (engine/boundary.py) is one function, `run_chunk(indices, eta) -> ChunkResult(loss,
 mistakes, updates)`, which updates the network's arrays in place (or raises Diverged at the first
-example whose loss is not finite); train.py calls it chunk by chunk. `make_engine` builds it by name:
-`reference` is the lecture's loop in numpy, `fused` the same loop compiled with numba.
+example whose loss is not finite); train.py calls it chunk by chunk. `make_engine` builds it by
+name: `reference` is the lecture's loop in numpy, `fused` the same loop compiled with numba.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def _activate(z, a, code, c):
 
 @njit(cache=True)
 def _times_f_prime(z, a, g, code, c):
-    """g = f'(z) * g elementwise, as activations.DERIVATIVES; f' from a = f(z) where that is exact."""
+    """g = f'(z) * g elementwise, as activations.DERIVATIVES; f' from a = f(z) where that is
+    exact."""
     n, one, zero = z.shape[0], c[ONE], c[ZERO]
     if code == SIGMOID:  # f'(z) = f(z)(1 - f(z))
         for i in range(n):
@@ -193,7 +194,8 @@ def _sparse_matvec(W, cols, vals, p0, p1, zero, z):
 
 @njit(cache=True)
 def _sparse_update(W, cols, vals, p0, p1, step):
-    """W[cols[p]] += step * vals[p] for the non-zero inputs p: W^[1] += step x^T, four rows at a time."""
+    """W[cols[p]] += step * vals[p] for the non-zero inputs p: W^[1] += step x^T, four rows at a
+    time."""
     width = W.shape[1]
     p = p0
     while p + 4 <= p1:
@@ -296,7 +298,8 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                 for i in range(dk):
                     delta[i] = below[i]
             for j in range(d1):
-                step1[j] = -(eta * delta[j])  # W - (eta delta) x^T, written as W + (-(eta delta)) x^T
+                # W - (eta delta) x^T, written as W + (-(eta delta)) x^T
+                step1[j] = -(eta * delta[j])
         # layer 1's update touches only the rows of the non-zero inputs
         _sparse_update(W1T, cols, vals, p0, p1, step1)
         for j in range(d1):
@@ -309,7 +312,8 @@ def to_sparse_rows(x: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.nda
 
     Built `block` rows at a time so that the index arrays of np.nonzero stay small.
     """
-    counts = np.concatenate([np.count_nonzero(x[i : i + block], axis=1) for i in range(0, len(x), block)])
+    counts = np.concatenate([np.count_nonzero(x[i : i + block], axis=1)
+                             for i in range(0, len(x), block)])
     indptr = np.zeros(len(x) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     cols = np.empty(indptr[-1], dtype=np.int32)
@@ -393,7 +397,8 @@ def is_compiled(cache_dir: Path | None = None) -> bool:
     source = Path(__file__)
     line = sgd_chunk.py_func.__code__.co_firstlineno  # numba's name for this version of it
     python = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
-    index = (cache_dir or source.parent / "__pycache__") / f"{source.stem}.sgd_chunk-{line}.{python}.nbi"
+    index = ((cache_dir or source.parent / "__pycache__")
+             / f"{source.stem}.sgd_chunk-{line}.{python}.nbi")
     try:
         return index.stat().st_mtime >= source.stat().st_mtime
     except OSError:
