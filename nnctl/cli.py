@@ -429,6 +429,31 @@ def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | 
         click.echo(str(path))
 
 
+@data.command("augment-preview")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, metavar="FILE.png", help="The PNG to write.")
+@click.option("--examples", type=click.IntRange(1, 100), default=8, show_default=True,
+              help="Training digits to show (rows), one of each class in turn.")
+@click.option("--variants", type=click.IntRange(1, 30), default=6, show_default=True,
+              help="Random distortions of each digit (columns).")
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
+def data_augment_preview(config_path: str, out: str, examples: int, variants: int,
+                         force: bool) -> None:
+    """Draw training digits beside random distortions of them, as CONFIG's data.augment says.
+
+    data.augment takes elastic: {sigma, alpha} (Simard et al. 2003, pixels) and affine:
+    {rotation, shear} (degrees), {scale} (a fraction) and {translation} (pixels), each a largest
+    value drawn uniformly in ±; absent means off. Exits 2 if none is on.
+
+    \b
+    Example:
+      nnctl data augment-preview configs/default.yaml --out figures/augment.png
+    """
+    from nnctl.augment import preview
+
+    click.echo(str(preview(config_path, out, examples, variants, force)))
+
+
 @cli.command("runs")
 @click.argument("paths", metavar="[DIR...]", nargs=-1)
 @click.option("--sort", type=click.Choice(["name", "status", "epochs", "val_accuracy",

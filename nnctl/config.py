@@ -81,6 +81,10 @@ def _non_negative(x: float) -> str | None:
     return None if x >= 0 else f"must be >= 0, got {_show(x)}"
 
 
+def _fraction(x: float) -> str | None:
+    return None if 0 <= x < 1 else "must be >= 0 and < 1"
+
+
 def _sizes(xs: list[int]) -> str | None:
     if len(xs) > MAX_HIDDEN_LAYERS:
         return f"at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(xs):,}"
@@ -164,6 +168,33 @@ class TrainingConfig:
 
 
 @dataclass
+class ElasticConfig:
+    sigma: float = _key(0.0, _non_negative,
+                        help="elastic distortion (Simard 2003): Gaussian sd of the smoothing, "
+                             "pixels; 0 = off")
+    alpha: float = _key(0.0, _non_negative,
+                        help="elastic distortion: scale of the displacement, pixels; 0 = off")
+
+
+@dataclass
+class AffineConfig:
+    rotation: float = _key(0.0, _non_negative, help="random rotation up to +- this, degrees")
+    scale: float = _key(0.0, _fraction,
+                        help="random scaling by 1 +- up to this, horizontal and vertical apart")
+    shear: float = _key(0.0, _non_negative, help="random shear up to +- this, degrees")
+    translation: float = _key(0.0, _non_negative,
+                              help="random shift up to +- this, pixels, x and y apart")
+
+
+@dataclass
+class AugmentConfig:
+    elastic: ElasticConfig = _key(factory=ElasticConfig,
+                                  help="elastic distortions of the training images")
+    affine: AffineConfig = _key(factory=AffineConfig,
+                                help="affine distortions of the training images")
+
+
+@dataclass
 class DataConfig:
     dir: str | None = _key(None, help="directory with the four standard MNIST file names "
                                       "(default: the bundled MNIST)")
@@ -173,6 +204,11 @@ class DataConfig:
     test_labels: str | None = _key(None, help="IDX file of the test labels (instead of dir's)")
     validation: int = _key(5000, _non_negative, help="examples held out from the end of train")
     limit: int | None = _key(None, _positive, help="use only the first N training examples")
+    deskew: bool = _key(False, help="shear each digit upright by its moments (train, validation, "
+                                    "test and predict alike)")
+    augment: AugmentConfig = _key(factory=AugmentConfig,
+                                  help="distortions drawn afresh for every training example of "
+                                       "every epoch (never for validation or test); absent: none")
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import reprlib
 import struct
 import zlib
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from nnctl.errors import DataError, unreadable
+from nnctl.errors import CheckpointError, DataError, unreadable
 from nnctl.inputs import open_regular
 
 if TYPE_CHECKING:  # config imports this module: the type only, for the signatures
@@ -39,8 +40,10 @@ STANDARD_NAMES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-# Inputs are pixel / 255 (recorded in every checkpoint as the input preprocessing).
+# Inputs are pixel / 255, then deskewed if data.deskew: every checkpoint records which (see
+# `preprocessing`); a record without "deskew" means none.
 PREPROCESSING = {"name": "scale", "divide_by": 255.0}
+DESKEW_BATCH = 10_000  # images deskewed at a time: bounds the memory of the index arrays
 # What a header may claim. MNIST's training images are 47 MB; the data a header promises is checked
 # against these, and against what the file can hold, before anything is read.
 MAX_DIMENSIONS = 16
@@ -199,15 +202,80 @@ def check_pair(images: np.ndarray, labels: np.ndarray, images_path: str | Path,
                         f"{images_path}")
 
 
-def preprocess(images: np.ndarray, dtype: str) -> np.ndarray:
-    """Flatten each image to a row and scale pixels to [0, 1] (pixel / 255)."""
-    x = images.reshape(len(images), -1).astype(dtype)
-    x /= np.asarray(PREPROCESSING["divide_by"], dtype=dtype)
+def preprocessing(data_config: DataConfig) -> dict:
+    """How inputs are made from pixels, as a checkpoint records it: pixel / 255, and with
+    data.deskew also `"deskew": true`."""
+    return {**PREPROCESSING, "deskew": True} if data_config.deskew else dict(PREPROCESSING)
+
+
+def recorded_preprocessing(meta: dict, source: str) -> dict:
+    """The preprocessing a checkpoint's metadata records, checked; one without "deskew" (from
+    before deskewing existed) means none."""
+    record = meta.get("preprocessing")
+    valid = (isinstance(record, dict) and record.get("name") == PREPROCESSING["name"]
+             and type(record.get("divide_by")) in (int, float) and 0 < record["divide_by"] < np.inf
+             and isinstance(record.get("deskew", False), bool))
+    if not valid:
+        raise CheckpointError(f"{source}: unknown input preprocessing {reprlib.repr(record)} "
+                              f"(expected {PREPROCESSING}, optionally with \"deskew\": true)")
+    return record
+
+
+def apply_preprocessing(pixels: np.ndarray, preprocessing: dict,
+                        image_shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """Network inputs, one flattened row per image, from pixels (n, *image_shape) or (n, size)
+    on 0..255: scaled by 1 / divide_by, then deskewed if the record says `"deskew": true`."""
+    x = pixels.reshape(len(pixels), -1).astype(dtype)
+    x /= np.asarray(preprocessing["divide_by"], dtype=dtype)
+    if preprocessing.get("deskew", False):
+        if len(image_shape) != 2:
+            raise DataError(f"deskewing needs 2-D images, these are of shape "
+                            f"{'x'.join(map(str, image_shape))}")
+        for i in range(0, len(x), DESKEW_BATCH):
+            x[i : i + DESKEW_BATCH] = deskew(x[i : i + DESKEW_BATCH], image_shape)
     return x
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, dtype: str, name: str) -> Dataset:
-    return Dataset(preprocess(images, dtype), labels, tuple(images.shape[1:]), name)
+def deskew(images: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """Each image sheared so that its principal axis is vertical, its centre of mass kept.
+
+    With the image's centre of mass (x-bar, y-bar) and second moments (x across, y down), the
+    skew is alpha = cov(x, y) / var(y); output row y is input row y read at x + alpha (y - y-bar),
+    interpolated bilinearly (along the row: the points read lie on it), 0 outside (LeCun et al.'s
+    deskewing). A blank image, or one whose ink lies in one row, is left as it is. `images` are
+    (n, H, W) or (n, H * W) floats; the result has their shape and dtype.
+    """
+    height, width = image_shape
+    ink = images.reshape(len(images), height, width)
+    y, x = np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64)
+    rows = ink.sum(axis=2).astype(np.float64)  # (n, H): the ink of each row
+    mass = rows.sum(axis=1)
+    present = mass > 0
+    mass = np.where(present, mass, 1.0)
+    y_bar = rows @ y / mass
+    x_bar = ink.sum(axis=1).astype(np.float64) @ x / mass
+    var_y = rows @ (y * y) / mass - y_bar**2
+    x_by_row = (ink @ x.astype(ink.dtype)).astype(np.float64)  # (n, H): sum over x of x ink
+    cov = x_by_row @ y / mass - x_bar * y_bar
+    sheared = present & (var_y > 1e-9 * height * height)
+    alpha = np.divide(cov, var_y, out=np.zeros_like(cov), where=sheared)
+    shift = alpha[:, None] * (y - y_bar[:, None])  # (n, H): where each row is read from
+    whole = np.floor(shift)
+    frac = (shift - whole).astype(ink.dtype)[:, :, None]
+    # column c of `framed` is column c - 2 of the image: columns -2, -1 and W are 0
+    framed = np.pad(ink, ((0, 0), (0, 0), (2, 1)))
+    left = (np.arange(width) + whole.astype(np.intp)[:, :, None]).clip(-2, width) + 2
+    right = (left + 1).clip(max=width + 2)  # (n, H, W) each: the columns read, in `framed`
+    out = (1 - frac) * np.take_along_axis(framed, left, axis=2)
+    out += frac * np.take_along_axis(framed, right, axis=2)
+    return out.reshape(images.shape)
+
+
+def make_dataset(images: np.ndarray, labels: np.ndarray, dtype: str, name: str,
+                 preprocessing: dict = PREPROCESSING) -> Dataset:
+    """The examples of `images` made inputs by `preprocessing` (a checkpoint's record)."""
+    shape = tuple(images.shape[1:])
+    return Dataset(apply_preprocessing(images, preprocessing, shape, dtype), labels, shape, name)
 
 
 def check_classes(labels: np.ndarray, classes: int, source: str) -> None:
@@ -272,8 +340,10 @@ class Splits:
     classes: int
 
 
-def load_training_data(data_config: DataConfig, dtype: str) -> Splits:
-    """Training and validation sets: the first `limit` examples, the last `validation` held out."""
+def load_training_data(data_config: DataConfig, dtype: str, record: dict | None = None) -> Splits:
+    """Training and validation sets: the first `limit` examples, the last `validation` held out,
+    made inputs by the preprocessing `record` (default: `preprocessing(data_config)`)."""
+    record = preprocessing(data_config) if record is None else record
     paths = data_paths(data_config)
     images, labels = read_examples(paths["train_images"], paths["train_labels"])
     check_every_class(labels, str(paths["train_labels"]))
@@ -290,20 +360,24 @@ def load_training_data(data_config: DataConfig, dtype: str) -> Splits:
         raise DataError(f"{paths['train_labels']}: need at least 2 classes, found {classes}")
     _check_memory(images, dtype, paths["train_images"])
     n_train = len(labels) - n_val
-    train = make_dataset(images[:n_train], labels[:n_train], dtype, "train")
+    train = make_dataset(images[:n_train], labels[:n_train], dtype, "train", record)
     validation = (
-        make_dataset(images[n_train:], labels[n_train:], dtype, "validation") if n_val else None
+        make_dataset(images[n_train:], labels[n_train:], dtype, "validation", record)
+        if n_val else None
     )
     return Splits(train, validation, classes)
 
 
-def load_split(data_config: DataConfig, split: str, dtype: str) -> Dataset:
-    """One named split: 'test', or 'train' / 'validation' as training saw them."""
+def load_split(data_config: DataConfig, split: str, dtype: str,
+               record: dict | None = None) -> Dataset:
+    """One named split: 'test', or 'train' / 'validation' as training saw them, made inputs by
+    the preprocessing `record` (default: `preprocessing(data_config)`)."""
+    record = preprocessing(data_config) if record is None else record
     if split == "test":
         paths = data_paths(data_config)
         images, labels = read_examples(paths["test_images"], paths["test_labels"])
-        return make_dataset(images, labels, dtype, "test")
-    splits = load_training_data(data_config, dtype)
+        return make_dataset(images, labels, dtype, "test", record)
+    splits = load_training_data(data_config, dtype, record)
     dataset = splits.train if split == "train" else splits.validation
     if dataset is None:
         raise DataError(f"this run has no {split} split (data.validation is 0)")

@@ -17,6 +17,7 @@ from nnctl.data import (
     load_split,
     make_dataset,
     read_examples,
+    recorded_preprocessing,
 )
 from nnctl.errors import DataError
 from nnctl.losses import loss_function
@@ -114,6 +115,7 @@ def evaluate_checkpoint(
     an existing file only with `force`), so that a refusal costs no evaluation."""
     path, network, meta, config = load_trained(target)
     dtype = network.dtype.name
+    record = recorded_preprocessing(meta, str(path))  # the inputs made as in training
     if (images is None) != (labels is None):
         raise DataError("give both --images and --labels, or neither")
     if data_dir is not None:
@@ -124,10 +126,10 @@ def evaluate_checkpoint(
         inputs = [Path(images), Path(labels)] if images is not None else _split_files(config, split)
         figure = check_output_file(figure, force, inputs=[path, *inputs])
     if images is not None:
-        dataset = make_dataset(*read_examples(images, labels), dtype, Path(images).name)
+        dataset = make_dataset(*read_examples(images, labels), dtype, Path(images).name, record)
         source = str(labels)
     else:
-        dataset = load_split(config.data, split, dtype)
+        dataset = load_split(config.data, split, dtype, record)
         source = f"{split} split"
     if list(dataset.image_shape) != meta["image_shape"]:
         raise DataError(

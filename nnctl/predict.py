@@ -3,8 +3,9 @@
 Each image is prepared the way MNIST itself was made (LeCun et al.): grey levels, white digit on a
 black field, the digit's bounding box scaled to fit a 20x20 box keeping its aspect ratio (for a
 network trained on H x W images, a round(20/28 H) x round(20/28 W) box), then pasted into the
-H x W field so that its centre of mass sits at the field's centre. Pixels end up as pixel / 255,
-the preprocessing every checkpoint records (`nnctl.data.PREPROCESSING`).
+H x W field so that its centre of mass sits at the field's centre. Then come the inputs the
+checkpoint records (`nnctl.data.apply_preprocessing`, as in training): pixel / 255, and deskewed
+if it says so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnctl.activations import softmax
 from nnctl.checkpoint import load_trained
+from nnctl.data import PREPROCESSING, apply_preprocessing, recorded_preprocessing
 from nnctl.errors import DataError, NnctlError, one_line
 from nnctl.evaluate import in_batches
 from nnctl.images import MAX_SHEET_ROWS, SHEET_SIDE, contact_sheet, save_image
@@ -199,8 +201,17 @@ def box_shape(image_shape: tuple[int, int]) -> tuple[int, int]:
     return tuple(max(1, round(BOX_FRACTION * d)) for d in image_shape)
 
 
-def preprocess(image: Image.Image, image_shape: tuple[int, int]) -> np.ndarray:
-    """One picture of a digit -> what the network sees: float32 (H, W) with values in [0, 1].
+def preprocess(image: Image.Image, image_shape: tuple[int, int],
+               preprocessing: dict = PREPROCESSING) -> np.ndarray:
+    """One picture of a digit -> what the network sees: float32 (H, W), the `mnist_image` of it
+    made inputs by a checkpoint's `preprocessing` record (by default pixel / 255: [0, 1])."""
+    pixels = mnist_image(image, image_shape)[None]
+    x = apply_preprocessing(pixels, preprocessing, image_shape, "float32")
+    return x.reshape(image_shape)
+
+
+def mnist_image(image: Image.Image, image_shape: tuple[int, int]) -> np.ndarray:
+    """One picture of a digit -> an MNIST image of it: float64 (H, W) with values in [0, 255].
 
     As MNIST was made: grey levels; inverted when the background (the median of the outermost
     rows and columns) is light, so the digit is white on black; the background level subtracted
@@ -208,8 +219,8 @@ def preprocess(image: Image.Image, image_shape: tuple[int, int]) -> np.ndarray:
     black and white); cropped to the digit's bounding box; scaled (Lanczos) to fit the box of
     `box_shape`, keeping the aspect ratio; pasted into an H x W field with its centre of mass at
     (H/2, W/2) in pixel-index coordinates, where MNIST's are (shifted by whole pixels, clipped so
-    the digit stays inside); divided by 255. A digit already prepared like MNIST comes back nearly
-    unchanged. A blank image (no pixel MIN_CONTRAST above the background) is a DataError.
+    the digit stays inside). A digit already prepared like MNIST comes back nearly unchanged.
+    A blank image (no pixel MIN_CONTRAST above the background) is a DataError.
     """
     height, width = (int(d) for d in image_shape)
     grey = grey_levels(image)
@@ -255,7 +266,7 @@ def preprocess(image: Image.Image, image_shape: tuple[int, int]) -> np.ndarray:
     left = int(np.clip(np.floor(width / 2 - cx + 0.5), 0, width - new_w))
     field = np.zeros((height, width), dtype=np.float64)
     field[top : top + new_h, left : left + new_w] = digit
-    return np.clip(field / 255.0, 0.0, 1.0).astype(np.float32)  # no 1.0000001 from rounding
+    return np.clip(field, 0.0, 255.0)  # no 255.00002 from rounding
 
 
 # --------------------------------------------------------------------------- predicting
@@ -292,6 +303,7 @@ def predict(target: str | Path, paths: list[Path], save_preprocessed: Path | Non
     """
     path, network, meta, _ = load_trained(target)
     image_shape = _image_shape(meta, path)
+    record = recorded_preprocessing(meta, str(path))
     files = expand_inputs(paths).files
     results: list[dict] = []
     fed: list[np.ndarray] = []
@@ -299,7 +311,7 @@ def predict(target: str | Path, paths: list[Path], save_preprocessed: Path | Non
     for file in files:
         try:
             image = read_image(file)
-            fed.append(preprocess(image, image_shape))
+            fed.append(preprocess(image, image_shape, record))
             if save_preprocessed is not None and len(given) < MAX_SHEET_ROWS:
                 given.append(_as_given(image))
         except NnctlError as e:

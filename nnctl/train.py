@@ -28,12 +28,12 @@ from nnctl.atomic import atomic_write_text
 from nnctl.checkpoint import SNAPSHOT_UNITS, load_checkpoint, save_checkpoint, save_snapshot
 from nnctl.config import Config, config_to_dict, dump_config, network_memory_problem
 from nnctl.data import (
-    PREPROCESSING,
     Splits,
     check_classes,
     data_paths,
     load_training_data,
     make_dataset,
+    preprocessing,
     read_examples,
 )
 from nnctl.engine import CHUNK_SIZES, Diverged, RunChunk, engine_name, make_engine
@@ -200,7 +200,7 @@ def _load(config: Config) -> _Data:
     check_classes(test_pixels[1], splits.classes, str(paths["test_labels"]))
     meta = {
         "config": config_to_dict(config),
-        "preprocessing": PREPROCESSING,
+        "preprocessing": preprocessing(config.data),
         "image_shape": list(splits.train.image_shape),
         "classes": splits.classes,
     }
@@ -347,6 +347,9 @@ def _epoch_checkpoint(run: Run, metrics: dict) -> None:
 def _resume_state(run_dir: Path, meta: dict) -> tuple[Network, Progress, list[dict]]:
     last = checkpoint_path(run_dir, "last.npz")
     network, saved = load_checkpoint(last)
+    if saved.get("preprocessing") != meta["preprocessing"]:
+        raise CheckpointError(f"{last}: was trained on inputs prepared otherwise "
+                              f"({saved.get('preprocessing')}, now {meta['preprocessing']})")
     if saved.get("image_shape") != meta["image_shape"] or network.sizes[-1] != meta["classes"]:
         raise CheckpointError(f"{last}: was trained on other data ({saved.get('image_shape')}, "
                               f"{network.sizes[-1]} classes)")
@@ -394,7 +397,7 @@ def _finish(run: Run, stop_reason: str) -> TrainResult:
     """Test the best checkpoint and write summary.json: the run is complete."""
     tc, progress = run.config.training, run.progress
     best_network = load_checkpoint(checkpoint_path(run.run_dir, "best.npz"))[0]
-    test = make_dataset(*run.test_pixels, tc.dtype, "test")
+    test = make_dataset(*run.test_pixels, tc.dtype, "test", run.meta["preprocessing"])
     test_loss, test_accuracy = loss_and_accuracy(best_network, test, tc.loss, tc.rule)
     _stop_if_signalled(run.received, run.run_dir, "the final test pass, before summary.json")
     status = "finished" if progress.epoch >= tc.epochs else "stopped"

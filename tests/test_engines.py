@@ -163,3 +163,25 @@ def test_train_says_which_engine_ran(run, write_config, tmp_path):
     assert fused.exit_code == 0 and "engine fused" in fused.stderr
     reference = run("train", config, "--out", tmp_path / "b", "--set", "training.engine=reference")
     assert reference.exit_code == 0 and "engine reference" in reference.stderr
+
+
+@pytest.mark.parametrize("engine", ["fused", "reference"])
+def test_chunk_inputs_train_exactly_as_indexed_inputs(mnist_sample, engine):
+    """Giving a chunk its own input rows (distorted images) is the same as indexing x."""
+    images, labels = mnist_sample
+    dataset = make_dataset(images, labels, "float32", "sample")
+    targets = TARGETS["backprop"](labels, 10, "float32")
+    results = []
+    for own_inputs in (False, True):
+        network = init_network([dataset.x.shape[1], 12, 10], "relu", "softmax", "lecun", 1.0,
+                               np.random.default_rng(0), "float32")
+        run_chunk = make_engine(engine, network, dataset.x, targets, labels, "backprop",
+                                "cross_entropy")
+        order = np.random.default_rng(1).permutation(len(labels))
+        sums = [run_chunk(order[i : i + 300], 0.05, dataset.x[order[i : i + 300]]
+                          if own_inputs else None) for i in range(0, len(order), 300)]
+        results.append((sums, [W.copy() for W in network.weights]))
+    (sums_a, weights_a), (sums_b, weights_b) = results
+    assert sums_a == sums_b
+    for A, B in zip(weights_a, weights_b):
+        np.testing.assert_array_equal(A, B)

@@ -126,3 +126,16 @@ def test_keep_best_last_keeps_two_checkpoints_and_first_layer_snapshots(tmp_path
     montage = run("inspect-weights", tmp_path / "run", "--out", tmp_path / "figures")
     assert montage.exit_code == 0, montage.stderr
     assert (tmp_path / "figures" / "weights-by-epoch.png").exists()
+
+
+def test_deskew_is_recorded_and_the_final_test_uses_it(tmp_path, write_config, run):
+    config = load_config(write_config({"model": {"hidden": []},
+                                       "training": {"epochs": 1}, "data": {"deskew": True}}))
+    result = train(config, tmp_path / "run")
+    _network, meta = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.npz")
+    assert meta["preprocessing"]["deskew"] is True
+    evaluated = run("evaluate", tmp_path / "run", "--json")
+    assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(result.test["accuracy"])
+    resumed_otherwise = run("train", "--resume", tmp_path / "run", "--set", "training.epochs=2",
+                            "--quiet")
+    assert resumed_otherwise.exit_code == 0  # the same preprocessing: resumes

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-import numpy as np
-
 
 class ChunkResult(NamedTuple):
     """What training a chunk of examples gave: summed loss, argmax mistakes, and the number of
@@ -18,6 +16,7 @@ class ChunkResult(NamedTuple):
     updates: int
 
 
-# run_chunk(indices, eta) trains the examples `indices` in that order, per example, in place;
+# run_chunk(indices, eta, inputs=None) trains the examples `indices` in that order, per example,
+# in place, on their inputs x[indices] or on `inputs` (row k for indices[k]: distorted images);
 # it raises errors.Diverged at the first example whose loss is not finite.
-RunChunk = Callable[[np.ndarray, float], ChunkResult]
+RunChunk = Callable[..., ChunkResult]

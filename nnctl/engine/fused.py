@@ -331,7 +331,8 @@ PAD = 16  # layer 1's rows are padded to a multiple of this many weights
 
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
          loss: str) -> RunChunk:
-    """A `run_chunk(indices, eta) -> ChunkResult` that trains `network` in place."""
+    """A `run_chunk(indices, eta[, inputs]) -> ChunkResult` that trains `network` in place on
+    the examples `indices` (their sparse rows of x, or the chunk's own dense `inputs` rows)."""
     dtype = network.dtype
     sizes = np.array(network.sizes, dtype=np.int64)
     L = len(network.weights)
@@ -377,10 +378,16 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     codes = (ACTIVATION_CODES[network.activation], OUTPUT_CODES[network.output], LOSS_CODES[loss],
              RULE_CODES[rule])
 
-    def run_chunk(indices: np.ndarray, eta: float) -> ChunkResult:
+    def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None
+                  ) -> ChunkResult:
         order = np.ascontiguousarray(indices, dtype=np.int64)
+        rows = (indptr, cols, vals, targets, labels)
+        if inputs is not None:  # the chunk's own inputs (distorted images), row k for order[k]
+            rows = (*to_sparse_rows(np.asarray(inputs, dtype=dtype)), targets[order],
+                    labels[order])
+            order = np.arange(len(order), dtype=np.int64)
         total, mistakes, updates, done, last_loss = sgd_chunk(
-            order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off, b_off, sizes,
+            order, *rows, W1T, b1, params, w_off, b_off, sizes,
             dtype.type(eta), constants, *codes, z, a, delta, below, step1)
         store()
         if done < len(order):

@@ -83,26 +83,29 @@ def update(W: list, b: list, a: list, delta: list, eta) -> None:
 
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
          loss: str) -> RunChunk:
-    """A `run_chunk(indices, eta) -> ChunkResult` that trains `network` in place."""
+    """A `run_chunk(indices, eta[, inputs]) -> ChunkResult` that trains `network` in place on
+    the examples `indices` (x[indices], or the chunk's own `inputs` rows: distorted images)."""
     W = [None] + network.weights  # W[l] is W^[l]: the same arrays, updated in place
     b = [None] + network.biases
     if rule == "backprop":
         fn = functions(network.activation, network.output, loss)
 
-        def step(n, eta):
-            return backprop(W, b, x[n], targets[n], eta, fn)
+        def step(x_n, y_n, eta):
+            return backprop(W, b, x_n, y_n, eta, fn)
     else:
         update = SINGLE_LAYER_RULES[rule]
 
-        def step(n, eta):
-            return update(W[1], b[1], x[n], targets[n], eta)
+        def step(x_n, y_n, eta):
+            return update(W[1], b[1], x_n, y_n, eta)
 
-    def run_chunk(indices: np.ndarray, eta: float) -> ChunkResult:
+    def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None
+                  ) -> ChunkResult:
         eta = network.dtype.type(eta)
+        rows = x[indices] if inputs is None else inputs
         total, mistakes, updates = 0.0, 0, 0
         with np.errstate(all="ignore"):  # a diverging loss is reported below, not warned about
             for done, n in enumerate(indices):
-                example_loss, scores, changed = step(n, eta)
+                example_loss, scores, changed = step(rows[done], targets[n], eta)
                 if not math.isfinite(example_loss):
                     raise Diverged(done, example_loss)
                 total += example_loss
