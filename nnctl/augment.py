@@ -35,7 +35,7 @@ training uses (tests/test_augment.py checks they agree).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -251,16 +251,40 @@ def bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- preview
 
 
-def read_augment_config(path: str | Path) -> tuple[Any, Distortions]:
-    """A config file's Config and its `data.augment` distortions (taken out of the YAML before
-    it is validated, as config.py does not know the key yet)."""
-    from nnctl.config import config_from_dict, parse_yaml, read_config_text
+def config_distortions(config: Any) -> Distortions:
+    """The distortions a validated Config's `data.augment` switches on (checked again here for
+    the bounds the resampling needs)."""
+    return distortions_from_dict(asdict(config.data.augment))
 
-    raw = parse_yaml(read_config_text(Path(path)), str(path))
-    data = raw.get("data") if isinstance(raw, dict) else None
-    augment = data.pop("augment", None) if isinstance(data, dict) else None
-    config = config_from_dict(raw if raw is not None else {}, str(path))
-    return config, distortions_from_dict(augment)
+
+BLOCK = 512  # positions of an epoch whose distortions are drawn from one generator
+
+
+class ChunkDistorter:
+    """The distorted training inputs of a chunk of an epoch, drawn from a generator of the run's
+    (seed, epoch, block of BLOCK positions): the same for both engines (whose chunks hold whole
+    blocks) and after a resume anywhere, whatever happened before."""
+
+    def __init__(self, distortions: Distortions, source: np.ndarray,
+                 image_shape: tuple[int, ...], seed: int):
+        from nnctl.engine.distort import distort as compiled  # numba, as the fused engine
+
+        self.distortions, self.source, self.shape, self.seed = (
+            distortions, source, tuple(image_shape), seed)
+        self.bank = field_bank(distortions, self.shape, seed)
+        self.distort = compiled
+
+    def inputs(self, epoch: int, start: int, indices: np.ndarray) -> np.ndarray:
+        """Rows of distorted x[indices], the examples at positions start, start + 1, ... of
+        `epoch` (start a multiple of BLOCK)."""
+        out = np.empty((len(indices), self.source.shape[1]), self.source.dtype)
+        for offset in range(0, len(indices), BLOCK):
+            rows = indices[offset : offset + BLOCK]
+            rng = np.random.default_rng([self.seed, epoch, (start + offset) // BLOCK])
+            params = draw(self.distortions, len(rows), rng)
+            self.distort(np.ascontiguousarray(self.source[rows]), params, self.bank, self.shape,
+                         out=out[offset : offset + len(rows)])
+        return out
 
 
 def preview(config_path: str | Path, out: str | Path, examples: int = 8, variants: int = 6,
@@ -277,7 +301,10 @@ def preview(config_path: str | Path, out: str | Path, examples: int = 8, variant
     if out.suffix.lower() != ".png":
         raise RunDirError(f"{out}: not a .png file name")
     out = check_output_file(out, force, inputs=[Path(config_path)])
-    config, distortions = read_augment_config(config_path)
+    from nnctl.config import load_config
+
+    config = load_config(config_path)
+    distortions = config_distortions(config)
     if not distortions:
         raise ConfigError(f"{config_path}: data.augment switches no distortion on "
                           "(elastic: sigma, alpha; affine: rotation, scale, shear, translation)")

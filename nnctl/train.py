@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nnctl.atomic import atomic_write_text
+from nnctl.augment import ChunkDistorter, config_distortions
 from nnctl.checkpoint import SNAPSHOT_UNITS, load_checkpoint, save_checkpoint, save_snapshot
 from nnctl.config import Config, config_to_dict, dump_config, network_memory_problem
 from nnctl.data import (
@@ -193,6 +194,9 @@ def _load(config: Config) -> _Data:
     problem = network_memory_problem(sizes, config.training.dtype)
     if problem:
         raise ConfigError(f"model.hidden: {problem}")
+    if config_distortions(config) and len(splits.train.image_shape) != 2:
+        raise ConfigError(f"data.augment: images of shape {splits.train.image_shape} cannot be "
+                          "distorted (2-D images only)")
     paths = data_paths(config.data)
     # The test pixels are read now, so that a bad test file fails before any work, and scaled
     # only at the end: the float copy is not held through training.
@@ -245,11 +249,14 @@ def _train_epochs(run: Run, show_progress: bool, on_epoch: Callable[[dict], None
     targets = TARGETS[tc.rule](train_set.labels, run.splits.classes, tc.dtype)
     run_chunk = make_engine(tc.engine, run.network, train_set.x, targets, train_set.labels,
                             tc.rule, tc.loss)
+    distortions = config_distortions(run.config)
+    distorter = (ChunkDistorter(distortions, train_set.x, train_set.image_shape, tc.seed)
+                 if distortions else None)
     train_set.x = None  # the engine keeps what it needs (the fused one: the non-zero inputs only)
     where = f"epoch {run.progress.epoch + 1}, example {run.progress.position:,}"
     _stop_if_signalled(run.received, run.run_dir, f"{where} (starting the engine)")
     while run.progress.epoch < tc.epochs:
-        record = _train_epoch(run, run_chunk, rng, show_progress)
+        record = _train_epoch(run, run_chunk, rng, show_progress, distorter)
         on_epoch(record)
         reason = _stop_reason_so_far(run)
         if reason:
@@ -258,9 +265,10 @@ def _train_epochs(run: Run, show_progress: bool, on_epoch: Callable[[dict], None
     return f"reached training.epochs = {tc.epochs}"
 
 
-def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_progress: bool
-                 ) -> dict:
-    """One epoch of per-example SGD, chunk by chunk, then its metrics and checkpoints."""
+def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_progress: bool,
+                 distorter: ChunkDistorter | None) -> dict:
+    """One epoch of per-example SGD, chunk by chunk (on distorted inputs with a `distorter`),
+    then its metrics and checkpoints."""
     tc, progress, run_dir = run.config.training, run.progress, run.run_dir
     n = len(run.splits.train)
     chunk = CHUNK_SIZES[engine_name(tc.engine)]
@@ -276,8 +284,9 @@ def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_p
     with bar:
         while seen < n:
             indices = order[seen : seen + chunk]
+            inputs = distorter.inputs(epoch, seen, indices) if distorter else None
             try:
-                done = run_chunk(indices, eta)
+                done = run_chunk(indices, eta, inputs)
             except Diverged as d:
                 raise _diverged(run, f"the loss became {d.loss}", epoch,
                                 f"example {seen + d.done + 1:,} of {n:,} (training example "

@@ -75,8 +75,8 @@ def test_interrupt_mid_epoch_then_resume_is_bit_identical(uninterrupted, tmp_pat
     def engine_that_gets_a_signal(*args):
         run_chunk, count = make_engine(*args), [0]
 
-        def wrapped(indices, eta):
-            result = run_chunk(indices, eta)
+        def wrapped(*chunk_args):
+            result = run_chunk(*chunk_args)
             count[0] += 1
             if count[0] == calls:
                 os.kill(os.getpid(), signal.SIGTERM)
