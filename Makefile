@@ -51,3 +51,7 @@ bench: install
 # writes docs/results.md. Takes a while (progress shown per epoch).
 reproduce: install
 	$(BIN)/python tools/reproduce.py
+
+# One group of rows alone: make reproduce-plain, make reproduce-deskew
+reproduce-%: install
+	$(BIN)/python tools/reproduce.py --group $*

@@ -530,6 +530,10 @@ def _resolve_and_check(config: Config, where: Callable[[str], str]) -> None:
     """Fill rule-dependent defaults, then refuse combinations that make no sense."""
     _resolve_rule(config, where)
     training, data = config.training, config.data
+    elastic = config.data.augment.elastic
+    if (elastic.sigma > 0) != (elastic.alpha > 0):
+        raise ConfigError(f"{where('data.augment.elastic')}: sigma (the smoothing) and alpha (the "
+                          "strength) go together: set both > 0, or neither")
     if training.schedule == "exponential" and training.decay >= 1:
         raise ConfigError(f"{where('training.decay')}: the exponential schedule needs decay < 1")
     if training.stop.patience is not None and data.validation == 0:

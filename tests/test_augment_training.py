@@ -86,3 +86,19 @@ def test_resume_mid_epoch_with_distortions_is_bit_identical(tmp_path, monkeypatc
     monkeypatch.setattr(nnctl.train, "make_engine", make_engine)
     train(resume_config(run_dir), run_dir, resume=True)
     assert checkpoints(run_dir) == checkpoints(whole)
+
+
+@pytest.mark.parametrize("elastic", [{"alpha": 30.0}, {"sigma": 4.0}])
+def test_elastic_needs_both_sigma_and_alpha(run, write_config, tmp_path, elastic):
+    config = write_config({"data": {"augment": {"elastic": elastic}}})
+    result = run("train", config, "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "go together" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_augment_preview_draws_the_configs_distortions(run, write_config, tmp_path):
+    config = write_config({"data": {"augment": {"affine": {"rotation": 15.0}}}})
+    out = tmp_path / "preview.png"
+    result = run("data", "augment-preview", config, "--out", out, "--examples", "3")
+    assert result.exit_code == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
