@@ -307,22 +307,31 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
     return total_loss, mistakes, updates, order.shape[0], 0.0
 
 
-def to_sparse_rows(x: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Compressed sparse rows of x: row n's non-zeros are vals[indptr[n]:indptr[n+1]] at cols.
+def to_sparse_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compressed sparse rows of x: row n's non-zeros are vals[indptr[n]:indptr[n+1]] at cols
+    (in column order). Compiled: training with distortions builds them for every chunk."""
+    return _sparse_rows(np.ascontiguousarray(x))
 
-    Built `block` rows at a time so that the index arrays of np.nonzero stay small.
-    """
-    counts = np.concatenate([np.count_nonzero(x[i : i + block], axis=1)
-                             for i in range(0, len(x), block)])
-    indptr = np.zeros(len(x) + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    cols = np.empty(indptr[-1], dtype=np.int32)
-    vals = np.empty(indptr[-1], dtype=x.dtype)
-    for i in range(0, len(x), block):
-        rows, columns = np.nonzero(x[i : i + block])
-        start, stop = indptr[i], indptr[min(i + block, len(x))]
-        cols[start:stop] = columns
-        vals[start:stop] = x[i : i + block][rows, columns]
+
+@njit(cache=True)
+def _sparse_rows(x):
+    n, d = x.shape
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        count = 0
+        for j in range(d):
+            if x[i, j] != 0:
+                count += 1
+        indptr[i + 1] = indptr[i] + count
+    cols = np.empty(indptr[n], dtype=np.int32)
+    vals = np.empty(indptr[n], dtype=x.dtype)
+    for i in range(n):
+        p = indptr[i]
+        for j in range(d):
+            if x[i, j] != 0:
+                cols[p] = j
+                vals[p] = x[i, j]
+                p += 1
     return indptr, cols, vals
 
 
