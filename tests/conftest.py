@@ -31,6 +31,31 @@ def snapshot(directory: Path) -> dict:
     return {p: p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
+def sigterm_after_chunks(monkeypatch, calls: int) -> None:
+    """Make training's engine send this process SIGTERM after its `calls`-th chunk (training
+    defers it to the chunk boundary and saves a mid-epoch checkpoint)."""
+    import os
+    import signal
+
+    import nnctl.train
+
+    make_engine = nnctl.train.make_engine
+
+    def engine_that_gets_a_signal(*args):
+        run_chunk, count = make_engine(*args), [0]
+
+        def wrapped(*chunk_args):
+            result = run_chunk(*chunk_args)
+            count[0] += 1
+            if count[0] == calls:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return result
+
+        return wrapped
+
+    monkeypatch.setattr(nnctl.train, "make_engine", engine_that_gets_a_signal)
+
+
 @pytest.fixture
 def run():
     """run(*args) -> click Result, with stdout and stderr kept apart."""

@@ -3,13 +3,12 @@ mid-epoch too (the distortions of each block of positions come from (seed, epoch
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from conftest import sigterm_after_chunks
 
 import nnctl.train
 from nnctl.checkpoint import load_checkpoint
@@ -65,20 +64,7 @@ def test_resume_mid_epoch_with_distortions_is_bit_identical(tmp_path, monkeypatc
     whole = tmp_path / "whole"
     train(config(engine), whole)
     make_engine = nnctl.train.make_engine
-
-    def engine_that_gets_a_signal(*args):
-        run_chunk, count = make_engine(*args), [0]
-
-        def wrapped(*chunk_args):
-            result = run_chunk(*chunk_args)
-            count[0] += 1
-            if count[0] == calls:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return result
-
-        return wrapped
-
-    monkeypatch.setattr(nnctl.train, "make_engine", engine_that_gets_a_signal)
+    sigterm_after_chunks(monkeypatch, calls)
     run_dir = tmp_path / "run"
     with pytest.raises(Interrupted):
         train(config(engine), run_dir)

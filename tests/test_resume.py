@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import sigterm_after_chunks
 
 import nnctl.train
 from nnctl.checkpoint import load_checkpoint
@@ -71,21 +72,8 @@ def test_interrupt_at_an_epoch_boundary_then_resume_is_bit_identical(
 def test_interrupt_mid_epoch_then_resume_is_bit_identical(uninterrupted, tmp_path, monkeypatch,
                                                           engine, calls):
     make_engine = nnctl.train.make_engine
-
-    def engine_that_gets_a_signal(*args):
-        run_chunk, count = make_engine(*args), [0]
-
-        def wrapped(*chunk_args):
-            result = run_chunk(*chunk_args)
-            count[0] += 1
-            if count[0] == calls:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return result
-
-        return wrapped
-
     run_dir = tmp_path / "run"
-    monkeypatch.setattr(nnctl.train, "make_engine", engine_that_gets_a_signal)
+    sigterm_after_chunks(monkeypatch, calls)
     with pytest.raises(Interrupted) as stopped:
         train(quick_config(engine), run_dir)
     assert stopped.value.exit_code == 143
