@@ -283,18 +283,19 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                 z_prev, a_prev = z[l - 1], a[l - 1]
                 for i in range(dk):
                     below[i] = zero
+                # W^[l]T delta^[l] and step 3's update of W^[l] -= (eta delta^[l]) a^[l-1]T in
+                # one pass over W^[l] (it is read from memory once, not twice): each weight is
+                # read for the product before it is updated, so delta^[l-1] uses the weights of
+                # the forward pass, exactly as the reference engine's separate steps do.
                 for j in range(dl):
                     w, dj = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk], delta[j]
+                    step = eta * dj
                     for i in range(dk):
-                        below[i] += w[i] * dj
-                _times_f_prime(z_prev[:dk], a_prev[:dk], below[:dk], act, c)
-                # 3. update W^[l] -= (eta delta^[l]) a^[l-1]T, b^[l] -= eta delta^[l]
-                for j in range(dl):
-                    step = eta * delta[j]
-                    w = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk]
-                    for i in range(dk):
-                        w[i] -= step * a_prev[i]
+                        wi = w[i]
+                        below[i] += wi * dj
+                        w[i] = wi - step * a_prev[i]
                     params[b_off[l] + j] -= step
+                _times_f_prime(z_prev[:dk], a_prev[:dk], below[:dk], act, c)
                 for i in range(dk):
                     delta[i] = below[i]
             for j in range(d1):
