@@ -94,10 +94,10 @@ def settings(resolved: Path) -> str:
     parts = [training["rule"]]
     if model["hidden"]:
         parts.append(f"{model['activation']} ({model['init']['scheme']} init)")
-    eta = f"eta {training['learning_rate']:g}"
+    lr = f"lr {training['learning_rate']:g}"
     if training["schedule"] != "constant":
-        eta += f" {training['schedule']} decay {training['decay']:g}"
-    return ", ".join(parts + [f"{model['output']} + {training['loss']}", eta])
+        lr += f" {training['schedule']} decay {training['decay']:g}"
+    return ", ".join(parts + [f"{model['output']} + {training['loss']}", lr])
 
 
 def main(argv: list[str] | None = None) -> int:
