@@ -134,9 +134,10 @@ def main(argv: list[str] | None = None) -> int:
          f"seeds {', '.join(map(str, seeds))}."),
         "",
         ("Every run: the 55,000 first training images, 5,000 held out for model selection (the "
-         "checkpoint of the best validation accuracy is the one tested), no distortions, pixel/255 "
-         "(and for the deskewing rows, each digit sheared upright by its moments: data.deskew), "
-         "per-example SGD. Test error on the 10,000 test images, "
+         "checkpoint of the best validation accuracy is the one tested), pixel/255, per-example "
+         "SGD; the deskewing rows shear each digit upright by its moments (data.deskew), the "
+         "distortion rows draw the distortions of their config's data.augment afresh for every "
+         "training example of every epoch. Test error on the 10,000 test images, "
          "mean ± sample standard deviation over the seeds (n = the number of seeds); **bold** "
          "where the mean is at or below the paper's. Per-example SGD in float32 is chaotic: the "
          "same seed gives other digits on another CPU, so a single seed's figure is not a result. "
