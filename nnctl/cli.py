@@ -478,6 +478,9 @@ def runs_command(paths: tuple[str, ...], sort: str, as_json: bool, as_csv: bool)
     from nnctl.runs import differing_keys, find_runs, read_run, sort_runs
 
     found = [read_run(path) for path in find_runs([Path(p) for p in paths or ("runs",)])]
+    if not found:
+        click.echo(f"no runs in {', '.join(paths or ('runs',))}")
+        return
     keys = differing_keys(found)
     rows = [run.as_dict(keys) for run in sort_runs(found, sort)]
     if as_json:

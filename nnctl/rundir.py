@@ -26,6 +26,7 @@ import fcntl
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -133,12 +134,16 @@ def lock_run(run_dir: Path) -> Iterator[Path]:
     """Hold the run's lock for the block (its marker is created if missing); a one-line error
     naming the process that holds it already. Stale temporary files are removed first."""
     try:
-        fd = os.open(run_dir / RUN_MARKER, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        fd = os.open(run_dir / RUN_MARKER,
+                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
     except FileNotFoundError:
         raise RunDirError(f"{run_dir}: no such run directory") from None
     except OSError as e:
         raise RunDirError(f"{run_dir}: cannot write the run directory: {e.strerror or e}") from None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RunDirError(f"{run_dir / RUN_MARKER}: not a regular file (a FIFO, device or "
+                              "socket), so not a run nnctl made")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -156,11 +161,13 @@ def lock_run(run_dir: Path) -> Iterator[Path]:
 
 def writer_pid(run_dir: Path) -> int | None:
     """The pid of the process writing the run now, or None if no process holds its lock."""
-    try:
-        fd = os.open(run_dir / RUN_MARKER, os.O_RDONLY | os.O_NOFOLLOW)
+    try:  # O_NONBLOCK: a FIFO planted as the marker must not hang us
+        fd = os.open(run_dir / RUN_MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return None
     except BlockingIOError:
@@ -181,9 +188,10 @@ def _holder(run_dir: Path) -> str:
 
 
 def _marker_pid(run_dir: Path) -> int | None:
-    try:
-        pid = json.loads((run_dir / RUN_MARKER).read_text(encoding="utf-8")[:200]).get("pid")
-    except (OSError, ValueError, AttributeError):
+    try:  # the marker holds one short JSON object: read no more than that, never blocking
+        with open_regular(run_dir / RUN_MARKER, "a run marker", RunDirError) as f:
+            pid = json.loads(f.read(200)).get("pid")
+    except (RunDirError, ValueError, AttributeError):
         return None
     return pid if isinstance(pid, int) else None
 

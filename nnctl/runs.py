@@ -171,6 +171,14 @@ def run_labels(paths: list[Path]) -> list[str]:
     return labels([read_run(path) for path in paths])
 
 
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """The mean and the sample standard deviation (n - 1 in the denominator; 0 for one value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
 @dataclass
 class SeedSummary:
     """The runs of one configuration over several seeds: mean and sample standard deviation."""
@@ -189,10 +197,7 @@ def summarise_seeds(infos: list[RunInfo]) -> SeedSummary:
     if not done:
         raise RunDirError(f"{infos[0].path.parent if infos else 'runs'}: no complete run to "
                           "summarise")
-    accuracies = [info.test_accuracy for info in done]
-    mean = sum(accuracies) / len(accuracies)
-    sd = (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5 \
-        if len(accuracies) > 1 else 0.0
+    mean, sd = mean_sd([info.test_accuracy for info in done])
     seconds = sorted(info.seconds for info in done if info.seconds is not None)
     return SeedSummary(len(done), [info.config.get("training.seed") for info in done], mean, sd,
                        [info.best_epoch for info in done],

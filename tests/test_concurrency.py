@@ -191,10 +191,16 @@ def test_signal_at_any_moment_of_start_up_leaves_a_resumable_run_or_none(tmp_pat
     status is 130/143 with the resume line once the run directory exists, and the run then
     completes with --resume (or, with no directory, nothing was made)."""
     rng = random.Random(7)
+    longer = tmp_path / "longer.yaml"  # 30 epochs: most moments fall while the run exists
+    raw = yaml.safe_load(quick.read_text())
+    raw["training"]["epochs"] = 30
+    longer.write_text(yaml.safe_dump(raw))
+    quick = longer
     started = time.monotonic()
     subprocess.run(nnctl("train", quick, "--out", tmp_path / "timing", "--quiet"), cwd=tmp_path,
                    check=True, capture_output=True)
     duration = time.monotonic() - started
+    stopped = 0
     for attempt in range(16):
         run_dir = tmp_path / f"run-{attempt}"
         signum = (signal.SIGTERM, signal.SIGINT)[attempt % 2]
@@ -206,14 +212,17 @@ def test_signal_at_any_moment_of_start_up_leaves_a_resumable_run_or_none(tmp_pat
         if child.returncode == 0:
             continue  # finished before the signal
         if run_dir.exists():
+            stopped += 1
             assert child.returncode == {signal.SIGTERM: 143, signal.SIGINT: 130}[signum], err
             assert f"resume with: nnctl train --resume {run_dir}" in err, err
             resumed = subprocess.run(nnctl("train", "--resume", run_dir, "--quiet"), cwd=tmp_path,
                                      capture_output=True, text=True, timeout=120, check=False)
             assert resumed.returncode == 0, resumed.stderr
-            assert metrics_epochs(run_dir) == [1, 2, 3]
+            assert metrics_epochs(run_dir) == list(range(1, 31))
         else:  # before the directory existed: killed during start-up, or stopped while loading
             assert child.returncode in (-signum, 130, 143), (child.returncode, err)
+    assert stopped >= 4, "too few signals landed while the run directory existed to test it"
+
 
 
 def test_a_run_without_checkpoint_is_replaced_without_force_or_resumed(tmp_path, quick, run):

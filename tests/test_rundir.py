@@ -82,3 +82,15 @@ def test_owning_run_sees_through_links_and_checkpoints(finished_run, tmp_path):
     os.symlink(finished_run / "summary.json", link)
     assert owning_run(link) == finished_run
     assert owning_run(tmp_path / "figure.png") is None
+
+
+def test_a_fifo_planted_as_the_marker_never_hangs(run, write_config, tmp_path):
+    """Opening a FIFO for reading waits for a writer: the marker is opened without blocking."""
+    out = tmp_path / "run"
+    out.mkdir()
+    os.mkfifo(out / RUN_MARKER)
+    config = write_config({"model": {"hidden": []}, "training": {"epochs": 1}})
+    for args in (("train", config, "--out", out), ("train", "--resume", out)):
+        result = run(*args)
+        assert result.exit_code == 1 and result.stderr.startswith("Error: "), result.stderr
+    assert run("runs", tmp_path).stdout.startswith("no runs in")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from nnctl.predict import predict
-from nnctl.runs import find_runs
+from nnctl.runs import find_runs, mean_sd
 
 DIGITS = Path(__file__).resolve().parent.parent / "data" / "own-digits"
 
@@ -28,9 +28,7 @@ def main(groups: list[str]) -> None:
     print("|---|---:|---:|")
     for group in groups:
         scores = [accuracy(run) for run in find_runs([Path(group)])]
-        mean = sum(scores) / len(scores)
-        sd = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5 if len(scores) > 1 \
-            else 0.0
+        mean, sd = mean_sd(scores)
         print(f"| `{group}` | {len(scores)} | {mean:.1%} ± {sd:.1%} |")
 
 

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from nnctl.runs import mean_sd
+
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = [  # (config stem, the paper's network, the paper's test error in %, group)
     ("linear", "linear classifier (1-layer NN, the 10-neuron template network)", 12.0, "plain"),
@@ -77,12 +79,6 @@ def finished(out: Path) -> list[dict]:
         except (FileNotFoundError, ValueError):
             continue
     return [run for run in runs if "test_accuracy" in run["summary"]]
-
-
-def mean_sd(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0
-    return mean, sd
 
 
 def settings(resolved: Path) -> str:
