@@ -141,6 +141,16 @@ class StopConfig:
 
 
 @dataclass
+class DropoutConfig:
+    input: float = _key(0.0, _fraction,
+                        help="inverted dropout: chance that an input pixel is dropped for an "
+                             "example; 0 = off")
+    hidden: float = _key(0.0, _fraction,
+                         help="inverted dropout: chance that a hidden unit is dropped for an "
+                              "example; 0 = off")
+
+
+@dataclass
 class TrainingConfig:
     rule: str = _key("backprop", _choice(RULES),
                      help=f"learning rule: {', '.join(RULES)} (the last two: single layer only)")
@@ -165,6 +175,8 @@ class TrainingConfig:
                           "last.npz, plus the first layer's first 100 units per epoch for "
                           "inspect-weights' montage)")
     stop: StopConfig = _key(factory=StopConfig, help="stop conditions besides epochs")
+    dropout: DropoutConfig = _key(factory=DropoutConfig,
+                                  help="dropout while training (none at evaluation)")
 
 
 @dataclass
@@ -534,6 +546,9 @@ def _resolve_and_check(config: Config, where: Callable[[str], str]) -> None:
     if (elastic.sigma > 0) != (elastic.alpha > 0):
         raise ConfigError(f"{where('data.augment.elastic')}: sigma (the smoothing) and alpha (the "
                           "strength) go together: set both > 0, or neither")
+    if training.dropout.hidden > 0 and not config.model.hidden:
+        raise ConfigError(f"{where('training.dropout.hidden')}: the network has no hidden layer "
+                          "(model.hidden is empty)")
     if training.schedule == "exponential" and training.decay >= 1:
         raise ConfigError(f"{where('training.decay')}: the exponential schedule needs decay < 1")
     if training.stop.patience is not None and data.validation == 0:

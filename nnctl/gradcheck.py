@@ -3,6 +3,8 @@
 For a few real training examples, one at a time: the gradient the reference engine steps along
 (W_before - W_after with eta = 1, so every rule is checked, not only backprop) against
 (loss(w + eps) - loss(w - eps)) / (2 eps) for a sample of the weights of every layer, in float64.
+With dropout configured, each example gets one mask (drawn as in training), and both sides see it:
+the gradient is that of the thinned network the example trains.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import numpy as np
 
 from nnctl.config import Config
 from nnctl.data import load_training_data
-from nnctl.engine import make_engine
+from nnctl.dropout import ChunkMasks, config_dropout, hidden_offsets
+from nnctl.engine import make_engine, reference
 from nnctl.errors import NnctlError
 from nnctl.losses import loss_function
 from nnctl.network import Network, init_network
@@ -56,12 +59,13 @@ def initial_network(config: Config, inputs: int, classes: int) -> tuple[Network,
 
 
 def backprop_gradient(network: Network, x: np.ndarray, y: np.ndarray, label: int, rule: str,
-                      loss: str) -> list[np.ndarray]:
-    """d loss / d W^[l] and d loss / d b^[l] (in that order, layer by layer) as the engine steps."""
+                      loss: str, keep: np.ndarray | None = None) -> list[np.ndarray]:
+    """d loss / d W^[l] and d loss / d b^[l] (in that order, layer by layer) as the engine steps
+    (with the hidden dropout factors `keep`, if any)."""
     stepped = network.copy()
     run_chunk = make_engine("reference", stepped, x[None, :], y[None, :], np.array([label]), rule,
                             loss)
-    run_chunk(np.array([0]), 1.0)
+    run_chunk(np.array([0]), 1.0, None, None if keep is None else keep[None, :])
     before = network.weights + network.biases
     after = stepped.weights + stepped.biases
     return [b - a for b, a in zip(before, after)]
@@ -86,12 +90,25 @@ def check(config: Config, examples: int = 3, seed: int = 0) -> tuple[list[LayerC
     largest = [0.0] * len(arrays)
     checked = [0] * len(arrays)
 
-    def loss_at(x: np.ndarray, y: np.ndarray) -> float:
-        return float(loss_of(network.forward(x[None, :]), y[None, :])[0])
+    dropout = config_dropout(config)
+    masks = (ChunkMasks(dropout, network.sizes, config.training.seed, network.dtype)
+             if dropout else None)
+    if dropout:
+        masked = (f"one dropout mask per example (input p = {dropout.input:g}, hidden p = "
+                  f"{dropout.hidden:g})")
+        note = f"{note}; {masked}" if note else masked
+    input_keep, hidden_keep = masks.draw(0, 0, examples) if masks else (None, None)
+
+    def loss_at(x: np.ndarray, y: np.ndarray, keep: np.ndarray | None) -> float:
+        if keep is None:
+            return float(loss_of(network.forward(x[None, :]), y[None, :])[0])
+        return float(thinned_loss(network, x, y, keep, loss))
 
     for n in range(min(examples, len(data.train))):
         x, y = data.train.x[n], targets[n]
-        gradients = backprop_gradient(network, x, y, int(data.train.labels[n]), rule, loss)
+        x = x if input_keep is None else x * input_keep[n]
+        keep = None if hidden_keep is None else hidden_keep[n]
+        gradients = backprop_gradient(network, x, y, int(data.train.labels[n]), rule, loss, keep)
         for k, (array, gradient) in enumerate(zip(arrays, gradients)):
             flat, grad = array.reshape(-1), gradient.reshape(-1)
             picks = _sample(grad, rng)
@@ -99,9 +116,9 @@ def check(config: Config, examples: int = 3, seed: int = 0) -> tuple[list[LayerC
             for i, index in enumerate(picks):
                 saved = flat[index]
                 flat[index] = saved + EPSILON
-                plus = loss_at(x, y)
+                plus = loss_at(x, y, keep)
                 flat[index] = saved - EPSILON
-                minus = loss_at(x, y)
+                minus = loss_at(x, y, keep)
                 flat[index] = saved
                 numeric[i] = (plus - minus) / (2 * EPSILON)
             scale = max(np.abs(grad).max(), np.abs(numeric).max(), np.finfo(float).tiny)
@@ -111,6 +128,17 @@ def check(config: Config, examples: int = 3, seed: int = 0) -> tuple[list[LayerC
     results = [LayerCheck(name, array.shape, c, g, e)
                for name, array, c, g, e in zip(names, arrays, checked, largest, worst)]
     return results, note
+
+
+def thinned_loss(network: Network, x: np.ndarray, y: np.ndarray, keep: np.ndarray,
+                 loss: str) -> float:
+    """The loss of one example through the network thinned by the hidden dropout factors `keep`
+    (the reference engine's forward pass)."""
+    fn = reference.functions(network.activation, network.output, loss)
+    starts = hidden_offsets(network.sizes)[2:-1]
+    W, b = [None, *network.weights], [None, *network.biases]
+    a = reference.forward(W, b, x, fn, [None, *np.split(keep, starts)])[1]
+    return fn.loss(a[-1], y)
 
 
 def _sample(gradient: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -37,6 +37,7 @@ from nnctl.data import (
     preprocessing,
     read_examples,
 )
+from nnctl.dropout import ChunkMasks, config_dropout
 from nnctl.engine import CHUNK_SIZES, Diverged, RunChunk, engine_name, make_engine
 from nnctl.errors import SIGNAL_EXIT, CheckpointError, ConfigError, Interrupted, NnctlError
 from nnctl.evaluate import loss_and_accuracy
@@ -249,14 +250,12 @@ def _train_epochs(run: Run, show_progress: bool, on_epoch: Callable[[dict], None
     targets = TARGETS[tc.rule](train_set.labels, run.splits.classes, tc.dtype)
     run_chunk = make_engine(tc.engine, run.network, train_set.x, targets, train_set.labels,
                             tc.rule, tc.loss)
-    distortions = config_distortions(run.config)
-    distorter = (ChunkDistorter(distortions, train_set.x, train_set.image_shape, tc.seed)
-                 if distortions else None)
+    chunk_inputs = _chunk_inputs(run, train_set)
     train_set.x = None  # the engine keeps what it needs (the fused one: the non-zero inputs only)
     where = f"epoch {run.progress.epoch + 1}, example {run.progress.position:,}"
     _stop_if_signalled(run.received, run.run_dir, f"{where} (starting the engine)")
     while run.progress.epoch < tc.epochs:
-        record = _train_epoch(run, run_chunk, rng, show_progress, distorter)
+        record = _train_epoch(run, run_chunk, rng, show_progress, chunk_inputs)
         on_epoch(record)
         reason = _stop_reason_so_far(run)
         if reason:
@@ -265,10 +264,39 @@ def _train_epochs(run: Run, show_progress: bool, on_epoch: Callable[[dict], None
     return f"reached training.epochs = {tc.epochs}"
 
 
+# inputs(epoch, start, indices) -> (rows or None, keep or None): see _chunk_inputs
+ChunkInputs = Callable[[int, int, np.ndarray], tuple]
+
+
+def _chunk_inputs(run: Run, train_set) -> ChunkInputs | None:
+    """What the engine trains a chunk on besides x[indices], if anything: `inputs(epoch, start,
+    indices) -> (rows, keep)`, the chunk's distorted and/or input-dropped rows (or None) and its
+    hidden dropout factors (or None), drawn for the positions start, start + 1, ... of the epoch."""
+    tc = run.config.training
+    distortions, dropout = config_distortions(run.config), config_dropout(run.config)
+    if not distortions and not dropout:
+        return None
+    distorter = (ChunkDistorter(distortions, train_set.x, train_set.image_shape, tc.seed)
+                 if distortions else None)
+    masks = ChunkMasks(dropout, run.network.sizes, tc.seed, run.network.dtype) if dropout else None
+    x = train_set.x if dropout and dropout.input > 0 else None
+
+    def inputs(epoch: int, start: int, indices: np.ndarray) -> tuple:
+        rows = distorter.inputs(epoch, start, indices) if distorter else None
+        keep = None
+        if masks:
+            input_keep, keep = masks.draw(epoch, start, len(indices))
+            if input_keep is not None:  # dropped after distorting: a^[0] = x * keep^[0]
+                rows = (x[indices] if rows is None else rows) * input_keep
+        return rows, keep
+
+    return inputs
+
+
 def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_progress: bool,
-                 distorter: ChunkDistorter | None) -> dict:
-    """One epoch of per-example SGD, chunk by chunk (on distorted inputs with a `distorter`),
-    then its metrics and checkpoints."""
+                 chunk_inputs: ChunkInputs | None) -> dict:
+    """One epoch of per-example SGD, chunk by chunk (on distorted or dropped-out inputs, and
+    with hidden dropout, as `chunk_inputs` says), then its metrics and checkpoints."""
     tc, progress, run_dir = run.config.training, run.progress, run.run_dir
     n = len(run.splits.train)
     chunk = CHUNK_SIZES[engine_name(tc.engine)]
@@ -284,9 +312,9 @@ def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_p
     with bar:
         while seen < n:
             indices = order[seen : seen + chunk]
-            inputs = distorter.inputs(epoch, seen, indices) if distorter else None
+            inputs, keep = chunk_inputs(epoch, seen, indices) if chunk_inputs else (None, None)
             try:
-                done = run_chunk(indices, eta, inputs)
+                done = run_chunk(indices, eta, inputs, keep)
             except Diverged as d:
                 raise _diverged(run, f"the loss became {d.loss}", epoch,
                                 f"example {seen + d.done + 1:,} of {n:,} (training example "

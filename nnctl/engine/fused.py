@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from nnctl.dropout import hidden_offsets
 from nnctl.engine.boundary import ChunkResult, RunChunk
 from nnctl.errors import Diverged
 from nnctl.network import Network
@@ -98,6 +99,13 @@ def _times_f_prime(z, a, g, code, c):
         for i in range(n):
             g[i] = _sigmoid(z[i], one) * g[i]
     # IDENTITY: f'(z) = 1, g stays as it is
+
+
+@njit(cache=True)
+def _times_keep(f, keep, a):
+    """a = f * keep elementwise: a layer's output with dropout (keep factors 0 or 1 / (1 - p))."""
+    for j in range(a.shape[0]):
+        a[j] = f[j] * keep[j]
 
 
 @njit(cache=True, fastmath={"reassoc"})
@@ -217,7 +225,7 @@ def _sparse_update(W, cols, vals, p0, p1, step):
 
 @njit(cache=True, error_model="numpy")
 def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off, b_off, sizes,
-              eta, c, act, out, loss, rule, z, a, delta, below, step1):
+              eta, c, act, out, loss, rule, z, a, delta, below, step1, keep, k_off, f):
     """Per-example SGD over `order`; returns (summed loss, mistakes, updates, examples done,
     last loss); updates counts the examples whose step changed the weights.
 
@@ -226,7 +234,10 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
     W1T is W^[1] transposed (one row per input, padded with zero columns) and b1 its bias (padded);
     layer l >= 2 has W^[l] (out x in) at params[w_off[l]:] and b^[l] at params[b_off[l]:].
     z[l], a[l] are rows of scratch buffers; delta and below hold delta^[l] and delta^[l-1];
-    step1 is layer 1's step (its padding stays zero).
+    step1 is layer 1's step (its padding stays zero). With dropout `keep` (else None, and numba
+    compiles the loop without dropout's branches), the hidden layers' outputs
+    are a^[l] = f(z^[l]) * keep^[l], f(z^[l]) kept in f[l] for f', keep^[l] the example's keep
+    factors keep[done, k_off[l]:] (chunk position `done`); delta^[l] gets the same factors.
     """
     L = sizes.shape[0] - 1
     zero = c[ZERO]  # a local: a load that the stores below cannot alias
@@ -244,7 +255,11 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
         for j in range(d1):
             z1[j] += b1[j]
         if L > 1:
-            _activate(z1[:d1], a1[:d1], act, c)
+            if keep is None:
+                _activate(z1[:d1], a1[:d1], act, c)
+            else:
+                _activate(z1[:d1], f[1, :d1], act, c)
+                _times_keep(f[1, :d1], keep[done, k_off[1] : k_off[1] + d1], a1[:d1])
         for l in range(2, L + 1):  # z^[l] = W^[l] a^[l-1] + b^[l]
             dl, dk = sizes[l], sizes[l - 1]
             zl, al, a_prev = z[l], a[l], a[l - 1]
@@ -252,7 +267,11 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                 w = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk]
                 zl[j] = _dot(w, a_prev[:dk], c) + params[b_off[l] + j]
             if l < L:
-                _activate(zl[:dl], al[:dl], act, c)
+                if keep is None:
+                    _activate(zl[:dl], al[:dl], act, c)
+                else:
+                    _activate(zl[:dl], f[l, :dl], act, c)
+                    _times_keep(f[l, :dl], keep[done, k_off[l] : k_off[l] + dl], al[:dl])
         dL = sizes[L]
         example_loss = _output_and_loss(z[L, :dL], a[L, :dL], y, out, loss, c)
         if not np.isfinite(example_loss):
@@ -295,7 +314,12 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                         below[i] += wi * dj
                         w[i] = wi - step * a_prev[i]
                     params[b_off[l] + j] -= step
-                _times_f_prime(z_prev[:dk], a_prev[:dk], below[:dk], act, c)
+                if keep is None:
+                    _times_f_prime(z_prev[:dk], a_prev[:dk], below[:dk], act, c)
+                else:  # f' from f(z^[l-1]), then the keep factors
+                    _times_f_prime(z_prev[:dk], f[l - 1, :dk], below[:dk], act, c)
+                    _times_keep(below[:dk], keep[done, k_off[l - 1] : k_off[l - 1] + dk],
+                                below[:dk])
                 for i in range(dk):
                     delta[i] = below[i]
             for j in range(d1):
@@ -341,8 +365,9 @@ PAD = 16  # layer 1's rows are padded to a multiple of this many weights
 
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
          loss: str) -> RunChunk:
-    """A `run_chunk(indices, eta[, inputs]) -> ChunkResult` that trains `network` in place on
-    the examples `indices` (their sparse rows of x, or the chunk's own dense `inputs` rows)."""
+    """A `run_chunk(indices, eta[, inputs, keep]) -> ChunkResult` that trains `network` in
+    place on the examples `indices` (their sparse rows of x, or the chunk's own dense `inputs`
+    rows), with each example's hidden dropout factors `keep[k]`, if given."""
     dtype = network.dtype
     sizes = np.array(network.sizes, dtype=np.int64)
     L = len(network.weights)
@@ -384,12 +409,14 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     delta = np.zeros(width, dtype=dtype)
     below = np.zeros(width, dtype=dtype)
     step1 = np.zeros(padded, dtype=dtype)
+    f = np.zeros((L + 1, width), dtype=dtype)  # f(z^[l]) before dropout
+    k_off = hidden_offsets(network.sizes)
     constants = np.array([0.5, 1.0, 0.0, np.finfo(dtype).tiny], dtype=dtype)
     codes = (ACTIVATION_CODES[network.activation], OUTPUT_CODES[network.output], LOSS_CODES[loss],
              RULE_CODES[rule])
 
-    def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None
-                  ) -> ChunkResult:
+    def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None,
+                  keep: np.ndarray | None = None) -> ChunkResult:
         order = np.ascontiguousarray(indices, dtype=np.int64)
         rows = (indptr, cols, vals, targets, labels)
         if inputs is not None:  # the chunk's own inputs (distorted images), row k for order[k]
@@ -398,7 +425,8 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
             order = np.arange(len(order), dtype=np.int64)
         total, mistakes, updates, done, last_loss = sgd_chunk(
             order, *rows, W1T, b1, params, w_off, b_off, sizes,
-            dtype.type(eta), constants, *codes, z, a, delta, below, step1)
+            dtype.type(eta), constants, *codes, z, a, delta, below, step1,
+            None if keep is None else np.ascontiguousarray(keep, dtype), k_off, f)
         store()
         if done < len(order):
             raise Diverged(int(done), last_loss)

@@ -4,6 +4,8 @@ For each training example: (1) feed forward, keeping z^[l] and a^[l]; (2) the ba
 delta^[L] = d loss / d z^[L], then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l]; (3) update every
 weight, W^[l] <- W^[l] - eta delta^[l] a^[l-1]T (and the bias, the weight on a^[l-1]_0 = 1).
 Layers are numbered 1..L as on the slides: W[l] is W^[l], a[0] is the input x.
+With dropout (nnctl/dropout.py) a hidden layer's output is a^[l] = f(z^[l]) * keep^[l], and its
+delta^[l] carries the same factor.
 """
 
 from __future__ import annotations
@@ -39,36 +41,45 @@ def functions(activation: str, output: str, loss: str) -> Functions:
                      loss_function(loss, output), OUTPUT_DELTAS[(loss, output)])
 
 
-def backprop(W: list, b: list, x: np.ndarray, y: np.ndarray, eta, fn: Functions
-             ) -> tuple[float, np.ndarray, bool]:
+def backprop(W: list, b: list, x: np.ndarray, y: np.ndarray, eta, fn: Functions,
+             keep: list | None = None) -> tuple[float, np.ndarray, bool]:
     """One example of per-example gradient descent, the lecture's three steps; returns the
-    example's loss, its output a^[L], and True (backprop always steps)."""
-    z, a = forward(W, b, x, fn)
-    deltas = backward(W, z, a, y, fn)
+    example's loss, its output a^[L], and True (backprop always steps). `keep[l]` are hidden
+    layer l's dropout factors (0 or 1 / (1 - p)), if any."""
+    z, a = forward(W, b, x, fn, keep)
+    deltas = backward(W, z, a, y, fn, keep)
     update(W, b, a, deltas, eta)
     L = len(W) - 1
     return float(fn.loss(a[L], y)), a[L], True
 
 
-def forward(W: list, b: list, x: np.ndarray, fn: Functions) -> tuple[list, list]:
-    """1. z^[l] = W^[l] a^[l-1] + b^[l], a^[l] = f(z^[l]) (psi at the last layer); a^[0] = x."""
+def forward(W: list, b: list, x: np.ndarray, fn: Functions, keep: list | None = None
+            ) -> tuple[list, list]:
+    """1. z^[l] = W^[l] a^[l-1] + b^[l], a^[l] = f(z^[l]) (psi at the last layer); a^[0] = x.
+    With dropout, a^[l] = f(z^[l]) * keep^[l]."""
     L = len(W) - 1
     z, a = [None] * (L + 1), [x] + [None] * L
     for l in range(1, L + 1):
         z[l] = W[l] @ a[l - 1] + b[l]
         a[l] = fn.psi(z[l]) if l == L else fn.f(z[l])
+        if keep is not None and l < L:
+            a[l] = a[l] * keep[l]
     return z, a
 
 
-def backward(W: list, z: list, a: list, y: np.ndarray, fn: Functions) -> list:
+def backward(W: list, z: list, a: list, y: np.ndarray, fn: Functions, keep: list | None = None
+             ) -> list:
     """2. The sensitivities delta^[l] = dJ/dz^[l], from the last layer down:
     delta^[L] from the loss and psi, then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l]
-    (with the weights as they were in the forward pass: nothing is updated before step 3)."""
+    (with the weights as they were in the forward pass: nothing is updated before step 3).
+    With dropout, delta^[l-1] is also multiplied by keep^[l-1]."""
     L = len(W) - 1
     delta = [None] * (L + 1)
     delta[L] = fn.delta_L(a[L], y)
     for l in range(L, 1, -1):
         delta[l - 1] = fn.f_prime(z[l - 1]) * (W[l].T @ delta[l])
+        if keep is not None:
+            delta[l - 1] = delta[l - 1] * keep[l - 1]
     return delta
 
 
@@ -83,29 +94,33 @@ def update(W: list, b: list, a: list, delta: list, eta) -> None:
 
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
          loss: str) -> RunChunk:
-    """A `run_chunk(indices, eta[, inputs]) -> ChunkResult` that trains `network` in place on
-    the examples `indices` (x[indices], or the chunk's own `inputs` rows: distorted images)."""
+    """A `run_chunk(indices, eta[, inputs, keep]) -> ChunkResult` that trains `network` in
+    place on the examples `indices` (x[indices], or the chunk's own `inputs` rows: distorted or
+    dropped-out images), `keep` holding each example's hidden dropout factors, if any."""
     W = [None] + network.weights  # W[l] is W^[l]: the same arrays, updated in place
     b = [None] + network.biases
+    hidden_starts = np.cumsum(network.sizes[1:-1])[:-1]  # where each hidden layer's keep starts
     if rule == "backprop":
         fn = functions(network.activation, network.output, loss)
 
-        def step(x_n, y_n, eta):
-            return backprop(W, b, x_n, y_n, eta, fn)
+        def step(x_n, y_n, eta, keep_n):
+            keep = None if keep_n is None else [None, *np.split(keep_n, hidden_starts)]
+            return backprop(W, b, x_n, y_n, eta, fn, keep)
     else:
         update = SINGLE_LAYER_RULES[rule]
 
-        def step(x_n, y_n, eta):
+        def step(x_n, y_n, eta, keep_n):
             return update(W[1], b[1], x_n, y_n, eta)
 
-    def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None
-                  ) -> ChunkResult:
+    def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None,
+                  keep: np.ndarray | None = None) -> ChunkResult:
         eta = network.dtype.type(eta)
         rows = x[indices] if inputs is None else inputs
         total, mistakes, updates = 0.0, 0, 0
         with np.errstate(all="ignore"):  # a diverging loss is reported below, not warned about
             for done, n in enumerate(indices):
-                example_loss, scores, changed = step(rows[done], targets[n], eta)
+                keep_n = None if keep is None else keep[done]
+                example_loss, scores, changed = step(rows[done], targets[n], eta, keep_n)
                 if not math.isfinite(example_loss):
                     raise Diverged(done, example_loss)
                 total += example_loss
