@@ -45,7 +45,7 @@ results: install
 # The peers (PyTorch at batch size 1, scikit-learn) come from the optional `bench` extra.
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/bench.py --profile --memory --end-to-end --out docs/benchmarks.md
+	$(BIN)/python benchmarks/bench.py --profile --memory --end-to-end --inputs --out docs/benchmarks.md
 
 # The classic MNIST table (LeCun et al. 1998, Simard et al. 2003): trains configs/classic/ and
 # writes docs/results.md. Takes a while (progress shown per epoch).
