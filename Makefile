@@ -52,6 +52,6 @@ bench: install
 reproduce: install
 	$(BIN)/python tools/reproduce.py
 
-# One group of rows alone: make reproduce-plain, make reproduce-deskew
+# One group of rows alone: make reproduce-plain, -deskew, -distortions, -dropout
 reproduce-%: install
 	$(BIN)/python tools/reproduce.py --group $*
