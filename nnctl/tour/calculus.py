@@ -44,7 +44,7 @@ def activations(tour: Tour) -> Section:
     rows += [[name, *SLIDE_FORMULAS[name], f"{errors[name]:.1e}"] for name in SHOWN]
     return Section("activations", "Activations and their derivatives", [
         Quote("Activations and their derivatives", [
-            *(f"{f}    {d}" for f, d in SLIDE_FORMULAS.values()),
+            *(f"{f};  {d}" for f, d in SLIDE_FORMULAS.values()),
             "Some popular activation functions and their derivatives"]),
         Quote("Sigmoid", ["A “squashing” function instead of a threshold",
                           "They have nice derivatives."])],

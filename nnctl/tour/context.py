@@ -30,8 +30,8 @@ class Tour:
     def shown(self, path: str | Path) -> str:
         """A path as a command line to paste from the current directory writes it."""
         path = Path(path)
-        shown = os.path.relpath(path) if path.is_absolute() else str(path)
-        return shlex.quote(shown)
+        relative = os.path.relpath(path) if path.is_absolute() else str(path)
+        return shlex.quote(str(path) if relative.startswith("..") else relative)
 
     def figure(self, name: str, drawn, alt: str, caption: str) -> Figure:
         """Save a matplotlib Figure `drawn` as figures/`name` (replacing the tour's own file)

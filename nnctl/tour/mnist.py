@@ -132,7 +132,7 @@ def mlp(tour: Tour, single: Runs) -> Section:
     rows = [["network", "seeds", "test accuracy", "epochs", "training time (seed 0)"]]
     for label, r in (("single layer 784-10", single), ("MLP 784-300-10", runs)):
         rows.append([label, str(len(r.results)), r.accuracy(), str(r.results[0].epochs),
-                     f"{sum(h['seconds'] for h in r.results[0].history):.1f} s"])
+                     f"{sum(h['seconds'] for h in r.results[0].history):.2f} s"])
     return Section("mlp", "A multi-layer perceptron on MNIST: hidden units beat templates", [
         Quote("Feed-forward neural networks", [
             "We need multiple layers of adaptive, non-linear hidden units.",

@@ -56,9 +56,9 @@ def threshold_units(units: dict) -> object:
         spike = x_value * w[0] > theta
         ax.scatter([x_value], [0], s=160, zorder=3, color="#b2182b" if spike else "white",
                    edgecolor="#b2182b" if spike else "#2166ac", linewidth=2)
-        ax.annotate(f"x = {x_value:g}: w·x = {x_value * w[0]:g}, output {int(spike)}",
-                    (x_value, 0), xytext=(0, -30), textcoords="offset points", ha="center",
-                    fontsize=10)
+        ax.annotate(f"x = {x_value:g}\nw·x = {x_value * w[0] + 0.0:g}\noutput {int(spike)}",
+                    (x_value, 0), xytext=(0, -22), textcoords="offset points", ha="center",
+                    va="top", fontsize=10)
     ax.set(xlim=(-0.5, 1.5), ylim=(-1, 1), yticks=[], xlabel="x", aspect="equal",
            title=f"NOT: w = {w[0]:g}, θ = {theta:g}")
     ax.legend(loc="upper right", fontsize=9)
@@ -87,7 +87,7 @@ def perceptron_lines(x: np.ndarray, y: np.ndarray, run, bound: float, box: tuple
                   label=f"Novikoff's bound (R/γ)² = {bound:.0f}")
     right.set(yscale="log", xlabel="epoch", ylabel="updates", xticks=epochs,
               title="Updates until an epoch without a mistake")
-    right.legend(loc="center right", fontsize=9)
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=9, ncol=2)
     right.grid(True, alpha=0.25)
     return figure
 
@@ -96,8 +96,8 @@ def non_separable(x: np.ndarray, y: np.ndarray, perceptron_run, epoch_lines, del
     """The perceptron's line at the end of its last epochs (still moving), the delta rule's and
     least squares' lines; J per epoch against the least-squares minimum; mistakes per epoch."""
     plt = _pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained",
-                                gridspec_kw={"width_ratios": [1.15, 1, 1]})
+    figure, axes = plt.subplots(1, 3, figsize=(15, 5.4), layout="constrained",
+                                gridspec_kw={"width_ratios": [1.2, 1, 1]})
     _points(axes[0], x, y)
     for k, line in enumerate(epoch_lines):
         _line(axes[0], line, color="#999999", linewidth=1,
@@ -110,12 +110,12 @@ def non_separable(x: np.ndarray, y: np.ndarray, perceptron_run, epoch_lines, del
     epochs = np.arange(1, len(delta_run.J) + 1)
     axes[1].plot(epochs, np.array(delta_run.J) - delta_run.J_min, color="#1b7837")
     axes[1].set(yscale="log", xlabel="epoch", ylabel="J(w) − J_min",
-                title="Delta rule: J above the least-squares minimum")
+                title="Delta rule: J above its least-squares minimum")
     axes[1].grid(True, alpha=0.25)
     mistakes = perceptron_run.mistakes
     axes[2].plot(np.arange(1, len(mistakes) + 1), mistakes, color="#4d4d4d")
     axes[2].set(ylim=(0, max(mistakes) * 1.1), xlabel="epoch", ylabel="mistakes in the epoch",
-                title="Perceptron rule: never an epoch without a mistake")
+                title="Perceptron rule: mistakes per epoch")
     axes[2].grid(True, alpha=0.25)
     return figure
 
