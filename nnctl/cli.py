@@ -230,7 +230,7 @@ def tour(out: str, quick: bool, force: bool) -> None:
     \b
     Example:
       nnctl tour --out tour/
-      chromium --headless --screenshot=tour.png --window-size=1280,4000 tour/index.html
+      chromium --headless --screenshot=tour.png --window-size=1280,16000 tour/index.html
     """
     from nnctl.tour import run_tour
 

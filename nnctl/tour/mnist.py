@@ -13,8 +13,9 @@ import numpy as np
 from nnctl.checkpoint import load_checkpoint
 from nnctl.config import load_config
 from nnctl.evaluate import evaluate_checkpoint
-from nnctl.images import epoch_checkpoints, inspect_weights
+from nnctl.images import epoch_checkpoints, epoch_weights, inspect_weights
 from nnctl.plot import learning_curves
+from nnctl.rundir import checkpoint_path
 from nnctl.runs import mean_sd, run_labels
 from nnctl.tour import plots
 from nnctl.tour.context import Tour
@@ -62,8 +63,11 @@ def train_seeds(tour: Tour, config: str, name: str) -> Runs:
 
 
 def weight_changes(run_dir: Path) -> list[float]:
-    """|W_e - W_(e-1)| / |W_e| of the first layer for each epoch e >= 1 (Frobenius norms)."""
-    weights = [load_checkpoint(path)[0].weights[0] for _, path in epoch_checkpoints(run_dir)]
+    """|W_e - W_(e-1)| / |W_e| of the templates for each epoch e >= 1 (Frobenius norms), from
+    the epoch checkpoints inspect-weights draws."""
+    network, meta = load_checkpoint(checkpoint_path(run_dir, "best.npz"))
+    weights = [W for _, W in epoch_weights(epoch_checkpoints(run_dir), network,
+                                           tuple(meta["image_shape"]), network.sizes[-1])]
     return [float(np.linalg.norm(after - before) / max(np.linalg.norm(after), 1e-300))
             for before, after in itertools.pairwise(weights)]
 

@@ -68,7 +68,7 @@ def perceptron_separable(tour: Tour) -> Section:
                      f"run = logic.train_perceptron(x, y, {PERCEPTRON_EPOCHS}, {SEED}); "
                      "print(run.updates, run.mistakes)")],
         [Claim("The perceptron rule reaches zero mistakes on a linearly separable set",
-               f"{len(x)} points: an epoch without a mistake after {run.epochs} epochs "
+               f"{len(x)} points: epoch {run.epochs} is the first without a mistake "
                f"(mistakes per epoch {run.mistakes})" if settled else
                f"still {run.mistakes[-1]} mistakes after {run.epochs} epochs", settled),
          Claim("It makes at most Novikoff's (R/γ)² updates",
