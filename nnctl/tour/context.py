@@ -36,10 +36,10 @@ class Tour:
     def figure(self, name: str, drawn, alt: str, caption: str) -> Figure:
         """Save a matplotlib Figure `drawn` as figures/`name` (replacing the tour's own file)
         and take it onto the page."""
-        from nnctl.plot import _pyplot, _save
+        from nnctl.plot import pyplot, save_figure
 
         path = check_output_file(self.path("figures", name), force=True)
-        _save(drawn, _pyplot(), path)
+        save_figure(drawn, pyplot(), path)
         return self.picture(path, alt, caption)
 
     def picture(self, path: Path, alt: str, caption: str) -> Figure:

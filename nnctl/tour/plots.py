@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnctl.plot import _pyplot
+from nnctl.plot import pyplot
 
 CLASS_STYLE = {1.0: {"color": "#b2182b", "marker": "o", "label": "y = +1"},
                -1.0: {"color": "#2166ac", "marker": "s", "label": "y = −1"}}
@@ -35,7 +35,7 @@ def _square(axes, box=BOX, title: str = "") -> None:
 def threshold_units(units: dict) -> object:
     """AND and OR: the four inputs coloured by the unit's output and the line w^T x = theta; NOT
     on a line."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(12, 4.1), layout="constrained",
                                 gridspec_kw={"width_ratios": [1, 1, 1]})
     corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
@@ -68,7 +68,7 @@ def threshold_units(units: dict) -> object:
 def perceptron_lines(x: np.ndarray, y: np.ndarray, run, bound: float, box: tuple) -> object:
     """The decision line after updates 1, 2, 4, 8... (light to dark) and the last one; the
     updates per epoch against Novikoff's bound."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 5.2), layout="constrained",
                                          gridspec_kw={"width_ratios": [1.25, 1]})
     _points(left, x, y)
@@ -95,7 +95,7 @@ def perceptron_lines(x: np.ndarray, y: np.ndarray, run, bound: float, box: tuple
 def non_separable(x: np.ndarray, y: np.ndarray, perceptron_run, epoch_lines, delta_run) -> object:
     """The perceptron's line at the end of its last epochs (still moving), the delta rule's and
     least squares' lines; J per epoch against the least-squares minimum; mistakes per epoch."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(15, 5.4), layout="constrained",
                                 gridspec_kw={"width_ratios": [1.2, 1, 1]})
     _points(axes[0], x, y)
@@ -123,7 +123,7 @@ def non_separable(x: np.ndarray, y: np.ndarray, perceptron_run, epoch_lines, del
 def xor_regions(panels: list[tuple[str, object]]) -> object:
     """For each (title, f) with f(points) -> class 0/1: the regions of the plane it assigns to
     each class, and the four XOR points."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.colors import ListedColormap
 
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.9),
@@ -153,7 +153,7 @@ def xor_regions(panels: list[tuple[str, object]]) -> object:
 
 def activations(names: list[str], f: dict, f_prime: dict) -> object:
     """Each activation f (solid) and its derivative f' (dashed) from nnctl.activations."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.8), layout="constrained",
                                 sharey=True)
     z = np.linspace(-5, 5, 1001)
@@ -170,7 +170,7 @@ def activations(names: list[str], f: dict, f_prime: dict) -> object:
 
 def gradcheck_errors(results, tolerance: float) -> object:
     """The largest relative error of each array (log scale) against the tolerance."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, ax = plt.subplots(figsize=(11, 4.2), layout="constrained")
     names = [r.name for r in results]
     errors = [max(r.error, 1e-17) for r in results]
@@ -186,7 +186,7 @@ def gradcheck_errors(results, tolerance: float) -> object:
 
 def accuracy_by_seed(groups: dict[str, list[float]]) -> object:
     """Test accuracy of each run, one group of bars per network."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
     for k, (name, values) in enumerate(groups.items()):
         xs = k + 0.25 * (np.arange(len(values)) - (len(values) - 1) / 2)
