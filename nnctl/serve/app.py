@@ -45,6 +45,7 @@ MAX_CONNECTIONS = 32
 LISTEN_QUEUE = 128
 SOCKET_SECONDS = 10.0
 CONNECTION_SECONDS = 30.0
+REAP_SECONDS = 1.0  # how often connections past CONNECTION_SECONDS are looked for
 PREPARING = 2
 MAX_NAME = 255  # characters of ?name=
 JSON = "application/json"
@@ -120,7 +121,7 @@ class Server(ThreadingHTTPServer):
             self.deadlines.pop(connection, None)
 
     def _shut_late_connections(self) -> None:
-        while not self.closing.wait(1.0):
+        while not self.closing.wait(REAP_SECONDS):
             now = time.monotonic()
             with self.deadlines_lock:
                 late = [c for c, deadline in self.deadlines.items() if deadline < now]
@@ -140,6 +141,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "nnctl-serve"
     sys_version = ""
     protocol_version = "HTTP/1.1"  # for Expect: 100-continue; every answer closes the connection
+    default_request_version = "HTTP/1.0"  # a malformed request line gets a status line too
     timeout = SOCKET_SECONDS  # set on the socket by StreamRequestHandler.setup
 
     def setup(self) -> None:
@@ -268,8 +270,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _refuse(self, error: HttpError) -> None:
         """The answer {"error": message}, logged in one line."""
-        self._send(error.status, JSON, json_bytes({"error": error.message}))
         self.log_message("%d %s", int(error.status), error.message)
+        self._send(error.status, JSON, json_bytes({"error": error.message}))
         self._drop_unread_body()
 
     def _drop_unread_body(self) -> None:
