@@ -253,7 +253,8 @@ async function start() {
     : "The hidden units that respond most";
   document.getElementById("units-note").textContent = model.units === "templates"
     ? `Each output unit k is a template w_k of ${inputs} weights; its score z_k = w_k·x + b_k ` +
-      "adds the weights under your ink (minus the bias). The highest score wins."
+      "adds up the weights under your ink (each times the pixel's value) and the bias b_k. " +
+      "The highest score wins."
     : `Of the ${hidden} hidden units, those whose activation a_j = f(w_j·x + b_j) is ` +
       "largest for your drawing, most responsive first, each drawn as its input weights w_j.";
   showUnits(null);
