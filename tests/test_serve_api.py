@@ -367,3 +367,17 @@ def test_a_port_in_use_and_a_bad_target_are_one_line_errors(run, digit_reader, t
                               f"cannot listen on 127.0.0.1:{port}", "--port 0")
     assert_one_line_error(run("serve", tmp_path / "nothing", "--port", "0"), 1, "nothing")
     assert run("serve", digit_reader, "--port", "70000").exit_code == 2
+
+
+def test_the_serve_benchmark_runs_and_reports(digit_reader, tmp_path):
+    out = tmp_path / "serve-benchmark.md"
+    done = subprocess.run([sys.executable, "benchmarks/serve_bench.py", "--run", str(digit_reader),
+                           "--requests", "20", "--clients", "1,3", "--warmup", "2", "--out",
+                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    report = out.read_text()
+    assert report == done.stdout
+    rows = [line for line in report.splitlines() if line.startswith("| `POST")]
+    assert [row.split(" | ")[1:3] for row in rows] == [["1", "20"], ["3", "20"], ["1", "20"]]
+    assert "784-100-10" in report and "shared with other work" in report
