@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 from serving import post_image, request, running_server
 
 from nnctl.activations import ACTIVATIONS
 from nnctl.checkpoint import load_checkpoint
+from nnctl.cli import cli
 from nnctl.config import DataConfig, config_from_dict
 from nnctl.data import data_paths, read_examples
 from nnctl.images import tile
@@ -63,11 +65,11 @@ def server(digit_reader):
 
 @pytest.fixture(scope="module")
 def expected(digit_reader, images) -> dict[Path, dict]:
-    """`nnctl predict RUN FILE --json` of each image, one process per file."""
+    """`nnctl predict RUN FILE --json` of each image, one command per file."""
     answers = {}
     for path in images:
-        done = subprocess.run([sys.executable, "-m", "nnctl", "predict", str(digit_reader),
-                               str(path), "--json"], capture_output=True, text=True, check=True)
+        done = CliRunner().invoke(cli, ["predict", str(digit_reader), str(path), "--json"])
+        assert done.exit_code == 0, done.output
         answers[path] = json.loads(done.stdout)
     return answers
 
@@ -200,7 +202,8 @@ def _raw(url: str, data: bytes, shut: bool = False) -> tuple[int, dict]:
 
 def _post_head(length: str | None, extra: str = "") -> bytes:
     declared = f"Content-Length: {length}\r\n" if length is not None else ""
-    return (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n{declared}{extra}"
+    return (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+            f"{declared}{extra}"
             "\r\n").encode()
 
 
@@ -239,6 +242,8 @@ BAD_REQUESTS = {
     "unknown page": (lambda u, d: post_image(f"{u}upload", d), 404, "POST images to /predict"),
     "GET /predict": (lambda u, d: post_image(f"{u}predict", None), 405, "POST the bytes"),
     "DELETE": (lambda u, d: post_image(f"{u}predict", d, method="DELETE"), 405, "DELETE"),
+    "another host's name (DNS rebinding)": (lambda u, d: _raw(
+        u, b"GET /model HTTP/1.1\r\nHost: attacker.example:80\r\n\r\n"), 403, "not this server"),
     "garbage request line": (lambda u, d: _raw(u, b"\x00\x01 nonsense\r\n\r\n"), 400, "request"),
 }
 

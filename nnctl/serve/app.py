@@ -76,9 +76,9 @@ class Server(ThreadingHTTPServer):
     request_queue_size = LISTEN_QUEUE
 
     def __init__(self, address: tuple, family: int, model: Model,
-                 log: Callable[[str], None]):
+                 log: Callable[[str], None], host: str):
         self.address_family = family
-        self.model, self.log = model, log
+        self.model, self.log, self.host = model, log, host
         self.files = {path: resources.files("nnctl.serve").joinpath("static", name).read_bytes()
                       for path, (name, _) in STATIC.items()}
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -253,6 +253,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _respond(self, route: Callable[[str, dict], tuple[int, str, bytes]]) -> None:
         try:
+            host = self.headers.get("Host")
+            if host is not None and not addresses_this_server(host, self.server.host):
+                raise HttpError(HTTPStatus.FORBIDDEN, f"Host {host[:100]!r} is not this server's "
+                                                      "address: open the URL nnctl serve printed")
             parts = urlsplit(self.path)
             try:
                 query = parse_qs(parts.query, keep_blank_values=True, max_num_fields=4)
@@ -350,6 +354,21 @@ def _predict_parameters(query: dict) -> tuple[str, bool]:
     return name, explain_value == "1"
 
 
+def addresses_this_server(host_header: str, host: str) -> bool:
+    """Whether a request's Host names this server: an IP address, localhost, or the --host
+    given. A web page elsewhere whose name an attacker's DNS points at 127.0.0.1 (DNS rebinding)
+    sends its own name, and is refused."""
+    name = (host_header[1:].partition("]")[0] if host_header.startswith("[")
+            else host_header.rpartition(":")[0] if host_header.count(":") == 1 else host_header)
+    if name.lower() in ("localhost", host.lower()):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 def json_bytes(value: object) -> bytes:
     """JSON as `nnctl predict --json` prints it (6 significant digits, NaN as null)."""
     return dumps(value).encode("utf-8")
@@ -372,7 +391,7 @@ def make_server(model: Model, host: str, port: int,
     """A server for `model` listening on host:port (port 0: a free one), not yet serving."""
     try:
         family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        return Server(address[:2], family, model, log)
+        return Server(address[:2], family, model, log, host)
     except OSError as e:  # an unknown host name, a port in use or privileged
         hint = "; try another --port, or --port 0 for a free one" if port else ""
         raise NnctlError(f"cannot listen on {host}:{port}: {one_line(e)}{hint}") from None
