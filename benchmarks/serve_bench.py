@@ -2,12 +2,13 @@
 """Speed of `nnctl serve`: requests per second and latency of POST /predict on loopback.
 
 Starts `nnctl serve RUN --port 0` as its own process (as a user would), then sends the same PNG
-(a typeset 7 of data/own-digits, 64x64) --requests times from 1, 4 and 16 client threads of this
+(a typeset 7 of data/own-digits) --requests times from 1, 4 and 16 client threads of this
 process, each request on a new connection (the server closes every connection after its answer),
 after --warmup requests that are not timed. Latency is the time from opening the connection to
-the last byte of the answer; requests per second is requests / wall time of the batch. Also POST
-/predict?explain=1 (what the page asks while you draw: the prediction, the 28x28 input and the
-hidden units that respond most).
+the last byte of the answer; requests per second is requests / wall time of the batch. Then what
+the page asks while you draw: POST /predict?explain=1 (the prediction, the 28x28 input and the
+hidden units that respond most) with a 280x280 PNG like the page's canvas, a 7 in two thick
+strokes.
 
 Without --run it first trains configs/default.yaml (784-300-10) for one epoch on the bundled MNIST
 into a temporary directory: the speed of serving does not depend on how well it was trained.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import http.client
+import io
 import json
 import os
 import platform
@@ -47,6 +49,18 @@ CONFIG = "configs/default.yaml"
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def canvas_png() -> bytes:
+    """A 7 drawn as the page draws it: black strokes 22 pixels wide on a white 280x280 canvas."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("RGB", (280, 280), "white")
+    pen = ImageDraw.Draw(canvas)
+    pen.line([(78, 61), (203, 61), (140, 219)], fill="black", width=22, joint="curve")
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def train_model(directory: Path) -> tuple[Path, list[str]]:
@@ -127,8 +141,9 @@ def report(rows: list[dict], args: argparse.Namespace, network: str, trained: li
         "versions": (f"Python {platform.python_version()}; numpy {version('numpy')}; "
                      f"pillow {version('pillow')}"),
         "network": model,
-        "image": (f"`{IMAGE.relative_to(ROOT)}` ({IMAGE.stat().st_size:,} bytes), the same for "
-                  f"every request; {args.warmup} untimed requests first"),
+        "images": (f"`{IMAGE.relative_to(ROOT)}` (a typeset 7), and a 7 drawn as on the page's "
+                   f"280x280 canvas; the same image for every request of a row; {args.warmup} "
+                   "untimed requests first"),
         "server": ("`nnctl serve RUN --port 0` in its own process (the standard library's "
                    "ThreadingHTTPServer, a thread per connection, at most 2 images prepared at a "
                    "time)"),
@@ -138,9 +153,9 @@ def report(rows: list[dict], args: argparse.Namespace, network: str, trained: li
     }
     lines = ["# nnctl serve: POST /predict on loopback", ""]
     lines += [f"- {name}: {text}" for name, text in facts.items()]
-    lines += ["", ("| request | concurrent clients | requests | requests/s | median latency | "
-                  "95th percentile |"), "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| `POST {r['path']}` | {r['clients']} | {r['requests']:,} | "
+    lines += ["", ("| request | image | concurrent clients | requests | requests/s | "
+                  "median latency | 95th percentile |"), "|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| `POST {r['path']}` | {r['image']} | {r['clients']} | {r['requests']:,} | "
               f"{r['per_second']:.0f} | {r['median_ms']:.1f} ms | {r['p95_ms']:.1f} ms |"
               for r in rows]
     lines += ["", LATENCY_NOTE]
@@ -173,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load_before = "/".join(f"{v:.2f}" for v in os.getloadavg())
-    body = IMAGE.read_bytes()
+    typeset, canvas = IMAGE.read_bytes(), canvas_png()
+    plan = [("/predict", f"{IMAGE.name}, {len(typeset):,} bytes", typeset, args.client_counts),
+            ("/predict?explain=1", f"canvas, {len(canvas):,} bytes", canvas,
+             args.client_counts[:1])]
     with tempfile.TemporaryDirectory(prefix="nnctl-serve-bench-") as tmp:
         run, trained = (Path(args.run), None) if args.run else train_model(Path(tmp))
         child, host, port = start_server(run)
@@ -183,13 +201,13 @@ def main(argv: list[str] | None = None) -> int:
             network = json.loads(connection.getresponse().read())["network"]
             connection.close()
             for _ in range(args.warmup):
-                post(host, port, "/predict", body)
+                post(host, port, "/predict", typeset)
             rows = []
-            for path, counts in (("/predict", args.client_counts),
-                                 ("/predict?explain=1", args.client_counts[:1])):
+            for path, image, body, counts in plan:
                 for clients in counts:
                     log(f"POST {path}: {args.requests} requests from {clients} clients")
-                    rows.append(measure(host, port, path, body, args.requests, clients))
+                    row = measure(host, port, path, body, args.requests, clients)
+                    rows.append(dict(row, image=image))
         finally:
             child.terminate()
             child.wait(30)

@@ -384,5 +384,5 @@ def test_the_serve_benchmark_runs_and_reports(digit_reader, tmp_path):
     report = out.read_text()
     assert report == done.stdout
     rows = [line for line in report.splitlines() if line.startswith("| `POST")]
-    assert [row.split(" | ")[1:3] for row in rows] == [["1", "20"], ["3", "20"], ["1", "20"]]
+    assert [row.split(" | ")[2:4] for row in rows] == [["1", "20"], ["3", "20"], ["1", "20"]]
     assert "784-100-10" in report and "shared with other work" in report
