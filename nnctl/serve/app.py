@@ -12,9 +12,9 @@ Routes (every answer but the page's own files and the weight pictures is JSON):
 Every request is bounded: one request per connection, at most MAX_CONNECTIONS handled at once
 (more wait in the listen queue), SOCKET_SECONDS for any read or write and CONNECTION_SECONDS
 for the whole connection, a body of at most MAX_BODY bytes declared by Content-Length before it
-is read, and PREPARING images decoded and prepared at a time (a 4096 x 4096 image takes about
-300 MB while it is prepared). A bad request gets a 4xx answer {"error": "..."} and one line in
-the log, never a traceback. Nothing is written to disk.
+is read, and PREPARING images decoded and prepared at a time (the largest image `predict` takes,
+4096 x 4096, needs a few hundred MB while it is prepared). A bad request gets a 4xx answer
+{"error": "..."} and one line in the log, never a traceback. Nothing is written to disk.
 """
 
 from __future__ import annotations
