@@ -303,15 +303,19 @@ def test_a_slow_client_is_cut_off_and_others_are_served(digit_reader, monkeypatc
     with running_server(digit_reader) as (url, log):
         port = int(url.rsplit(":", 1)[1].strip("/"))
         with socket.create_connection(("127.0.0.1", port)) as silent, \
+                socket.create_connection(("127.0.0.1", port)) as stalled, \
                 socket.create_connection(("127.0.0.1", port)) as dripping:
+            stalled.sendall(_post_head("1000") + b"\x89PNG")  # then nothing more of the body
             # one byte every 0.1 s: each read is in time, the whole request is not
             cut_after = _drip(dripping, _post_head("100000"), every=0.1)
             assert cut_after is not None and 1.7 < cut_after < 5, cut_after
-            silent.settimeout(5)
-            assert silent.recv(100) == b""  # closed after a second without a request line
+            for client in (silent, stalled):  # closed after a second without data
+                client.settimeout(5)
+                assert client.recv(100) == b""
             assert post_image(f"{url}predict", images[0].read_bytes())[0] == 200
-    assert any("Request timed out" in line for line in log), log  # the silent one
+    assert sum("Request timed out" in line for line in log) == 2, log  # the silent, the stalled
     assert any("connection ended" in line for line in log), log  # the dripping one, cut
+    assert not any(" 500 " in line for line in log), log
 
 
 def _drip(sock: socket.socket, data: bytes, every: float) -> float | None:

@@ -266,6 +266,8 @@ class Handler(BaseHTTPRequestHandler):
         except HttpError as e:
             self._refuse(e)
             return
+        except OSError:  # the connection failed or timed out: handle_one_request or handle_error
+            raise  # log it in one line
         except Exception as e:  # noqa: BLE001 - a bug of ours: one line in the log, no traceback
             self._refuse(HttpError(HTTPStatus.INTERNAL_SERVER_ERROR,
                                    f"internal error: {type(e).__name__}: {one_line(e)}"))
