@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test lint results bench reproduce clean
+.PHONY: install train test lint results bench serve-bench reproduce clean
 
 install: $(STAMP)
 
@@ -46,6 +46,10 @@ results: install
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench.py --profile --memory --end-to-end --inputs --out docs/benchmarks.md
+
+# Requests per second and latency of `nnctl serve`'s POST /predict, 784-300-10, on loopback.
+serve-bench: install
+	$(BIN)/python benchmarks/serve_bench.py --out docs/serve-benchmark.md
 
 # The classic MNIST table (LeCun et al. 1998, Simard et al. 2003): trains configs/classic/ and
 # writes docs/results.md. Takes a while (progress shown per epoch).
