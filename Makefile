@@ -46,10 +46,13 @@ results: install
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench.py --profile --memory --end-to-end --inputs --out docs/benchmarks.md
+	echo >> docs/benchmarks.md
+	$(BIN)/python benchmarks/serve_bench.py --section >> docs/benchmarks.md
 
 # Requests per second and latency of `nnctl serve`'s POST /predict, 784-300-10, on loopback.
+# `nnctl serve` alone (make bench appends the same report to docs/benchmarks.md)
 serve-bench: install
-	$(BIN)/python benchmarks/serve_bench.py --out docs/serve-benchmark.md
+	$(BIN)/python benchmarks/serve_bench.py
 
 # The classic MNIST table (LeCun et al. 1998, Simard et al. 2003): trains configs/classic/ and
 # writes docs/results.md. Takes a while (progress shown per epoch).

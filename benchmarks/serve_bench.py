@@ -151,7 +151,8 @@ def report(rows: list[dict], args: argparse.Namespace, network: str, trained: li
                     "per request (the server closes each after its answer)"),
         "command": f"`python benchmarks/serve_bench.py {' '.join(sys.argv[1:])}`",
     }
-    lines = ["# nnctl serve: POST /predict on loopback", ""]
+    title = "# nnctl serve: POST /predict on loopback"
+    lines = [("#" + title) if args.section else title, ""]
     lines += [f"- {name}: {text}" for name, text in facts.items()]
     lines += ["", ("| request | image | concurrent clients | requests | requests/s | "
                   "median latency | 95th percentile |"), "|---|---|---:|---:|---:|---:|---:|"]
@@ -177,6 +178,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", default="1,4,16", help="concurrent clients, one row each")
     parser.add_argument("--warmup", type=int, default=50, help="untimed requests first")
     parser.add_argument("--out", help="also write the Markdown report to this file")
+    parser.add_argument("--section", action="store_true",
+                        help="a section (## title) to append to docs/benchmarks.md (make bench)")
     args = parser.parse_args(argv)
     args.client_counts = [int(c) for c in args.clients.split(",")]
     if args.requests < 1 or args.warmup < 0 or min(args.client_counts) < 1:
