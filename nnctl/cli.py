@@ -268,7 +268,7 @@ def sweep(sweep_path: str | None, out: str | None, workers: int | None, address:
     if resume_dir is not None and out is not None:
         raise click.UsageError("--resume continues a sweep in place: it takes no --out")
     spec = load_sweep(sweep_path) if sweep_path is not None else None
-    import_ray()  # before anything is written: say how to install it
+    import_ray(address)  # before anything is written: say how to install it
     result = run_sweep(spec, Path(out) if out else None,
                        resume=Path(resume_dir) if resume_dir else None, workers=workers,
                        address=address, echo=lambda line: click.echo(line, err=True),

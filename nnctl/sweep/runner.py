@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from nnctl.errors import ConfigError, Interrupted, NnctlError, RunDirError, one_line
+from nnctl.errors import SIGNAL_EXIT, ConfigError, Interrupted, NnctlError, RunDirError, one_line
 from nnctl.sweep import state
 from nnctl.sweep.results import PointResult, plot_best, point_results, write_results
 from nnctl.sweep.spec import METRICS, Sweep, Trial, check_trials
@@ -34,12 +35,20 @@ from nnctl.sweep.trial import run_trial
 MAX_RETRIES = 3  # times Ray runs a trial again after its worker process died
 STOP_SECONDS = 60  # how long a stopped sweep waits for its trials to save their checkpoints
 CONNECT_SECONDS = 5  # to reach a cluster's address before Ray is asked to connect
+CONNECT_DEADLINE = 120  # for Ray to connect to it
 FINAL = ("finished", "stopped", "early-stopped", "diverged", "failed")
 INSTALL = "pip install -e '.[sweep]' (Ray 2.60 with Tune)"
 
 
-def import_ray():
-    """Ray, or a one-line error saying how to install it."""
+def import_ray(address: str | None = None):
+    """Ray, or a one-line error saying how to install it. Ray reads its settings from the
+    environment when it is imported: no usage reports sent online, and a cluster on a loopback
+    address keeps this process's node on loopback too (else Ray swaps 127.0.0.1 for the
+    machine's other address)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address and address.rpartition(":")[0] in ("127.0.0.1", "localhost", "[::1]"):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -64,42 +73,44 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
     their checkpoints."""
     from nnctl.train import deferred_signals
 
-    ray = import_ray()
+    ray = import_ray(address)
     with deferred_signals() as received:
-        directory, sweep, token = _claim(sweep, out, resume)
-        with state.lock_sweep(directory, token):
-            if resume is None and (directory / "sweep.json").exists():
-                raise RunDirError(f"{directory}: another nnctl sweep has just claimed it")
-            if resume is None:
-                state.write_sweep(directory, sweep, token)
-            runner = Runner(directory, sweep, token, received, echo)
-            engine = ""
-            if runner.todo:
-                with connect(ray, workers, address) as (engine, slots):
+        if resume is None:
+            state.check_new_sweep_dir(out)  # nothing is written before Ray is up
+            token = state.new_token()
+        else:
+            sweep, token = _stored(sweep, resume)
+        unfinished = resume is None or len(state.read_outcomes(resume)) < len(sweep.trials)
+        with (connect(ray, workers, address) if unfinished
+              else contextlib.nullcontext(("", 0))) as (engine, slots):
+            _record_signals(received)  # again: Ray's core installs its own handlers
+            directory = resume or state.new_sweep_dir(out, Path(sweep.source).stem)
+            with state.lock_sweep(directory, token):
+                if resume is None:  # a sweep started at the same moment may have taken it
+                    state.check_new_sweep_dir(directory, marker=directory / state.SWEEP_MARKER)
+                    state.write_sweep(directory, sweep, token)
+                runner = Runner(directory, sweep, token, received, echo)
+                if runner.todo:
                     echo(f"{_plan(sweep, runner)} on {engine}; directory {directory}")
                     _stop_if_signalled(received, directory, runner)
                     check_nodes(ray, directory, token)
                     runner.run(ray, slots, show_progress)
-            results = point_results(sweep, runner.outcomes)
-            files = write_results(directory, sweep, results)
-            plot = plot_best(directory, results)
-            return SweepResult(directory, sweep, results, files + ([plot] if plot else []),
-                               engine)
+        results = point_results(sweep, runner.outcomes)
+        files = write_results(directory, sweep, results)
+        plot = plot_best(directory, results)
+    return SweepResult(directory, sweep, results, files + ([plot] if plot else []), engine)
 
 
-def _claim(sweep: Sweep | None, out: Path | None, resume: Path | None
-           ) -> tuple[Path, Sweep, str]:
-    """The directory, the sweep and its token: a new directory, or the one resumed (a sweep
-    file given with --resume must expand to the same trials)."""
-    if resume is None:
-        return state.new_sweep_dir(out, Path(sweep.source).stem), sweep, state.new_token()
+def _stored(sweep: Sweep | None, resume: Path) -> tuple[Sweep, str]:
+    """The sweep in `resume` and its token; a sweep file given with --resume must expand to
+    the same trials."""
     stored, token = state.read_sweep(resume)
     if sweep is not None and {**sweep.as_dict(), "source": ""} != {**stored.as_dict(),
                                                                    "source": ""}:
         raise ConfigError(f"{sweep.source}: differs from the sweep in {resume} (expanded from "
                           f"{stored.source}); resume continues the same sweep")
     check_trials(stored)
-    return resume, stored, token
+    return stored, token
 
 
 def _plan(sweep: Sweep, runner: Runner) -> str:
@@ -118,7 +129,6 @@ def connect(ray, workers: int | None, address: str | None) -> Iterator[tuple[str
     """Ray for the block: embedded here with `workers` CPUs (default: this machine's cores), or
     the cluster at `address` (else $RAY_ADDRESS); yields its description and how many trials
     may run at once."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray would report usage online
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None:
         slots = workers or len(os.sched_getaffinity(0))
@@ -128,7 +138,7 @@ def connect(ray, workers: int | None, address: str | None) -> Iterator[tuple[str
     else:
         _reach(address)
         try:
-            with _quiet_stderr():  # Ray's core prints its retries to stderr while it connects
+            with _quiet_stderr(), _deadline(address):  # Ray's core prints its retries to stderr
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise NnctlError(
@@ -154,13 +164,32 @@ def _reach(address: str) -> None:
     if not host or not port.isdigit() or "://" in address:
         raise ConfigError(f"--address {address}: expected HOST:PORT of a Ray cluster's head, "
                           "e.g. 127.0.0.1:6379")
-    if host in ("127.0.0.1", "localhost", "::1"):
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # see the README
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
     except OSError as e:
         raise NnctlError(f"--address {address}: no Ray cluster answers there "
                          f"({one_line(e)})") from None
+
+
+@contextlib.contextmanager
+def _deadline(address: str) -> Iterator[None]:
+    """Ray's connect blocks in its core, beyond the reach of signals, and retries for minutes
+    when it cannot find its node: past CONNECT_DEADLINE seconds the process ends with one line."""
+    def give_up() -> None:
+        os.write(saved_stderr, f"Error: --address {address}: no answer from the Ray cluster "
+                               f"within {CONNECT_DEADLINE} s (is this machine one of its "
+                               "nodes?)\n".encode())
+        os._exit(1)
+
+    saved_stderr = os.dup(2)
+    timer = threading.Timer(CONNECT_DEADLINE, give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        os.close(saved_stderr)
 
 
 @contextlib.contextmanager
@@ -184,7 +213,7 @@ def check_nodes(ray, directory: Path, token: str) -> None:
 
     probe = ray.remote(num_cpus=0, max_retries=0)(state.shared_problem)
     refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
-        node["NodeID"], soft=False)).remote(str(directory), token)
+        node["NodeID"], soft=False)).remote(os.path.abspath(directory), token)
         for node in ray.nodes() if node["Alive"]]
     problems = [p for p in ray.get(refs, timeout=120) if p]
     if problems:
@@ -255,9 +284,9 @@ class Runner:
     def _submit(self, task, trial: Trial) -> None:
         target = stages(self.epochs[trial.id], self.sweep.early_stop)[self.passed.get(trial.id, 0)]
         raw = trial.raw_config(self.sweep.base)
+        where = os.path.abspath(self.directory)  # the same path on every node
         ref = task.remote(raw, self.sweep.point_name(trial.point),
-                          str(state.trial_dir(self.directory, trial.id)), target,
-                          str(self.directory), self.token)
+                          str(state.trial_dir(Path(where), trial.id)), target, where, self.token)
         self.running[ref] = (trial, target)
 
     def _collect(self, ray, ref, task) -> None:
@@ -329,6 +358,14 @@ def _scheduler(sweep: Sweep, epochs: int):
     for trial in sweep.trials:
         scheduler.on_trial_add(None, SimpleNamespace(trial_id=trial.id))
     return scheduler
+
+
+def _record_signals(received: list[int]) -> None:
+    """SIGINT / SIGTERM append to `received` (as under train's deferred_signals, which puts the
+    previous handlers back when the sweep ends)."""
+    if received is not None and threading.current_thread() is threading.main_thread():
+        for signum in SIGNAL_EXIT:
+            signal.signal(signum, lambda number, frame: received.append(number))
 
 
 def _stop_if_signalled(received: list[int], directory: Path, runner: Runner) -> None:

@@ -40,15 +40,23 @@ def new_sweep_dir(out: Path | None, name: str) -> Path:
 
     if out is None:
         return _new_numbered(Path("runs") / name)
+    check_new_sweep_dir(out)
+    return make_directory(out)
+
+
+def check_new_sweep_dir(out: Path | None, marker: Path | None = None) -> None:
+    """The checks of `new_sweep_dir`, without writing anything (`marker`: a file in `out` that
+    this process made, not counted)."""
+    if out is None:
+        return
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a directory")
-    if is_sweep(out):
+    if is_sweep(out) or (out / "sweep.json").exists():
         raise RunDirError(f"{out}: already holds a sweep; continue it with: nnctl sweep --resume "
                           f"{out} (or choose another --out)")
-    if out.is_dir() and any(os.scandir(out)):
+    if out.is_dir() and any(Path(entry.path) != marker for entry in os.scandir(out)):
         raise RunDirError(f"{out}: exists and is not empty; nnctl writes a sweep only into a new "
                           "or empty directory")
-    return make_directory(out)
 
 
 @contextmanager
