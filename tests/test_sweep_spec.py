@@ -8,13 +8,13 @@ import sys
 
 import pytest
 import yaml
+from conftest import assert_one_line_error
 
 from nnctl.errors import ConfigError
 from nnctl.sweep.results import point_results, result_rows
 from nnctl.sweep.runner import stages
 from nnctl.sweep.spec import load_sweep, sweep_from_dict
 from nnctl.sweep.state import check_shared, lock_sweep, new_sweep_dir
-from conftest import assert_one_line_error
 
 BASE = {"model": {"hidden": [8]}, "training": {"epochs": 2},
         "data": {"limit": 300, "validation": 100}}
@@ -212,9 +212,9 @@ def test_the_sweep_directory_is_ours_alone(tmp_path):
     directory = new_sweep_dir(tmp_path / "sweep", "x")
     with lock_sweep(directory, "token-1"):
         check_shared(str(directory), "token-1")
-        with pytest.raises(Exception, match="another nnctl sweep is running it"):
-            with lock_sweep(directory, "token-1"):
-                pass
+        with (pytest.raises(Exception, match="another nnctl sweep is running it"),
+              lock_sweep(directory, "token-1")):
+            pass
         with pytest.raises(Exception, match="file system every Ray node shares"):
             check_shared(str(directory), "token-2")  # another sweep's directory at this path
     with pytest.raises(Exception, match="file system every Ray node shares"):

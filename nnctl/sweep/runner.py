@@ -245,6 +245,7 @@ class Runner:
         self.epochs = {t.id: sweep.config(t).training.epochs for t in sweep.trials}
         self.outcomes: dict[str, dict] = {}
         self.passed: dict[str, int] = {}  # rungs each trial has passed
+        self.resumed: dict[str, int] = {}  # the epoch a trial resumed from, in this run
         self.scheduler = _scheduler(sweep, max(self.epochs.values())) if sweep.early_stop else None
         self.rungs = stages(max(self.epochs.values()), sweep.early_stop)[:-1]
         self._replay(state.read_outcomes(directory))
@@ -289,6 +290,11 @@ class Runner:
                           str(state.trial_dir(Path(where), trial.id)), target, where, self.token)
         self.running[ref] = (trial, target)
 
+    def _stage_start(self, trial: Trial) -> int | None:
+        """The epoch the trial's current stage starts from (None: the first stage)."""
+        passed = self.passed.get(trial.id, 0)
+        return stages(self.epochs[trial.id], self.sweep.early_stop)[passed - 1] if passed else None
+
     def _collect(self, ray, ref, task) -> None:
         """A finished task: the trial's next stage, or its outcome."""
         trial, target = self.running.pop(ref)
@@ -300,6 +306,9 @@ class Runner:
             outcome = {"status": "failed", "message": _ray_reason(e), "epochs": 0}
         if outcome["status"] == "interrupted":
             return  # stopped by the sweep's own signal: resumed later
+        if outcome.get("resumed_from") not in (None, self._stage_start(trial)):
+            self.resumed[trial.id] = outcome["resumed_from"]  # not where its stage began
+        outcome["resumed_from"] = self.resumed.get(trial.id)
         if outcome["status"] == "finished" and target < self.epochs[trial.id]:
             value = (outcome.get("last") or {}).get(self.sweep.metric)
             state.append_outcome(self.directory, {"trial": trial.id, "rung": target,
