@@ -219,3 +219,20 @@ def test_the_sweep_directory_is_ours_alone(tmp_path):
             check_shared(str(directory), "token-2")  # another sweep's directory at this path
     with pytest.raises(Exception, match="file system every Ray node shares"):
         check_shared(str(tmp_path / "elsewhere"), "token-1")  # not there at all
+
+
+def test_a_damaged_or_hostile_sweep_directory_is_refused_in_one_line(write_sweep, run, tmp_path):
+    from nnctl.sweep.state import SWEEP_MARKER, new_token
+    from nnctl.sweep.state import write_sweep as store
+
+    assert_one_line_error(run("sweep", "--resume", tmp_path / "none"), 1, "no such sweep")
+    assert_one_line_error(run("sweep", "--resume", tmp_path), 1, "not a sweep directory")
+    directory = new_sweep_dir(tmp_path / "sweep", "x")
+    (directory / SWEEP_MARKER).write_text("{}")
+    store(directory, load_sweep(write_sweep({})), new_token())
+    data = json.loads((directory / "sweep.json").read_text())
+    data["trials"][0]["id"] = "../../escape"  # a trial id names a directory under trials/
+    (directory / "sweep.json").write_text(json.dumps(data))
+    assert_one_line_error(run("sweep", "--resume", directory), 1, "not a sweep file of nnctl")
+    (directory / "sweep.json").write_text("{")
+    assert_one_line_error(run("sweep", "--resume", directory), 1, "not a sweep file of nnctl")

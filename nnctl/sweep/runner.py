@@ -80,7 +80,8 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
             token = state.new_token()
         else:
             sweep, token = _stored(sweep, resume)
-        unfinished = resume is None or len(state.read_outcomes(resume)) < len(sweep.trials)
+        unfinished = resume is None or len({r["trial"] for r in state.read_outcomes(resume)
+                                            if "outcome" in r}) < len(sweep.trials)
         with (connect(ray, workers, address) if unfinished
               else contextlib.nullcontext(("", 0))) as (engine, slots):
             _record_signals(received)  # again: Ray's core installs its own handlers
@@ -215,7 +216,11 @@ def check_nodes(ray, directory: Path, token: str) -> None:
     refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
         node["NodeID"], soft=False)).remote(os.path.abspath(directory), token)
         for node in ray.nodes() if node["Alive"]]
-    problems = [p for p in ray.get(refs, timeout=120) if p]
+    try:
+        problems = [p for p in ray.get(refs, timeout=120) if p]
+    except ray.exceptions.RayError as e:
+        raise RunDirError(f"{directory}: could not check that every Ray node sees it: "
+                          f"{_ray_reason(e)}") from None
     if problems:
         raise RunDirError(f"{problems[0]} ({len(problems)} of {len(refs)} nodes)")
 

@@ -21,6 +21,7 @@ import difflib
 import itertools
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ DATA_PATHS = ("data.dir", "data.train_images", "data.train_labels", "data.test_i
 MAX_TRIALS = 10_000
 MAX_VALUES = 1_000
 MAX_SEEDS = 1_000
+TRIAL_ID = re.compile(r"p\d+-s\d+")
 
 
 @dataclass
@@ -112,7 +114,8 @@ def sweep_from_dict(data: dict) -> Sweep:
                   str(data["method"]), data["samples"], int(data["sample_seed"]),
                   [int(s) for s in data["seeds"]], str(data["metric"]), data["early_stop"],
                   trials)
-    if sweep.metric not in METRICS or not trials:
+    if (sweep.metric not in METRICS or not trials
+            or not all(TRIAL_ID.fullmatch(t.id) for t in trials)):  # ids name directories
         raise TypeError("not a sweep")
     return sweep
 
