@@ -23,12 +23,12 @@ import yaml
 pytest.importorskip("ray", reason="the sweep extra: pip install -e '.[sweep]'")
 
 NNCTL = str(Path(sys.executable).parent / "nnctl")
-# Trials of about a second (the reference engine on 5,000 MNIST digits), so that a signal can
+# Trials of about a second (the reference engine on 3,000 MNIST digits), so that a signal can
 # land in the middle of one; the last learning rate diverges.
 SWEEP = {
     "base": {"model": {"hidden": [50], "activation": "relu", "init": {"scheme": "he"}},
              "training": {"epochs": 3, "engine": "reference", "learning_rate": 0.05},
-             "data": {"limit": 6000, "validation": 1000}},
+             "data": {"limit": 4000, "validation": 1000}},
     "parameters": {"training.learning_rate": {"values": [0.02, 0.05, 1.0e20]}},
     "seeds": [0, 1],
 }
@@ -60,8 +60,10 @@ def sweep(env, *args, **kwargs) -> subprocess.CompletedProcess:
 
 
 def start_sweep(env, *args) -> subprocess.Popen:
+    """A sweep in its own process group, as a shell runs a command in a terminal."""
     return subprocess.Popen([NNCTL, "sweep", *map(str, args)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
 
 
 def wait_for(condition, seconds: float = 120) -> None:
@@ -146,14 +148,18 @@ def test_resuming_a_complete_sweep_changes_no_trial(reference, ray_env):
     assert {p: p.read_bytes() for p in before} == before
 
 
-def test_sigterm_stops_the_sweep_and_resume_gives_the_uninterrupted_results(
-        reference, ray_env, sweep_file, tmp_path):
+@pytest.mark.parametrize("how", ["SIGTERM to the sweep", "Ctrl-C: SIGINT to its group"])
+def test_a_stopped_sweep_resumes_to_the_uninterrupted_results(reference, ray_env, sweep_file,
+                                                               tmp_path, how):
     out = tmp_path / "stopped"
     process = start_sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
     wait_for(lambda: epochs_done(out / "trials" / "p000-s0") >= 1)
-    process.send_signal(signal.SIGTERM)
+    if how.startswith("SIGTERM"):
+        process.send_signal(signal.SIGTERM)
+    else:  # a terminal sends Ctrl-C to the foreground process group
+        os.killpg(process.pid, signal.SIGINT)
     _stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
+    assert process.returncode == (143 if how.startswith("SIGTERM") else 130), stderr
     assert stderr.strip().splitlines()[-1].endswith(f"resume with: nnctl sweep --resume {out}")
     assert "Traceback" not in stderr
     statuses = [json.loads((d / "summary.json").read_text())["status"]
