@@ -171,7 +171,7 @@ def test_usage_errors(run, tmp_path):
 
 def test_the_stages_are_the_rungs_of_tunes_asha_scheduler():
     schedulers = pytest.importorskip("ray.tune.schedulers", reason="pip install -e '.[sweep]'")
-    ASHAScheduler = schedulers.ASHAScheduler  # noqa: N806 (Tune's class)
+    ASHAScheduler = schedulers.ASHAScheduler
 
     assert stages(10, None) == [10]
     for epochs, grace, eta in ((9, 1, 3), (10, 1, 3), (30, 2, 2), (5, 5, 3), (100, 1, 4)):
