@@ -99,6 +99,9 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
         results = point_results(sweep, runner.outcomes)
         files = write_results(directory, sweep, results)
         plot = plot_best(directory, results)
+    if received:  # came while the results were written: they are, and the status says it
+        raise Interrupted(f"{signal.Signals(received[0]).name}: received as the sweep ended; its "
+                          f"results are in {directory}", received[0])
     return SweepResult(directory, sweep, results, files + ([plot] if plot else []), engine)
 
 
