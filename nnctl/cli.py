@@ -250,13 +250,16 @@ def sweep(sweep_path: str | None, out: str | None, workers: int | None, address:
     take it). On stderr a line per finished trial and a progress bar; on stdout the points
     ranked by the validation metric (mean ± sd over seeds), then the best point's test
     accuracy; DIR/results.csv, results.jsonl and best-points.png. Ctrl-C stops it, trials
-    saving their checkpoints; --resume DIR continues it. Needs: pip install -e '.[sweep]'.
+    saving their checkpoints; --resume DIR continues it. SWEEP.yaml takes base (a config file
+    or inline), parameters (dotted keys with values: [...] or a distribution), method (grid, or
+    random with samples), seeds, metric (val_accuracy, val_loss) and early_stop (ASHA): see the
+    README's Sweeps. Needs: pip install -e '.[sweep]'.
 
     \b
     Example:
-      nnctl sweep configs/sweeps/mlp-300-lr.yaml --out runs/lr --workers 2
+      nnctl sweep configs/sweeps/quick-lr.yaml --out runs/lr --workers 2
       nnctl sweep --resume runs/lr
-      nnctl sweep configs/sweeps/mlp-300-lr.yaml --address 127.0.0.1:6379
+      nnctl sweep configs/sweeps/quick-lr.yaml --address 127.0.0.1:6379
     """
     from nnctl.report import print_tables
     from nnctl.sweep.results import best_line, results_table

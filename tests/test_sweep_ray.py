@@ -132,6 +132,7 @@ def test_each_trial_is_an_ordinary_run_directory(reference, run, tmp_path):
     evaluated = json.loads(run("evaluate", trial, "--json").stdout)
     assert evaluated["accuracy"] == pytest.approx(summary["test_accuracy"])
     assert run("plot", trial, "--out", tmp_path / "curves.png").exit_code == 0
+    assert run("inspect-weights", trial, "--out", tmp_path / "figures").exit_code == 0
     copy = tmp_path / "copy"
     shutil.copytree(trial, copy)
     resumed = run("train", "--resume", copy, "--set", "training.epochs=4", "--quiet")
