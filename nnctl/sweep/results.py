@@ -129,18 +129,19 @@ def results_table(sweep: Sweep, results: list[PointResult], directory: Path) -> 
                   title_justify="left", caption=escape(f"trials in {directory}/trials/; time: "
                                                        "mean training time of a trial"),
                   caption_justify="left")
+    notes = [_note(r) for r in results]
     for name, justify in (("#", "right"), ("point", "left"), (sweep.metric, "right"),
                           ("seeds", "right"), ("epochs", "right"), ("time", "right"),
-                          ("note", "left")):
+                          *((("note", "left"),) if any(notes) else ())):
         table.add_column(name, justify=justify, overflow="fold")
-    for rank, r in enumerate(results, start=1):
+    for rank, (r, note) in enumerate(zip(results, notes), start=1):
         epochs = sorted({t.get("epochs", 0) for t in r.trials})
         table.add_row(str(rank) if r.ranked else "-", escape(f"{r.point}: {r.label or 'base'}"),
                       _mean_sd([t.get(sweep.metric) for t in r.trials], percent) if r.ranked
                       else "-", str(len(r.trials)),
                       "–".join(map(str, (epochs[0], epochs[-1]) if len(epochs) > 1 else epochs)),
                       f"{sum(t.get('seconds') or 0 for t in r.trials) / len(r.trials):.1f} s",
-                      escape(_note(r)))
+                      *([escape(note)] if any(notes) else []))
     return table
 
 
