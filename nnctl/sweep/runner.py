@@ -62,7 +62,6 @@ class SweepResult:
     sweep: Sweep
     results: list[PointResult]
     files: list[Path]
-    engine: str = ""  # how the trials ran: "embedded Ray 2.60.0, 2 workers", ...
 
 
 def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = None,
@@ -102,7 +101,7 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
     if received:  # came while the results were written: they are, and the status says it
         raise Interrupted(f"{signal.Signals(received[0]).name}: received as the sweep ended; its "
                           f"results are in {directory}", received[0])
-    return SweepResult(directory, sweep, results, files + ([plot] if plot else []), engine)
+    return SweepResult(directory, sweep, results, files + ([plot] if plot else []))
 
 
 def _stored(sweep: Sweep | None, resume: Path) -> tuple[Sweep, str]:
@@ -380,7 +379,7 @@ def _scheduler(sweep: Sweep, epochs: int):
 def _record_signals(received: list[int]) -> None:
     """SIGINT / SIGTERM append to `received` (as under train's deferred_signals, which puts the
     previous handlers back when the sweep ends)."""
-    if received is not None and threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is threading.main_thread():
         for signum in SIGNAL_EXIT:
             signal.signal(signum, lambda number, frame: received.append(number))
 
