@@ -263,7 +263,7 @@ def sweep(sweep_path: str | None, out: str | None, workers: int | None, address:
     """
     from nnctl.report import print_tables
     from nnctl.sweep.results import best_line, results_table
-    from nnctl.sweep.runner import import_ray, run_sweep
+    from nnctl.sweep.runner import run_sweep
     from nnctl.sweep.spec import load_sweep
 
     if sweep_path is None and resume_dir is None:
@@ -271,7 +271,6 @@ def sweep(sweep_path: str | None, out: str | None, workers: int | None, address:
     if resume_dir is not None and out is not None:
         raise click.UsageError("--resume continues a sweep in place: it takes no --out")
     spec = load_sweep(sweep_path) if sweep_path is not None else None
-    import_ray(address)  # before anything is written: say how to install it
     result = run_sweep(spec, Path(out) if out else None,
                        resume=Path(resume_dir) if resume_dir else None, workers=workers,
                        address=address, echo=lambda line: click.echo(line, err=True),

@@ -173,6 +173,20 @@ def test_a_stopped_sweep_resumes_to_the_uninterrupted_results(reference, ray_env
     assert validation_results(out) == validation_results(reference[0])
 
 
+def test_sigterm_while_ray_starts_is_a_clean_stop(reference, ray_env, sweep_file, tmp_path):
+    out = tmp_path / "early"
+    process = start_sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
+    time.sleep(1.5)  # Python and Ray are starting (Ray sets a SIGTERM handler of its own then)
+    process.send_signal(signal.SIGTERM)
+    _stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert len(stderr.strip().splitlines()) <= 2 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("SIGTERM: ")
+    if out.exists():  # stopped once the sweep directory was made: it resumes to the end
+        assert sweep(ray_env, "--resume", out).returncode == 0
+        same_checkpoints(reference[0], out)
+
+
 def test_a_worker_killed_mid_trial_costs_only_its_unfinished_epoch(reference, ray_env,
                                                                    sweep_file, tmp_path):
     out = tmp_path / "killed"

@@ -42,10 +42,12 @@ INSTALL = "pip install -e '.[sweep]' (Ray 2.60 with Tune)"
 
 def import_ray(address: str | None = None):
     """Ray, or a one-line error saying how to install it. Ray reads its settings from the
-    environment when it is imported: no usage reports sent online, and a cluster on a loopback
+    environment when it is imported: no usage reports sent online, no crash handler of its own
+    for SIGTERM in this process (nnctl's stops the sweep cleanly), and a cluster on a loopback
     address keeps this process's node on loopback too (else Ray swaps 127.0.0.1 for the
     machine's other address)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")  # SIGTERM stays nnctl's
     address = address or os.environ.get("RAY_ADDRESS")
     if address and address.rpartition(":")[0] in ("127.0.0.1", "localhost", "[::1]"):
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -72,8 +74,11 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
     their checkpoints."""
     from nnctl.train import deferred_signals
 
-    ray = import_ray(address)
     with deferred_signals() as received:
+        ray = import_ray(address)  # a second or two
+        if received:
+            raise Interrupted(f"{signal.Signals(received[0]).name}: stopped while starting; "
+                              "nothing was written", received[0])
         if resume is None:
             state.check_new_sweep_dir(out)  # nothing is written before Ray is up
             token = state.new_token()
@@ -81,9 +86,8 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
             sweep, token = _stored(sweep, resume)
         unfinished = resume is None or len({r["trial"] for r in state.read_outcomes(resume)
                                             if "outcome" in r}) < len(sweep.trials)
-        with (connect(ray, workers, address) if unfinished
+        with (connect(ray, workers, address, received) if unfinished
               else contextlib.nullcontext(("", 0))) as (engine, slots):
-            _record_signals(received)  # again: Ray's core installs its own handlers
             directory = resume or state.new_sweep_dir(out, Path(sweep.source).stem)
             with state.lock_sweep(directory, token):
                 if resume is None:  # a sweep started at the same moment may have taken it
@@ -91,8 +95,8 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
                     state.write_sweep(directory, sweep, token)
                 runner = Runner(directory, sweep, token, received, echo)
                 if runner.todo:
-                    echo(f"{_plan(sweep, runner)} on {engine}; directory {directory}")
                     _stop_if_signalled(received, directory, runner)
+                    echo(f"{_plan(sweep, runner)} on {engine}; directory {directory}")
                     check_nodes(ray, directory, token)
                     runner.run(ray, slots, show_progress)
         results = point_results(sweep, runner.outcomes)
@@ -128,20 +132,22 @@ def _plan(sweep: Sweep, runner: Runner) -> str:
 
 
 @contextlib.contextmanager
-def connect(ray, workers: int | None, address: str | None) -> Iterator[tuple[str, int]]:
+def connect(ray, workers: int | None, address: str | None,
+            received: list[int]) -> Iterator[tuple[str, int]]:
     """Ray for the block: embedded here with `workers` CPUs (default: this machine's cores), or
     the cluster at `address` (else $RAY_ADDRESS); yields its description and how many trials
-    may run at once."""
+    may run at once. SIGINT / SIGTERM meanwhile are added to `received`."""
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None:
         slots = workers or len(os.sched_getaffinity(0))
-        ray.init(address="local", num_cpus=slots, _node_ip_address="127.0.0.1",
-                 include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+        with _signals_while_starting(received):
+            ray.init(address="local", num_cpus=slots, _node_ip_address="127.0.0.1",
+                     include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         engine = f"embedded Ray {ray.__version__}, {slots} workers"
     else:
         _reach(address)
-        try:
-            with _quiet_stderr(), _deadline(address):  # Ray's core prints its retries to stderr
+        try:  # Ray's core prints its retries to stderr while it connects
+            with _quiet_stderr(), _deadline(address), _signals_while_starting(received):
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise NnctlError(
@@ -149,15 +155,20 @@ def connect(ray, workers: int | None, address: str | None) -> Iterator[tuple[str
                 "cluster started by `ray start` uses token authentication: set "
                 "RAY_AUTH_MODE=token (the token is in ~/.ray/auth_token) or RAY_AUTH_TOKEN"
             ) from None
-        cpus = int(ray.cluster_resources().get("CPU", 0))
-        slots = workers or max(cpus, 1)
-        nodes = sum(node["Alive"] for node in ray.nodes())
-        engine = (f"the Ray {ray.__version__} cluster at {address} ({nodes} nodes, {cpus} CPUs), "
-                  f"{slots} trials at once")
+        engine, slots = ("", 1) if received else _cluster(ray, address, workers)
     try:
         yield engine, slots
     finally:
         ray.shutdown()
+
+
+def _cluster(ray, address: str, workers: int | None) -> tuple[str, int]:
+    """The cluster's description, and how many trials may run at once (default: its CPUs)."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    slots = workers or max(cpus, 1)
+    nodes = sum(node["Alive"] for node in ray.nodes())
+    return (f"the Ray {ray.__version__} cluster at {address} ({nodes} nodes, {cpus} CPUs), "
+            f"{slots} trials at once"), slots
 
 
 def _reach(address: str) -> None:
@@ -376,12 +387,19 @@ def _scheduler(sweep: Sweep, epochs: int):
     return scheduler
 
 
-def _record_signals(received: list[int]) -> None:
-    """SIGINT / SIGTERM append to `received` (as under train's deferred_signals, which puts the
-    previous handlers back when the sweep ends)."""
-    if threading.current_thread() is threading.main_thread():
-        for signum in SIGNAL_EXIT:
-            signal.signal(signum, lambda number, frame: received.append(number))
+@contextlib.contextmanager
+def _signals_while_starting(received: list[int]) -> Iterator[None]:
+    """For ray.init: it sets its own SIGTERM handler (sys.exit) while it starts; a SIGTERM then
+    is recorded like any other, and the sweep's handlers are set again after (train's
+    deferred_signals puts the previous ones back when the sweep ends)."""
+    try:
+        yield
+    except SystemExit:
+        received.append(signal.SIGTERM)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNAL_EXIT:
+                signal.signal(signum, lambda number, frame: received.append(number))
 
 
 def _stop_if_signalled(received: list[int], directory: Path, runner: Runner) -> None:
