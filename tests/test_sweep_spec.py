@@ -247,15 +247,29 @@ def test_asha_reports_are_replayed_on_resume(write_sweep, tmp_path):
     sweep = load_sweep(write_sweep({
         "parameters": {"training.learning_rate": {"values": [0.01, 0.02, 0.05, 0.1, 0.2]}},
         "seeds": [0], "early_stop": {"min_epochs": 1, "reduction_factor": 2}}))
-    fresh = Runner(tmp_path, sweep, "token", [], print)
+    fresh = Runner(tmp_path, sweep, "token", [])
     assert not fresh._decide("p004-s0", 1, 0.5)  # nothing recorded at the rung: it goes on
     directory = tmp_path / "resumed"
     directory.mkdir()
     for trial, value in (("p000-s0", 0.9), ("p001-s0", 0.8), ("p002-s0", 0.1)):
         append_outcome(directory, {"trial": trial, "rung": 1, "value": value})
     append_outcome(directory, {"trial": "p002-s0", "outcome": {"status": "early-stopped"}})
-    resumed = Runner(directory, sweep, "token", [], print)
+    resumed = Runner(directory, sweep, "token", [])
     assert resumed.passed == {"p000-s0": 1, "p001-s0": 1, "p002-s0": 1}
     assert [t.id for t in resumed.todo] == ["p000-s0", "p001-s0", "p003-s0", "p004-s0"]
     assert resumed._decide("p004-s0", 1, 0.5)  # below the median of 0.9, 0.8, 0.1: stopped
     assert not resumed._decide("p003-s0", 1, 0.85)
+
+
+def test_a_damaged_outcomes_file_is_refused_in_one_line(write_sweep, run, tmp_path):
+    from nnctl.sweep.state import SWEEP_MARKER, new_token
+    from nnctl.sweep.state import write_sweep as store
+
+    directory = new_sweep_dir(tmp_path / "sweep", "x")
+    (directory / SWEEP_MARKER).write_text("{}")
+    store(directory, load_sweep(write_sweep({})), new_token())
+    for line in ('{"trial": "p000-s0", "outcome": 5}', '{"trial": "p000-s0", "rung": "1"}',
+                 '{"trial": 3}', "[]", '{"trial": "p000-s0", "outcome": {"status": "won"}}'):
+        (directory / "outcomes.jsonl").write_text(line + "\n")
+        assert_one_line_error(run("sweep", "--resume", directory), 1,
+                              "outcomes.jsonl: line 1: not an outcome record")

@@ -36,7 +36,6 @@ MAX_RETRIES = 3  # times Ray runs a trial again after its worker process died
 STOP_SECONDS = 60  # how long a stopped sweep waits for its trials to save their checkpoints
 CONNECT_SECONDS = 5  # to reach a cluster's address before Ray is asked to connect
 CONNECT_DEADLINE = 120  # for Ray to connect to it
-FINAL = ("finished", "stopped", "early-stopped", "diverged", "failed")
 INSTALL = "pip install -e '.[sweep]' (Ray 2.60 with Tune)"
 
 
@@ -84,8 +83,8 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
             token = state.new_token()
         else:
             sweep, token = _stored(sweep, resume)
-        unfinished = resume is None or len({r["trial"] for r in state.read_outcomes(resume)
-                                            if "outcome" in r}) < len(sweep.trials)
+        unfinished = resume is None or not ({t.id for t in sweep.trials} <= {
+            r["trial"] for r in state.read_outcomes(resume) if "outcome" in r})
         with (connect(ray, workers, address, received) if unfinished
               else contextlib.nullcontext(("", 0))) as (engine, slots):
             directory = resume or state.new_sweep_dir(out, Path(sweep.source).stem)
@@ -93,7 +92,7 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
                 if resume is None:  # a sweep started at the same moment may have taken it
                     state.check_new_sweep_dir(directory, marker=directory / state.SWEEP_MARKER)
                     state.write_sweep(directory, sweep, token)
-                runner = Runner(directory, sweep, token, received, echo)
+                runner = Runner(directory, sweep, token, received)
                 if runner.todo:
                     _stop_if_signalled(received, directory, runner)
                     echo(f"{_plan(sweep, runner)} on {engine}; directory {directory}")
@@ -256,10 +255,8 @@ def stages(epochs: int, early_stop: dict | None) -> list[int]:
 class Runner:
     """The trials of one sweep run: what is left, what is running, what came of each."""
 
-    def __init__(self, directory: Path, sweep: Sweep, token: str, received: list[int],
-                 echo: Callable[[str], None]):
-        self.directory, self.sweep, self.token = directory, sweep, token
-        self.received, self.echo = received, echo
+    def __init__(self, directory: Path, sweep: Sweep, token: str, received: list[int]):
+        self.directory, self.sweep, self.token, self.received = directory, sweep, token, received
         self.epochs = {t.id: sweep.config(t).training.epochs for t in sweep.trials}
         self.outcomes: dict[str, dict] = {}
         self.passed: dict[str, int] = {}  # rungs each trial has passed
@@ -275,9 +272,11 @@ class Runner:
         """The outcomes and rung reports of earlier runs of the sweep, in their order (so that
         ASHA's rungs hold what they held)."""
         for record in records:
+            if record["trial"] not in self.epochs:
+                continue  # not a trial of this sweep
             if "outcome" in record:
                 self.outcomes[record["trial"]] = record["outcome"]
-            elif "rung" in record and record["trial"] in self.epochs:
+            else:
                 self.passed[record["trial"]] = self.passed.get(record["trial"], 0) + 1
                 self._decide(record["trial"], record["rung"], record["value"])
 

@@ -173,10 +173,30 @@ def read_outcomes(directory: Path) -> list[dict]:
             record = json.loads(line)
         except (ValueError, RecursionError):
             record = None
-        if not isinstance(record, dict) or not isinstance(record.get("trial"), str):
+        if not _is_outcome_record(record):
             raise RunDirError(f"{path}: line {number}: not an outcome record of nnctl")
         records.append(record)
     return records
+
+
+FINAL = ("finished", "stopped", "early-stopped", "diverged", "failed")
+
+
+def _is_outcome_record(record: object) -> bool:
+    """{"trial": id, "outcome": {"status": ..., figures}} or {"trial": id, "rung": epoch,
+    "value": metric}."""
+    if not isinstance(record, dict) or not isinstance(record.get("trial"), str):
+        return False
+    if "outcome" in record:
+        outcome = record["outcome"]
+        return isinstance(outcome, dict) and outcome.get("status") in FINAL and all(
+            value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+            for key, value in outcome.items()
+            if key in ("epochs", "val_accuracy", "val_loss", "test_accuracy", "seconds"))
+    value = record.get("value")
+    return (isinstance(record.get("rung"), int) and not isinstance(record.get("rung"), bool)
+            and (value is None or (isinstance(value, (int, float))
+                                   and not isinstance(value, bool))))
 
 
 def trial_dir(directory: Path, trial_id: str) -> Path:
