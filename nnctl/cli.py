@@ -261,17 +261,21 @@ def sweep(sweep_path: str | None, out: str | None, workers: int | None, address:
       nnctl sweep --resume runs/lr
       nnctl sweep configs/sweeps/quick-lr.yaml --address 127.0.0.1:6379
     """
-    from nnctl.report import print_tables
-    from nnctl.sweep.results import best_line, results_table
-    from nnctl.sweep.runner import run_sweep
-    from nnctl.sweep.spec import load_sweep
+    from nnctl.sweep import stop_while_starting
 
-    if sweep_path is None and resume_dir is None:
-        raise click.UsageError("give a SWEEP.yaml to run, or --resume DIR to continue a sweep")
-    if resume_dir is not None and out is not None:
-        raise click.UsageError("--resume continues a sweep in place: it takes no --out")
-    spec = load_sweep(sweep_path) if sweep_path is not None else None
-    result = run_sweep(spec, Path(out) if out else None,
+    with stop_while_starting():
+        from nnctl.report import print_tables
+        from nnctl.sweep.results import best_line, results_table
+        from nnctl.sweep.runner import run_sweep
+        from nnctl.sweep.spec import load_sweep
+
+        if sweep_path is None and resume_dir is None:
+            raise click.UsageError("give a SWEEP.yaml to run, or --resume DIR to continue a "
+                                   "sweep")
+        if resume_dir is not None and out is not None:
+            raise click.UsageError("--resume continues a sweep in place: it takes no --out")
+        spec = load_sweep(sweep_path) if sweep_path is not None else None
+    result = run_sweep(spec, Path(out) if out else None,  # from here on it handles signals
                        resume=Path(resume_dir) if resume_dir else None, workers=workers,
                        address=address, echo=lambda line: click.echo(line, err=True),
                        show_progress=sys.stderr.isatty())

@@ -184,10 +184,12 @@ def test_a_stopped_sweep_resumes_to_the_uninterrupted_results(reference, ray_env
     assert validation_results(out) == validation_results(reference[0])
 
 
-def test_sigterm_while_ray_starts_is_a_clean_stop(reference, ray_env, sweep_file, tmp_path):
+@pytest.mark.parametrize("seconds", [0.5, 1.5])  # libraries importing; Ray starting
+def test_sigterm_while_starting_is_a_clean_stop(reference, ray_env, sweep_file, tmp_path,
+                                                seconds):
     out = tmp_path / "early"
     process = start_sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
-    time.sleep(1.5)  # Python and Ray are starting (Ray sets a SIGTERM handler of its own then)
+    time.sleep(seconds)  # (Ray sets a SIGTERM handler of its own while it starts)
     process.send_signal(signal.SIGTERM)
     _stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 143, stderr

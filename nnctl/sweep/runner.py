@@ -31,6 +31,7 @@ from nnctl.sweep import state
 from nnctl.sweep.results import PointResult, plot_best, point_results, write_results
 from nnctl.sweep.spec import METRICS, Sweep, Trial, check_trials
 from nnctl.sweep.trial import run_trial
+from nnctl.train import deferred_signals
 
 MAX_RETRIES = 3  # times Ray runs a trial again after its worker process died
 STOP_SECONDS = 60  # how long a stopped sweep waits for its trials to save their checkpoints
@@ -71,8 +72,6 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
     """Run (or, with `resume`, continue) a sweep and write its results; trials already done are
     not run again. SIGINT / SIGTERM end it with `Interrupted` once running trials have saved
     their checkpoints."""
-    from nnctl.train import deferred_signals
-
     with deferred_signals() as received:
         ray = import_ray(address)  # a second or two
         if received:
