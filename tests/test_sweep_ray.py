@@ -185,8 +185,7 @@ def test_a_stopped_sweep_resumes_to_the_uninterrupted_results(reference, ray_env
 
 
 @pytest.mark.parametrize("seconds", [0.5, 1.5])  # libraries importing; Ray starting
-def test_sigterm_while_starting_is_a_clean_stop(reference, ray_env, sweep_file, tmp_path,
-                                                seconds):
+def test_sigterm_while_starting_is_a_clean_stop(ray_env, sweep_file, tmp_path, seconds):
     out = tmp_path / "early"
     process = start_sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
     time.sleep(seconds)  # (Ray sets a SIGTERM handler of its own while it starts)
@@ -195,9 +194,13 @@ def test_sigterm_while_starting_is_a_clean_stop(reference, ray_env, sweep_file, 
     assert process.returncode == 143, stderr
     assert len(stderr.strip().splitlines()) <= 2 and "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("SIGTERM: ")
-    if out.exists():  # stopped once the sweep directory was made: it resumes to the end
-        assert sweep(ray_env, "--resume", out).returncode == 0
-        same_checkpoints(reference[0], out)
+    if out.exists():  # stopped once the sweep directory was made: a sweep to resume
+        from nnctl.sweep.state import read_sweep
+
+        assert len(read_sweep(out)[0].trials) == 6
+        assert stderr.strip().endswith(f"resume with: nnctl sweep --resume {out}")
+    else:
+        assert "nothing was" in stderr
 
 
 def test_a_worker_killed_mid_trial_costs_only_its_unfinished_epoch(reference, ray_env,
