@@ -59,11 +59,27 @@ def sweep(env, *args, **kwargs) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=240, **kwargs)
 
 
+STARTED: list[subprocess.Popen] = []
+
+
 def start_sweep(env, *args) -> subprocess.Popen:
     """A sweep in its own process group, as a shell runs a command in a terminal."""
-    return subprocess.Popen([NNCTL, "sweep", *map(str, args)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    process = subprocess.Popen([NNCTL, "sweep", *map(str, args)], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    STARTED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def no_sweep_left_running():
+    """A sweep a failed test left running is ended (its process group: Ray's processes too)."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def wait_for(condition, seconds: float = 120) -> None:

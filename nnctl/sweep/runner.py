@@ -138,14 +138,14 @@ def connect(ray, workers: int | None, address: str | None,
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None:
         slots = workers or len(os.sched_getaffinity(0))
-        with _signals_while_starting(received):
+        with _signals_while_starting(ray, received):
             ray.init(address="local", num_cpus=slots, _node_ip_address="127.0.0.1",
                      include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         engine = f"embedded Ray {ray.__version__}, {slots} workers"
     else:
         _reach(address)
         try:  # Ray's core prints its retries to stderr while it connects
-            with _quiet_stderr(), _deadline(address), _signals_while_starting(received):
+            with _quiet_stderr(), _deadline(address), _signals_while_starting(ray, received):
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise NnctlError(
@@ -386,15 +386,18 @@ def _scheduler(sweep: Sweep, epochs: int):
 
 
 @contextlib.contextmanager
-def _signals_while_starting(received: list[int]) -> Iterator[None]:
-    """For ray.init: it sets its own SIGTERM handler (sys.exit) while it starts; a SIGTERM then
-    is recorded like any other, and the sweep's handlers are set again after (train's
-    deferred_signals puts the previous ones back when the sweep ends)."""
+def _signals_while_starting(ray, received: list[int]) -> Iterator[None]:
+    """For ray.init, which sets a SIGTERM handler of its own (sys.exit) while it starts: a
+    SystemExit in the middle of its start can leave the process hanging, so Ray's setter is
+    made a no-op for the call and the sweep's handlers stay (they are set again after, in case
+    Ray's core changed them); a signal then is recorded like any other."""
+    utils = ray._private.utils
+    setter = utils.set_sigterm_handler
+    utils.set_sigterm_handler = lambda handler: None
     try:
         yield
-    except SystemExit:
-        received.append(signal.SIGTERM)
     finally:
+        utils.set_sigterm_handler = setter
         if threading.current_thread() is threading.main_thread():
             for signum in SIGNAL_EXIT:
                 signal.signal(signum, lambda number, frame: received.append(number))
