@@ -48,7 +48,7 @@ def test_a_grid_expands_to_every_point_once_per_seed(write_sweep):
 def test_random_draws_within_the_distributions_and_again_the_same(write_sweep):
     spec = {"method": "random", "samples": 40, "sample_seed": 7, "seeds": [0],
             "parameters": {"training.learning_rate": {"distribution": "loguniform",
-                                                      "min": 0.001, "max": 0.1},
+                                                      "min": "1e-3", "max": 0.1},
                            "training.decay": {"distribution": "uniform", "min": 0, "max": 0.5},
                            "training.epochs": {"distribution": "int", "min": 1, "max": 3},
                            "model.activation": {"values": ["relu", "tanh"]}}}

@@ -252,8 +252,11 @@ def _axis(spec: Any, where: str, method: str, key: str) -> dict:
 
 
 def _bound(value: Any, where: str, kind: str) -> float | int:
-    if isinstance(value, str):
-        value = parse_yaml(value, where)  # YAML 1.1 reads 1e-3 as a string
+    if isinstance(value, str) and kind != "int":
+        try:
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
+        except ValueError:
+            pass
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "int" and not (number and isinstance(value, int) and abs(value) < 2**62):
         raise ConfigError(f"{where}: an int distribution needs whole numbers, got {_shown(value)}")
