@@ -99,6 +99,7 @@ def report(m: dict, repeats: int) -> str:
                     if line.startswith("model name")), platform.processor())
     runs = {key: ", ".join(f"{s:.1f}" for s in m[key]) for key in ("sweep", "row")}
     overheads = ", ".join(f"{s:.2f}" for s in m["overhead"])
+    ratios = ", ".join(f"{r / w:.2f}x" for r, w in zip(m["row"], m["sweep"]))
     return f"""# nnctl sweep: speed-up over runs one after another
 
 Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `make sweep-bench`
@@ -116,7 +117,7 @@ Medians of {repeats} repeats, the two sides alternating.
 |---|---:|---|
 | `nnctl sweep`, {WORKERS} workers | {sweep:.1f} s | {runs['sweep']} |
 | {m['trials']} x `nnctl train`, in a row | {row:.1f} s | {runs['row']} |
-| speed-up | **{row / sweep:.2f}x** (target 1.6x on 2 cores) | |
+| speed-up | **{row / sweep:.2f}x** (target 1.6x on 2 cores) | {ratios} |
 | Ray's overhead per trial | {statistics.median(m['overhead']):.2f} s of a worker | {overheads} |
 
 Ray's overhead per trial is the worker time a trial costs beyond the `train` call inside its
