@@ -73,10 +73,11 @@ def time_in_a_row(out: Path) -> float:
 
 def measure(repeats: int) -> dict:
     sweeps, rows, inside = [], [], []
-    with tempfile.TemporaryDirectory() as temp:
+    with tempfile.TemporaryDirectory() as temp, \
+            tempfile.TemporaryDirectory(prefix="rb", dir="/tmp") as ray_temp:  # short: sockets
         temp = Path(temp)
         spec = sweep_file(temp)
-        os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="rb", dir="/tmp"))
+        os.environ.setdefault("RAY_TMPDIR", ray_temp)
         for k in range(repeats):
             wall, walls = time_sweep(spec, temp / f"sweep-{k}")
             sweeps.append(wall)
