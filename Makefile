@@ -1,12 +1,12 @@
 # The two commands of the README work on a machine with only Python 3.10+ and make:
 #   make train   creates .venv, installs nnctl, trains configs/default.yaml on the bundled MNIST
-#   make test    creates .venv if missing, runs the whole test suite
+#   make test    creates .venv if missing, runs the whole test suite (with the sweep extra: Ray)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test lint results bench serve-bench reproduce clean
+.PHONY: install train test lint results bench serve-bench sweep-bench reproduce clean
 
 install: $(STAMP)
 
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml
 train: install
 	$(BIN)/nnctl train configs/default.yaml
 
-test: install lint
+# `make install` stays light; the tests also run sweeps on a real Ray, from the `sweep` extra.
+SWEEP_STAMP := $(VENV)/.installed-sweep
+
+$(SWEEP_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[sweep]'
+	touch $(SWEEP_STAMP)
+
+test: install $(SWEEP_STAMP) lint
 	$(BIN)/python -m pytest
 
 # The linter and its configuration (pyproject.toml: [tool.ruff]) come with the test extra.
@@ -62,3 +69,8 @@ reproduce: install
 # One group of rows alone: make reproduce-plain, -deskew, -distortions, -dropout
 reproduce-%: install
 	$(BIN)/python tools/reproduce.py --group $*
+
+# nnctl sweep against the same runs one after another with nnctl train (24 trials, 2 workers):
+# the speed-up and Ray's overhead per trial, written to docs/sweep-benchmark.md.
+sweep-bench: install $(SWEEP_STAMP)
+	$(BIN)/python benchmarks/sweep_bench.py --out docs/sweep-benchmark.md

@@ -1,0 +1,163 @@
+"""A sweep's results: its points ranked by the validation metric (mean ± sd over seeds), the
+files results.csv and results.jsonl, the best point's test accuracy, and its learning curves.
+
+A trial's metric is its best over its epochs: the highest val_accuracy (the epoch whose weights
+best.npz keeps) or the lowest val_loss. A point is ranked once all its trials have a metric
+(finished, stopped by a stop condition, or stopped early by ASHA); a point with a diverged or
+failed trial is listed after the ranked ones, with the reason. Test figures are never used to
+rank: the best point's test accuracy is reported once, after it was chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from nnctl.atomic import atomic_write_text
+from nnctl.outputs import csv_text, dumps
+from nnctl.runs import mean_sd
+from nnctl.sweep.spec import METRICS, Sweep, point_label
+
+HAS_METRIC = ("finished", "stopped", "early-stopped")
+BEST_PLOTTED = 3  # points whose trials best-points.png draws
+
+
+@dataclass
+class PointResult:
+    point: int
+    label: str
+    values: dict
+    trials: list[dict]  # the trials' outcomes, in seed order (id, seed, status, figures)
+    mean: float | None  # of the metric over the trials, when every one has it
+    sd: float | None
+
+    @property
+    def ranked(self) -> bool:
+        return self.mean is not None
+
+
+def point_results(sweep: Sweep, outcomes: dict[str, dict]) -> list[PointResult]:
+    """The points of the sweep whose trials are all done, ranked best first by the metric, then
+    the unranked ones (a trial diverged or failed) in point order."""
+    results = []
+    for point in range(sweep.points):
+        trials = sweep.trials[point * len(sweep.seeds):(point + 1) * len(sweep.seeds)]
+        if not all(trial.id in outcomes for trial in trials):
+            continue
+        done = [{"id": trial.id, "seed": trial.seed, **outcomes[trial.id]} for trial in trials]
+        values = [t.get(sweep.metric) for t in done]
+        complete = all(t["status"] in HAS_METRIC and v is not None for t, v in zip(done, values))
+        mean, sd = mean_sd(values) if complete else (None, None)
+        results.append(PointResult(point, point_label(trials[0].values), trials[0].values, done,
+                                   mean, sd))
+    sign = -1 if METRICS[sweep.metric] == "max" else 1
+    ranked = sorted((r for r in results if r.ranked), key=lambda r: (sign * r.mean, r.point))
+    return ranked + [r for r in results if not r.ranked]
+
+
+def result_rows(sweep: Sweep, results: list[PointResult]) -> list[dict]:
+    """One row per point for results.csv / results.jsonl (validation figures only)."""
+    rows = []
+    for rank, r in enumerate(results, start=1):
+        statuses = [t["status"] for t in r.trials]
+        rows.append({
+            "rank": rank if r.ranked else None, "point": r.point, "label": r.label,
+            **{key: r.values.get(key) for key in sweep.parameters},
+            "metric": sweep.metric, "mean": r.mean, "sd": r.sd, "seeds": len(r.trials),
+            **{status.replace("-", "_"): statuses.count(status)
+               for status in ("finished", "stopped", "early-stopped", "diverged", "failed")},
+            "epochs_mean": sum(t.get("epochs", 0) for t in r.trials) / len(r.trials),
+            "seconds_mean": sum(t.get("seconds") or 0 for t in r.trials) / len(r.trials),
+            "trials": [t["id"] for t in r.trials],
+        })
+    return rows
+
+
+def write_results(directory: Path, sweep: Sweep, results: list[PointResult]) -> list[Path]:
+    """results.csv and results.jsonl (each trial's figures in the JSON lines too)."""
+    rows = result_rows(sweep, results)
+    trials = [[{key: t.get(key) for key in ("id", "seed", "status", "epochs", sweep.metric,
+                                            "seconds", "message")} for t in r.trials]
+              for r in results]
+    atomic_write_text(directory / "results.csv",
+                      csv_text([{**row, "trials": " ".join(row["trials"])} for row in rows]))
+    atomic_write_text(directory / "results.jsonl",
+                      "".join(dumps({**row, "trials": t}, digits=None) + "\n"
+                              for row, t in zip(rows, trials)))
+    return [directory / "results.csv", directory / "results.jsonl"]
+
+
+def plot_best(directory: Path, results: list[PointResult]) -> Path | None:
+    """best-points.png: the learning curves of the trials of the best few ranked points."""
+    from nnctl.plot import learning_curves
+    from nnctl.runs import run_labels
+    from nnctl.sweep.state import trial_dir
+
+    paths = [trial_dir(directory, t["id"]) for r in results[:BEST_PLOTTED] if r.ranked
+             for t in r.trials]
+    if not paths:
+        return None
+    return learning_curves(paths, directory / "best-points.png", force=True,
+                           labels=run_labels(paths))
+
+
+def best_line(sweep: Sweep, results: list[PointResult]) -> str:
+    """The best point, and its test accuracy (mean ± sd over its seeds), said once."""
+    best = results[0] if results and results[0].ranked else None
+    if best is None:
+        return "no point has all its trials finished: nothing to choose"
+    tests = [t["test_accuracy"] for t in best.trials if t.get("test_accuracy") is not None]
+    test = (f"test accuracy {_mean_sd(tests, True)} over its {len(tests)} seeds"
+            if tests else "no test accuracy recorded")
+    return (f"best point {best.point} ({best.label or 'the base config'}): {sweep.metric} "
+            f"{_mean_sd([t[sweep.metric] for t in best.trials], sweep.metric == 'val_accuracy')};"
+            f" {test} (chosen on validation only)")
+
+
+def results_table(sweep: Sweep, results: list[PointResult], directory: Path) -> Table:
+    """The terminal's table: rank, point, metric mean ± sd, seeds, epochs, time, what went
+    wrong."""
+    from rich import box
+
+    percent = sweep.metric == "val_accuracy"
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+                  title=escape(f"{sweep.points} points x {len(sweep.seeds)} seeds, ranked by "
+                               f"{sweep.metric} (mean ± sd over seeds)"),
+                  title_justify="left", caption=escape(f"trials in {directory}/trials/; time: "
+                                                       "mean training time of a trial"),
+                  caption_justify="left")
+    notes = [_note(r) for r in results]
+    for name, justify in (("#", "right"), ("point", "left"), (sweep.metric, "right"),
+                          ("seeds", "right"), ("epochs", "right"), ("time", "right"),
+                          *((("note", "left"),) if any(notes) else ())):
+        table.add_column(name, justify=justify, overflow="fold")
+    for rank, (r, note) in enumerate(zip(results, notes), start=1):
+        epochs = sorted({t.get("epochs", 0) for t in r.trials})
+        table.add_row(str(rank) if r.ranked else "-", escape(f"{r.point}: {r.label or 'base'}"),
+                      _mean_sd([t.get(sweep.metric) for t in r.trials], percent) if r.ranked
+                      else "-", str(len(r.trials)),
+                      "–".join(map(str, (epochs[0], epochs[-1]) if len(epochs) > 1 else epochs)),
+                      f"{sum(t.get('seconds') or 0 for t in r.trials) / len(r.trials):.1f} s",
+                      *([escape(note)] if any(notes) else []))
+    return table
+
+
+def _note(result: PointResult) -> str:
+    """What kept trials of a point from finishing: `seed 2 diverged`, `1 stopped early`."""
+    notes = []
+    for status in ("diverged", "failed"):
+        seeds = [str(t["seed"]) for t in result.trials if t["status"] == status]
+        if seeds:
+            notes.append(f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)} {status}")
+    early = sum(t["status"] == "early-stopped" for t in result.trials)
+    if early:
+        notes.append(f"{early} stopped early")
+    return "; ".join(notes)
+
+
+def _mean_sd(values: list[float], percent: bool) -> str:
+    mean, sd = mean_sd(values)
+    return f"{mean:.2%} ± {sd:.2%}" if percent else f"{mean:.4f} ± {sd:.4f}"

@@ -1,0 +1,203 @@
+"""The sweep directory: claiming and locking it, the sweep it holds, the outcomes of its trials.
+
+DIR/
+  .nnctl-sweep     marker: a sweep nnctl made, locked (flock) while a process runs it; holds the
+                   sweep's token, which every trial checks (is DIR the same directory there?)
+  sweep.json       the sweep as expanded: base config, parameters, every trial (written once)
+  outcomes.jsonl   one JSON line per finished trial, and per early-stopping report (appended)
+  trials/<id>/     one ordinary run directory per trial (nnctl runs, evaluate, plot... read them)
+  results.csv, results.jsonl, best-points.png     written when the sweep ends
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nnctl.atomic import atomic_write_text, make_directory, remove_stale_temporaries
+from nnctl.errors import RunDirError
+from nnctl.inputs import open_regular
+from nnctl.sweep.spec import Sweep, sweep_from_dict
+
+SWEEP_MARKER = ".nnctl-sweep"
+MAX_SWEEP_BYTES = 64 << 20  # 10,000 trials with their values
+MAX_OUTCOMES_BYTES = 64 << 20
+
+
+def is_sweep(directory: Path) -> bool:
+    return (directory / SWEEP_MARKER).is_file() and (directory / "sweep.json").is_file()
+
+
+def new_sweep_dir(out: Path | None, name: str) -> Path:
+    """An empty directory for a new sweep: `out`, or the first free runs/NAME[-k]."""
+    from nnctl.rundir import _new_numbered  # the same numbering as train's run directories
+
+    if out is None:
+        return _new_numbered(Path("runs") / name)
+    check_new_sweep_dir(out)
+    return make_directory(out)
+
+
+def check_new_sweep_dir(out: Path | None, marker: Path | None = None) -> None:
+    """The checks of `new_sweep_dir`, without writing anything (`marker`: a file in `out` that
+    this process made, not counted)."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out}: exists and is not a directory")
+    if is_sweep(out) or (out / "sweep.json").exists():
+        raise RunDirError(f"{out}: already holds a sweep; continue it with: nnctl sweep --resume "
+                          f"{out} (or choose another --out)")
+    if out.is_dir() and any(Path(entry.path) != marker for entry in os.scandir(out)):
+        raise RunDirError(f"{out}: exists and is not empty; nnctl writes a sweep only into a new "
+                          "or empty directory")
+
+
+@contextmanager
+def lock_sweep(directory: Path, token: str) -> Iterator[Path]:
+    """Hold the sweep's lock for the block; its marker records `token` and this process."""
+    try:
+        fd = os.open(directory / SWEEP_MARKER,
+                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+    except OSError as e:
+        raise RunDirError(f"{directory}: cannot write the sweep directory: "
+                          f"{e.strerror or e}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RunDirError(f"{directory / SWEEP_MARKER}: not a regular file, so not a sweep "
+                              "nnctl made")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(f"{directory}: another nnctl sweep is running it "
+                              f"({_marker(directory).get('pid', '?')}); wait for it or stop "
+                              "it") from None
+        record = json.dumps({"nnctl_sweep": 1, "token": token, "pid": os.getpid()}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record, 0)
+        os.fsync(fd)
+        remove_stale_temporaries(directory)
+        yield directory
+    finally:
+        os.close(fd)
+
+
+def _marker(directory: Path) -> dict:
+    try:
+        with open_regular(directory / SWEEP_MARKER, "a sweep marker", RunDirError, 4096) as f:
+            record = json.loads(f.read(4096))
+    except (RunDirError, ValueError, RecursionError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def shared_problem(directory: str, token: str) -> str | None:
+    """Called where a trial runs: why `directory` is not the sweep's own directory there (another
+    marker or token, or none: a node that does not share the file system), or None."""
+    if _marker(Path(directory)).get("token") == token:
+        return None
+    import socket
+
+    return (f"{directory}: not this sweep's directory on node {socket.gethostname()}: the sweep "
+            "directory must be on a file system every Ray node shares, at the same path")
+
+
+def check_shared(directory: str, token: str) -> None:
+    problem = shared_problem(directory, token)
+    if problem:
+        raise RunDirError(problem)
+
+
+# --------------------------------------------------------------------------- sweep.json
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+def write_sweep(directory: Path, sweep: Sweep, token: str) -> None:
+    """Store the expanded sweep and its token."""
+    atomic_write_text(directory / "sweep.json", json.dumps({"nnctl_sweep": 1, "token": token,
+                                                            **sweep.as_dict()}) + "\n")
+
+
+def read_sweep(directory: Path) -> tuple[Sweep, str]:
+    """The sweep stored in `directory` and its token; a one-line error if there is none."""
+    if not directory.is_dir():
+        raise RunDirError(f"{directory}: no such sweep directory")
+    if not (directory / SWEEP_MARKER).is_file():
+        raise RunDirError(f"{directory}: not a sweep directory (no {SWEEP_MARKER})")
+    path = directory / "sweep.json"
+    with open_regular(path, "a sweep file", RunDirError, MAX_SWEEP_BYTES) as f:
+        text = f.read(MAX_SWEEP_BYTES + 1)
+    try:
+        data = json.loads(text)
+        return sweep_from_dict(data), str(data["token"])
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
+        raise RunDirError(f"{path}: not a sweep file of nnctl (damaged?)") from None
+
+
+# --------------------------------------------------------------------------- outcomes.jsonl
+
+
+def append_outcome(directory: Path, record: dict) -> None:
+    """One JSON line, flushed to disk."""
+    from nnctl.outputs import finite_json
+
+    try:
+        with open(directory / "outcomes.jsonl", "a") as f:
+            f.write(json.dumps(finite_json(record), allow_nan=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise RunDirError(f"{directory / 'outcomes.jsonl'}: cannot write: "
+                          f"{e.strerror or e}") from None
+
+
+def read_outcomes(directory: Path) -> list[dict]:
+    """The records of outcomes.jsonl in order (a last line cut short by a crash is left out)."""
+    path = directory / "outcomes.jsonl"
+    if not path.exists():
+        return []
+    with open_regular(path, "an outcomes file", RunDirError, MAX_OUTCOMES_BYTES) as f:
+        *lines, _cut_short = f.read(MAX_OUTCOMES_BYTES + 1).split(b"\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            record = None
+        if not _is_outcome_record(record):
+            raise RunDirError(f"{path}: line {number}: not an outcome record of nnctl")
+        records.append(record)
+    return records
+
+
+FINAL = ("finished", "stopped", "early-stopped", "diverged", "failed")
+
+
+def _is_outcome_record(record: object) -> bool:
+    """{"trial": id, "outcome": {"status": ..., figures}} or {"trial": id, "rung": epoch,
+    "value": metric}."""
+    if not isinstance(record, dict) or not isinstance(record.get("trial"), str):
+        return False
+    if "outcome" in record:
+        outcome = record["outcome"]
+        return isinstance(outcome, dict) and outcome.get("status") in FINAL and all(
+            value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+            for key, value in outcome.items()
+            if key in ("epochs", "val_accuracy", "val_loss", "test_accuracy", "seconds"))
+    value = record.get("value")
+    return (isinstance(record.get("rung"), int) and not isinstance(record.get("rung"), bool)
+            and (value is None or (isinstance(value, (int, float))
+                                   and not isinstance(value, bool))))
+
+
+def trial_dir(directory: Path, trial_id: str) -> Path:
+    return directory / "trials" / trial_id
