@@ -50,11 +50,13 @@ results: install
 
 # Speed and memory, measured in one run (medians and ratios): see benchmarks/README.md.
 # The peers (PyTorch at batch size 1, scikit-learn) come from the optional `bench` extra.
-bench: install
+bench: install $(SWEEP_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench.py --profile --memory --end-to-end --inputs --out docs/benchmarks.md
-	echo >> docs/benchmarks.md
+	@echo >> docs/benchmarks.md
 	$(BIN)/python benchmarks/serve_bench.py --section >> docs/benchmarks.md
+	@echo >> docs/benchmarks.md
+	$(BIN)/python benchmarks/sweep_bench.py >> docs/benchmarks.md
 
 # Requests per second and latency of `nnctl serve`'s POST /predict, 784-300-10, on loopback.
 # `nnctl serve` alone (make bench appends the same report to docs/benchmarks.md)
@@ -71,6 +73,6 @@ reproduce-%: install
 	$(BIN)/python tools/reproduce.py --group $*
 
 # nnctl sweep against the same runs one after another with nnctl train (24 trials, 2 workers):
-# the speed-up and Ray's overhead per trial, written to docs/sweep-benchmark.md.
+# the speed-up and Ray's overhead per trial (make bench appends it to docs/benchmarks.md).
 sweep-bench: install $(SWEEP_STAMP)
-	$(BIN)/python benchmarks/sweep_bench.py --out docs/sweep-benchmark.md
+	$(BIN)/python benchmarks/sweep_bench.py

@@ -7,7 +7,8 @@ in a row. Each side is measured `--repeats` times, alternating; the report gives
 speed-up, and Ray's overhead per trial: the worker time a trial costs beyond the `train` call
 inside its task, (sweep wall time x workers - sum of those calls) / trials.
 
-    python benchmarks/sweep_bench.py --out docs/sweep-benchmark.md   (make sweep-bench)
+    python benchmarks/sweep_bench.py   (make sweep-bench; make bench appends it to
+                                       docs/benchmarks.md)
 """
 
 from __future__ import annotations
@@ -101,10 +102,10 @@ def report(m: dict, repeats: int) -> str:
     runs = {key: ", ".join(f"{s:.1f}" for s in m[key]) for key in ("sweep", "row")}
     overheads = ", ".join(f"{s:.2f}" for s in m["overhead"])
     ratios = ", ".join(f"{r / w:.2f}x" for r, w in zip(m["row"], m["sweep"]))
-    return f"""# nnctl sweep: speed-up over runs one after another
+    return f"""## nnctl sweep: speed-up over runs one after another
 
-Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `make sweep-bench`
-(`python benchmarks/sweep_bench.py --out docs/sweep-benchmark.md`): {os.cpu_count()} cores
+Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `make bench` (this part alone:
+`make sweep-bench`, `python benchmarks/sweep_bench.py`): {os.cpu_count()} cores
 ({cpu}), Python {platform.python_version()}, Ray {ray.__version__}. The machine was shared
 with other jobs while this ran, so the figures carry their noise; rerun for yours.
 
