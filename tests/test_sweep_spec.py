@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -273,3 +274,14 @@ def test_a_damaged_outcomes_file_is_refused_in_one_line(write_sweep, run, tmp_pa
         (directory / "outcomes.jsonl").write_text(line + "\n")
         assert_one_line_error(run("sweep", "--resume", directory), 1,
                               "outcomes.jsonl: line 1: not an outcome record")
+
+
+SHIPPED = sorted((Path(__file__).resolve().parent.parent / "configs" / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_sweep_file_is_valid_and_expands(path):
+    sweep = load_sweep(path)
+    assert sweep.trials and sweep.metric.startswith("val_")
+    assert len({trial.id for trial in sweep.trials}) == len(sweep.trials)
+    assert {trial.seed for trial in sweep.trials} == set(sweep.seeds)
