@@ -45,7 +45,7 @@ from nnctl.config import (
 )
 from nnctl.errors import ConfigError, RunDirError
 from nnctl.inputs import open_regular
-from nnctl.outputs import finite_json
+from nnctl.markers import append_json_line, locked_marker
 
 RUN_MARKER = ".nnctl-run"
 # summary.json's `status`: how the last process that trained the run ended. `runs` adds
@@ -133,30 +133,21 @@ def claim_run_dir(out: str | Path | None, name: str, force: bool = False) -> Ite
 def lock_run(run_dir: Path) -> Iterator[Path]:
     """Hold the run's lock for the block (its marker is created if missing); a one-line error
     naming the process that holds it already. Stale temporary files are removed first."""
-    try:
-        fd = os.open(run_dir / RUN_MARKER,
-                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
-    except FileNotFoundError:
-        raise RunDirError(f"{run_dir}: no such run directory") from None
-    except OSError as e:
-        raise RunDirError(f"{run_dir}: cannot write the run directory: {e.strerror or e}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RunDirError(f"{run_dir / RUN_MARKER}: not a regular file (a FIFO, device or "
-                              "socket), so not a run nnctl made")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirError(f"{run_dir}: is being written by {_holder(run_dir)}; wait for it to "
-                              "finish or stop it (its run is then resumable)") from None
-        record = json.dumps({"nnctl_run": 1, "pid": os.getpid()}).encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, record, 0)
+    def cannot_open(e: OSError) -> str:
+        if isinstance(e, FileNotFoundError):
+            return f"{run_dir}: no such run directory"
+        return f"{run_dir}: cannot write the run directory: {e.strerror or e}"
+
+    with locked_marker(run_dir / RUN_MARKER, {"nnctl_run": 1, "pid": os.getpid()},
+                       cannot_open=cannot_open,
+                       not_regular=(f"{run_dir / RUN_MARKER}: not a regular file (a FIFO, "
+                                    "device or socket), so not a run nnctl made"),
+                       busy=lambda fd: (f"{run_dir}: is being written by {_holder(run_dir)}; "
+                                        "wait for it to finish or stop it (its run is then "
+                                        "resumable)")):
         for directory in (run_dir, run_dir / "checkpoints"):  # left by a killed writer
             remove_stale_temporaries(directory)
         yield run_dir
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def writer_pid(run_dir: Path) -> int | None:
@@ -255,13 +246,7 @@ def read_summary(run_dir: Path) -> dict | None:
 
 def append_metrics(run_dir: Path, record: dict) -> None:
     """One JSON line per epoch, flushed to disk before the epoch's last.npz commits it."""
-    try:
-        with open(run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(finite_json(record), allow_nan=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        raise RunDirError(f"{run_dir / 'metrics.jsonl'}: cannot write: {e.strerror or e}") from None
+    append_json_line(run_dir / "metrics.jsonl", record)
 
 
 # A metrics line must have these, numbers all; the validation ones only with a validation split.

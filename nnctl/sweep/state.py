@@ -11,11 +11,9 @@ DIR/
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 from nnctl.atomic import atomic_write_text, make_directory, remove_stale_temporaries
 from nnctl.errors import RunDirError
 from nnctl.inputs import open_regular
+from nnctl.markers import append_json_line, holder_pid, locked_marker
 from nnctl.sweep.spec import Sweep, sweep_from_dict
 
 SWEEP_MARKER = ".nnctl-sweep"
@@ -62,30 +61,16 @@ def check_new_sweep_dir(out: Path | None, marker: Path | None = None) -> None:
 @contextmanager
 def lock_sweep(directory: Path, token: str) -> Iterator[Path]:
     """Hold the sweep's lock for the block; its marker records `token` and this process."""
-    try:
-        fd = os.open(directory / SWEEP_MARKER,
-                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
-    except OSError as e:
-        raise RunDirError(f"{directory}: cannot write the sweep directory: "
-                          f"{e.strerror or e}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RunDirError(f"{directory / SWEEP_MARKER}: not a regular file, so not a sweep "
-                              "nnctl made")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirError(f"{directory}: another nnctl sweep is running it "
-                              f"({_marker(directory).get('pid', '?')}); wait for it or stop "
-                              "it") from None
-        record = json.dumps({"nnctl_sweep": 1, "token": token, "pid": os.getpid()}).encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, record, 0)
-        os.fsync(fd)
+    with locked_marker(directory / SWEEP_MARKER,
+                       {"nnctl_sweep": 1, "token": token, "pid": os.getpid()},
+                       cannot_open=lambda e: (f"{directory}: cannot write the sweep directory: "
+                                              f"{e.strerror or e}"),
+                       not_regular=(f"{directory / SWEEP_MARKER}: not a regular file, so not a "
+                                    "sweep nnctl made"),
+                       busy=lambda fd: (f"{directory}: another nnctl sweep is running it "
+                                        f"({holder_pid(fd) or '?'}); wait for it or stop it")):
         remove_stale_temporaries(directory)
         yield directory
-    finally:
-        os.close(fd)
 
 
 def _marker(directory: Path) -> dict:
@@ -148,16 +133,7 @@ def read_sweep(directory: Path) -> tuple[Sweep, str]:
 
 def append_outcome(directory: Path, record: dict) -> None:
     """One JSON line, flushed to disk."""
-    from nnctl.outputs import finite_json
-
-    try:
-        with open(directory / "outcomes.jsonl", "a") as f:
-            f.write(json.dumps(finite_json(record), allow_nan=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        raise RunDirError(f"{directory / 'outcomes.jsonl'}: cannot write: "
-                          f"{e.strerror or e}") from None
+    append_json_line(directory / "outcomes.jsonl", record)
 
 
 def read_outcomes(directory: Path) -> list[dict]:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nnctl.atomic import make_directory
+from nnctl.markers import append_json_line, holder_pid, locked_marker
 from nnctl.errors import RunDirError
 
 TOUR_MARKER = ".nnctl-tour"
@@ -48,35 +49,20 @@ def claim_tour_dir(out: Path, force: bool) -> Iterator[Path]:
     while the first runs; a finished tour is replaced only with `force`."""
     check_tour_dir(out)
     make_directory(out)
-    try:
-        fd = os.open(out / TOUR_MARKER, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
-                     0o666)
-    except OSError as e:
-        raise RunDirError(f"{out / TOUR_MARKER}: cannot open the tour's marker: "
-                          f"{e.strerror or e}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RunDirError(f"{out / TOUR_MARKER}: not a regular file, so not a tour nnctl "
-                              "wrote; choose another --out")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirError(f"{out}: another nnctl tour is writing there ({_holder(fd)}); wait "
-                              "for it to finish or choose another --out") from None
+    with locked_marker(out / TOUR_MARKER, {"nnctl_tour": 1, "pid": os.getpid()},
+                       cannot_open=lambda e: (f"{out / TOUR_MARKER}: cannot open the tour's "
+                                              f"marker: {e.strerror or e}"),
+                       not_regular=(f"{out / TOUR_MARKER}: not a regular file, so not a tour "
+                                    "nnctl wrote; choose another --out"),
+                       busy=lambda fd: (f"{out}: another nnctl tour is writing there "
+                                        f"({_holder(fd)}); wait for it to finish or choose "
+                                        "another --out")):
         if (out / PAGE).exists() and not force:
             raise RunDirError(f"{out}: already holds a tour; pass --force to write it again "
                               "(only the tour's own files are replaced), or choose another --out")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"nnctl_tour": 1, "pid": os.getpid()}).encode(), 0)
         yield out
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _holder(fd: int) -> str:
-    """The pid the holder wrote into the marker (at most 200 bytes are read)."""
-    try:
-        pid = json.loads(os.pread(fd, 200, 0)).get("pid")
-    except (OSError, ValueError, AttributeError):
-        pid = None
-    return f"process {pid}" if isinstance(pid, int) else "another process"
+    pid = holder_pid(fd)
+    return f"process {pid}" if pid else "another process"
