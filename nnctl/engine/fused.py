@@ -25,12 +25,15 @@ numba is imported here only; `nnctl --help` and `nnctl evaluate` never load it.
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from numba import njit
 
 from nnctl.dropout import hidden_offsets
+from nnctl.engine.barrier import SLOT, wait_for_partner
 from nnctl.engine.boundary import ChunkResult, RunChunk
 from nnctl.errors import Diverged
 from nnctl.network import Network
@@ -177,39 +180,38 @@ def _output_delta(aL, y, out, loss, delta, c):
 
 
 @njit(cache=True)
-def _sparse_matvec(W, cols, vals, p0, p1, zero, z):
-    """z = sum over the non-zero inputs p of W[cols[p]] * vals[p]: W^[1] x from W^[1]T's rows.
+def _sparse_matvec(W, cols, vals, p0, p1, j0, j1, zero, z):
+    """z[j0:j1] = sum over the non-zero inputs p of W[cols[p], j0:j1] * vals[p]: W^[1] x from
+    W^[1]T's rows (its columns j0:j1, the units of one thread, or all of them).
 
     Rows are taken four at a time (one pass over z per four rows); W's rows are padded to a
     multiple of 16 so the vector loop has no scalar tail.
     """
-    width = W.shape[1]
-    for j in range(width):
+    for j in range(j0, j1):
         z[j] = zero
     p = p0
     while p + 4 <= p1:
         w0, w1, w2, w3 = W[cols[p]], W[cols[p + 1]], W[cols[p + 2]], W[cols[p + 3]]
         v0, v1, v2, v3 = vals[p], vals[p + 1], vals[p + 2], vals[p + 3]
-        for j in range(width):
+        for j in range(j0, j1):
             z[j] += (w0[j] * v0 + w1[j] * v1) + (w2[j] * v2 + w3[j] * v3)
         p += 4
     while p < p1:
         w, v = W[cols[p]], vals[p]
-        for j in range(width):
+        for j in range(j0, j1):
             z[j] += w[j] * v
         p += 1
 
 
 @njit(cache=True)
-def _sparse_update(W, cols, vals, p0, p1, step):
-    """W[cols[p]] += step * vals[p] for the non-zero inputs p: W^[1] += step x^T, four rows at a
-    time."""
-    width = W.shape[1]
+def _sparse_update(W, cols, vals, p0, p1, j0, j1, step):
+    """W[cols[p], j0:j1] += step[j0:j1] * vals[p] for the non-zero inputs p: W^[1] += step x^T
+    (on one thread's units, or all), four rows at a time."""
     p = p0
     while p + 4 <= p1:
         w0, w1, w2, w3 = W[cols[p]], W[cols[p + 1]], W[cols[p + 2]], W[cols[p + 3]]
         v0, v1, v2, v3 = vals[p], vals[p + 1], vals[p + 2], vals[p + 3]
-        for j in range(width):
+        for j in range(j0, j1):
             s = step[j]
             w0[j] += s * v0
             w1[j] += s * v1
@@ -218,9 +220,31 @@ def _sparse_update(W, cols, vals, p0, p1, step):
         p += 4
     while p < p1:
         w, v = W[cols[p]], vals[p]
-        for j in range(width):
+        for j in range(j0, j1):
             w[j] += step[j] * v
         p += 1
+
+
+@njit(cache=True)
+def _hidden_output(z, f, a, keep, done, k0, act, c):
+    """a^[l] = f(z^[l]); with dropout (keep not None) f(z^[l]) goes to f, kept for f', and
+    a^[l] = f(z^[l]) * keep^[l], the example's keep factors keep[done, k0:]."""
+    if keep is None:
+        _activate(z, a, act, c)
+    else:
+        _activate(z, f, act, c)
+        _times_keep(f, keep[done, k0 : k0 + z.shape[0]], a)
+
+
+@njit(cache=True)
+def _hidden_delta(z, f, a, g, keep, done, k0, act, c):
+    """delta^[l] = f'(z^[l]) * g in place of g = W^[l+1]T delta^[l+1]; with dropout, f' from
+    f(z^[l]) and then times keep^[l] (keep[done, k0:])."""
+    if keep is None:
+        _times_f_prime(z, a, g, act, c)
+    else:
+        _times_f_prime(z, f, g, act, c)
+        _times_keep(g, keep[done, k0 : k0 + g.shape[0]], g)
 
 
 @njit(cache=True, error_model="numpy")
@@ -251,15 +275,11 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
         y = targets[n]
         # 1. forward. Layer 1 from the non-zero inputs only: z^[1] = W^[1] x + b^[1]
         z1, a1 = z[1], a[1]
-        _sparse_matvec(W1T, cols, vals, p0, p1, zero, z1)
+        _sparse_matvec(W1T, cols, vals, p0, p1, 0, W1T.shape[1], zero, z1)
         for j in range(d1):
             z1[j] += b1[j]
         if L > 1:
-            if keep is None:
-                _activate(z1[:d1], a1[:d1], act, c)
-            else:
-                _activate(z1[:d1], f[1, :d1], act, c)
-                _times_keep(f[1, :d1], keep[done, k_off[1] : k_off[1] + d1], a1[:d1])
+            _hidden_output(z1[:d1], f[1, :d1], a1[:d1], keep, done, k_off[1], act, c)
         for l in range(2, L + 1):  # z^[l] = W^[l] a^[l-1] + b^[l]
             dl, dk = sizes[l], sizes[l - 1]
             zl, al, a_prev = z[l], a[l], a[l - 1]
@@ -267,11 +287,7 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                 w = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk]
                 zl[j] = _dot(w, a_prev[:dk], c) + params[b_off[l] + j]
             if l < L:
-                if keep is None:
-                    _activate(zl[:dl], al[:dl], act, c)
-                else:
-                    _activate(zl[:dl], f[l, :dl], act, c)
-                    _times_keep(f[l, :dl], keep[done, k_off[l] : k_off[l] + dl], al[:dl])
+                _hidden_output(zl[:dl], f[l, :dl], al[:dl], keep, done, k_off[l], act, c)
         dL = sizes[L]
         example_loss = _output_and_loss(z[L, :dL], a[L, :dL], y, out, loss, c)
         if not np.isfinite(example_loss):
@@ -314,22 +330,139 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                         below[i] += wi * dj
                         w[i] = wi - step * a_prev[i]
                     params[b_off[l] + j] -= step
-                if keep is None:
-                    _times_f_prime(z_prev[:dk], a_prev[:dk], below[:dk], act, c)
-                else:  # f' from f(z^[l-1]), then the keep factors
-                    _times_f_prime(z_prev[:dk], f[l - 1, :dk], below[:dk], act, c)
-                    _times_keep(below[:dk], keep[done, k_off[l - 1] : k_off[l - 1] + dk],
-                                below[:dk])
+                _hidden_delta(z_prev[:dk], f[l - 1, :dk], a_prev[:dk], below[:dk], keep, done,
+                              k_off[l - 1], act, c)
                 for i in range(dk):
                     delta[i] = below[i]
             for j in range(d1):
                 # W - (eta delta) x^T, written as W + (-(eta delta)) x^T
                 step1[j] = -(eta * delta[j])
         # layer 1's update touches only the rows of the non-zero inputs
-        _sparse_update(W1T, cols, vals, p0, p1, step1)
+        _sparse_update(W1T, cols, vals, p0, p1, 0, W1T.shape[1], step1)
         for j in range(d1):
             b1[j] += step1[j]
     return total_loss, mistakes, updates, order.shape[0], 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def sgd_chunk_part(part, lo, hi, flags, order, indptr, cols, vals, targets, labels, W1T, b1,
+                   params, w_off, b_off, sizes, eta, c, act, out, loss, z, a, f, delta, step1,
+                   shares, sums, zLs, aLs, deltaLs, keep, k_off):
+    """Thread `part` (0 or 1) of backprop's per-example SGD over `order`, run at the same time
+    as the other part: sgd_chunk's equations on a network with hidden layers, this thread
+    computing and updating its units lo[l]:hi[l] of each hidden layer l. Returns as sgd_chunk
+    (both parts return the same).
+
+    Each weight is read and written by one thread only, and every sum is taken in a fixed order,
+    so the results do not depend on the threads' timing. Per example:
+    - layer 1: the thread's columns of W^[1]T give its units of z^[1] and a^[1];
+    - hidden layer l >= 2 (after a barrier: a^[l-1] complete): its rows of W^[l];
+    - output layer L: its columns of W^[L] (its units of layer L-1) give its share of
+      W^[L] a^[L-1]; after a barrier both threads add part 0's share (with b^[L]) and part 1's,
+      and compute a^[L], the loss and delta^[L] alike, each in its own row of zLs, aLs, deltaLs;
+    - backward, W^[L]: the same columns give W^[L]T delta^[L] on its units, complete;
+    - W^[l] for L > l >= 2: its rows give a share of W^[l]T delta^[l] over all units of layer
+      l-1, in shares[l, part]; after a barrier each thread adds part 0's share and part 1's on
+      its units of layer l-1;
+    - layer 1's update: its columns of W^[1]T again.
+    z, a, f, delta, step1 are shared, each thread writing its units only. The shares of z^[L]
+    alternate between two rows of sums by example: with one hidden layer there is one barrier per
+    example, and a thread may write example done+1's share while the other still reads done's.
+    """
+    L = sizes.shape[0] - 1
+    zero = c[ZERO]
+    dL = sizes[L]
+    zL, aL, deltaL = zLs[part, :dL], aLs[part, :dL], deltaLs[part, :dL]
+    # layer 1's columns of W^[1]T: part 1's run to the end of the padding (no scalar tail)
+    j0, j1 = lo[1], hi[1]
+    j1_padded = W1T.shape[1] if part == 1 else j1
+    i0, i1 = lo[L - 1], hi[L - 1]  # the thread's units of the last hidden layer
+    barriers = 0  # passed so far in this chunk
+    total_loss = 0.0
+    mistakes = 0
+    for done in range(order.shape[0]):
+        n = order[done]
+        p0, p1 = indptr[n], indptr[n + 1]
+        y = targets[n]
+        # 1. forward. Layer 1 from the non-zero inputs only: z^[1] = W^[1] x + b^[1]
+        _sparse_matvec(W1T, cols, vals, p0, p1, j0, j1_padded, zero, z[1])
+        for j in range(j0, j1):
+            z[1, j] += b1[j]
+        _hidden_output(z[1, j0:j1], f[1, j0:j1], a[1, j0:j1], keep, done, k_off[1] + j0, act, c)
+        for l in range(2, L):  # z^[l] = W^[l] a^[l-1] + b^[l], this thread's rows
+            barriers += 1
+            wait_for_partner(flags, part, barriers)  # a^[l-1] complete
+            dk, a_prev = sizes[l - 1], a[l - 1, : sizes[l - 1]]
+            for j in range(lo[l], hi[l]):
+                w = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk]
+                z[l, j] = _dot(w, a_prev, c) + params[b_off[l] + j]
+            _hidden_output(z[l, lo[l] : hi[l]], f[l, lo[l] : hi[l]], a[l, lo[l] : hi[l]], keep,
+                           done, k_off[l] + lo[l], act, c)
+        # z^[L] = W^[L] a^[L-1] + b^[L]: this thread's share, from its columns of W^[L]
+        dk, share = sizes[L - 1], sums[done % 2, part]
+        for j in range(dL):
+            w = params[w_off[L] + j * dk + i0 : w_off[L] + j * dk + i1]
+            share[j] = _dot(w, a[L - 1, i0:i1], c)
+            if part == 0:
+                share[j] += params[b_off[L] + j]
+        barriers += 1
+        wait_for_partner(flags, part, barriers)  # both shares of z^[L]
+        for j in range(dL):
+            zL[j] = sums[done % 2, 0, j] + sums[done % 2, 1, j]
+        example_loss = _output_and_loss(zL, aL, y, out, loss, c)
+        if not np.isfinite(example_loss):  # both threads stop here, before any update
+            return total_loss, mistakes, done, done, float(example_loss)
+        total_loss += example_loss
+        best = 0
+        for k in range(1, dL):
+            if aL[k] > aL[best]:
+                best = k
+        if best != labels[n]:
+            mistakes += 1
+
+        # 2. backward: delta^[L], then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l], with
+        # W^[l]T delta^[l] and step 3's update of W^[l] in one pass, as in sgd_chunk
+        _output_delta(aL, y, out, loss, deltaL, c)
+        a_own, below = a[L - 1, i0:i1], delta[L - 1, i0:i1]
+        for i in range(i1 - i0):
+            below[i] = zero
+        for j in range(dL):  # W^[L]: this thread's columns
+            w, dj = params[w_off[L] + j * dk + i0 : w_off[L] + j * dk + i1], deltaL[j]
+            step = eta * dj
+            for i in range(i1 - i0):
+                wi = w[i]
+                below[i] += wi * dj
+                w[i] = wi - step * a_own[i]
+            if part == 0:
+                params[b_off[L] + j] -= step
+        _hidden_delta(z[L - 1, i0:i1], f[L - 1, i0:i1], a_own, below, keep, done,
+                      k_off[L - 1] + i0, act, c)
+        for l in range(L - 1, 1, -1):  # W^[l]: this thread's rows
+            dk, a_prev, share = sizes[l - 1], a[l - 1, : sizes[l - 1]], shares[l, part]
+            for i in range(dk):
+                share[i] = zero
+            for j in range(lo[l], hi[l]):
+                w, dj = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk], delta[l, j]
+                step = eta * dj
+                for i in range(dk):
+                    wi = w[i]
+                    share[i] += wi * dj
+                    w[i] = wi - step * a_prev[i]
+                params[b_off[l] + j] -= step
+            barriers += 1
+            wait_for_partner(flags, part, barriers)  # both shares of W^[l]T delta^[l]
+            k0, k1 = lo[l - 1], hi[l - 1]
+            for i in range(k0, k1):
+                delta[l - 1, i] = shares[l, 0, i] + shares[l, 1, i]
+            _hidden_delta(z[l - 1, k0:k1], f[l - 1, k0:k1], a[l - 1, k0:k1], delta[l - 1, k0:k1],
+                          keep, done, k_off[l - 1] + k0, act, c)
+        # 3. layer 1's update, this thread's columns, on the rows of the non-zero inputs only
+        for j in range(j0, j1):
+            step1[j] = -(eta * delta[1, j])
+        _sparse_update(W1T, cols, vals, p0, p1, j0, j1_padded, step1)
+        for j in range(j0, j1):
+            b1[j] += step1[j]
+    return total_loss, mistakes, order.shape[0], order.shape[0], 0.0
 
 
 def to_sparse_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -364,10 +497,11 @@ PAD = 16  # layer 1's rows are padded to a multiple of this many weights
 
 
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
-         loss: str) -> RunChunk:
+         loss: str, threads: int | None = None) -> RunChunk:
     """A `run_chunk(indices, eta[, inputs, keep]) -> ChunkResult` that trains `network` in
     place on the examples `indices` (their sparse rows of x, or the chunk's own dense `inputs`
-    rows), with each example's hidden dropout factors `keep[k]`, if given."""
+    rows), with each example's hidden dropout factors `keep[k]`, if given; in `threads` threads
+    (1 or 2; default: `threads_for` the network)."""
     dtype = network.dtype
     sizes = np.array(network.sizes, dtype=np.int64)
     L = len(network.weights)
@@ -404,16 +538,14 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     targets = np.ascontiguousarray(targets, dtype=dtype)
     labels = np.ascontiguousarray(labels, dtype=np.int64)
     width = max(int(sizes.max()), padded)
-    z = np.zeros((L + 1, width), dtype=dtype)
-    a = np.zeros((L + 1, width), dtype=dtype)
-    delta = np.zeros(width, dtype=dtype)
-    below = np.zeros(width, dtype=dtype)
-    step1 = np.zeros(padded, dtype=dtype)
-    f = np.zeros((L + 1, width), dtype=dtype)  # f(z^[l]) before dropout
     k_off = hidden_offsets(network.sizes)
     constants = np.array([0.5, 1.0, 0.0, np.finfo(dtype).tiny], dtype=dtype)
     codes = (ACTIVATION_CODES[network.activation], OUTPUT_CODES[network.output], LOSS_CODES[loss],
              RULE_CODES[rule])
+    threads = threads_for(network.sizes, rule) if threads is None else threads
+    if threads == 2 and (rule != "backprop" or L < 2):
+        raise ValueError("two threads train backprop on networks with hidden layers only")
+    kernel = (_one_thread if threads == 1 else _two_threads)(sizes, width, dtype)
 
     def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None,
                   keep: np.ndarray | None = None) -> ChunkResult:
@@ -423,16 +555,74 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
             rows = (*to_sparse_rows(np.asarray(inputs, dtype=dtype)), targets[order],
                     labels[order])
             order = np.arange(len(order), dtype=np.int64)
-        total, mistakes, updates, done, last_loss = sgd_chunk(
-            order, *rows, W1T, b1, params, w_off, b_off, sizes,
-            dtype.type(eta), constants, *codes, z, a, delta, below, step1,
-            None if keep is None else np.ascontiguousarray(keep, dtype), k_off, f)
+        total, mistakes, updates, done, last_loss = kernel(
+            order, *rows, W1T, b1, params, w_off, b_off, sizes, dtype.type(eta), constants,
+            *codes, None if keep is None else np.ascontiguousarray(keep, dtype), k_off)
         store()
         if done < len(order):
             raise Diverged(int(done), last_loss)
         return ChunkResult(float(total), int(mistakes), int(updates))
 
     return run_chunk
+
+
+# A chunk's arguments for the kernels below: (order, indptr, cols, vals, targets, labels, W1T, b1,
+# params, w_off, b_off, sizes, eta, c, act, out, loss, rule, keep, k_off)
+Kernel = Callable[..., tuple]
+
+
+def _one_thread(sizes: np.ndarray, width: int, dtype) -> Kernel:
+    """sgd_chunk with its scratch buffers."""
+    L = len(sizes) - 1
+    z, a, f = (np.zeros((L + 1, width), dtype=dtype) for _ in range(3))  # f: f(z) before dropout
+    delta, below, step1 = (np.zeros(width, dtype=dtype) for _ in range(3))
+
+    def kernel(*chunk):
+        *arguments, keep, k_off = chunk
+        return sgd_chunk(*arguments, z, a, delta, below, step1, keep, k_off, f)
+
+    return kernel
+
+
+def _two_threads(sizes: np.ndarray, width: int, dtype) -> Kernel:
+    """sgd_chunk_part's part 0 in this thread and part 1 in a helper thread, each with its units
+    of every hidden layer (`split`), the shared buffers and each thread's own."""
+    L = len(sizes) - 1
+    lo, hi = np.zeros((2, L + 1), dtype=np.int64), np.zeros((2, L + 1), dtype=np.int64)
+    for l in range(1, L):
+        hi[0, l] = lo[1, l] = split(int(sizes[l]), l)
+        hi[1, l] = sizes[l]
+    flags = np.zeros(2 * SLOT, dtype=np.int64)
+    z, a, f, delta = (np.zeros((L + 1, width), dtype=dtype) for _ in range(4))
+    step1 = np.zeros(width, dtype=dtype)
+    shares = np.zeros((L + 1, 2, width), dtype=dtype)
+    sums = np.zeros((2, 2, sizes[L]), dtype=dtype)
+    zLs, aLs, deltaLs = (np.zeros((2, sizes[L]), dtype=dtype) for _ in range(3))
+
+    def kernel(*chunk):
+        *arguments, _rule, keep, k_off = chunk  # backprop: the only rule here
+        flags[:] = 0  # the barriers count from 0 in each chunk
+
+        def part(p):
+            return sgd_chunk_part(p, lo[p], hi[p], flags, *arguments, z, a, f, delta, step1,
+                                  shares, sums, zLs, aLs, deltaLs, keep, k_off)
+
+        helper = threading.Thread(target=part, args=(1,), name="nnctl-fused-part-1", daemon=True)
+        helper.start()
+        try:
+            return part(0)
+        finally:
+            helper.join()  # part 1 is done with the weights before anyone reads them
+
+    return kernel
+
+
+def split(d: int, l: int) -> int:
+    """Where part 1's units of a hidden layer l of d units start: the middle, for layer 1 on a
+    multiple of PAD when there are enough (the vector loops over W^[1]T's rows start aligned)."""
+    if l == 1 and d >= 2 * PAD:
+        return round(d / (2 * PAD)) * PAD
+    return d // 2
 
 
 def is_compiled(cache_dir: Path | None = None) -> bool:
@@ -448,3 +638,8 @@ def is_compiled(cache_dir: Path | None = None) -> bool:
         return index.stat().st_mtime >= source.stat().st_mtime
     except OSError:
         return False
+
+
+def threads_for(sizes: list[int], rule: str) -> int:
+    """How many threads train this network: 2 where that pays, else 1."""
+    return 1
