@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -182,23 +183,26 @@ def _output_delta(aL, y, out, loss, delta, c):
 @njit(cache=True)
 def _sparse_matvec(W, cols, vals, p0, p1, j0, j1, zero, z):
     """z[j0:j1] = sum over the non-zero inputs p of W[cols[p], j0:j1] * vals[p]: W^[1] x from
-    W^[1]T's rows (its columns j0:j1, the units of one thread, or all of them).
+    W^[1]T's rows (its columns j0:j1: one part's units, or all of them).
 
     Rows are taken four at a time (one pass over z per four rows); W's rows are padded to a
-    multiple of 16 so the vector loop has no scalar tail.
+    multiple of 16 so the vector loop has no scalar tail. The loops run over slices from 0:
+    an index that cannot be negative needs no wraparound test, and the loop vectorizes.
     """
-    for j in range(j0, j1):
+    z, width = z[j0:j1], j1 - j0
+    for j in range(width):
         z[j] = zero
     p = p0
     while p + 4 <= p1:
-        w0, w1, w2, w3 = W[cols[p]], W[cols[p + 1]], W[cols[p + 2]], W[cols[p + 3]]
+        w0, w1 = W[cols[p], j0:j1], W[cols[p + 1], j0:j1]
+        w2, w3 = W[cols[p + 2], j0:j1], W[cols[p + 3], j0:j1]
         v0, v1, v2, v3 = vals[p], vals[p + 1], vals[p + 2], vals[p + 3]
-        for j in range(j0, j1):
+        for j in range(width):
             z[j] += (w0[j] * v0 + w1[j] * v1) + (w2[j] * v2 + w3[j] * v3)
         p += 4
     while p < p1:
-        w, v = W[cols[p]], vals[p]
-        for j in range(j0, j1):
+        w, v = W[cols[p], j0:j1], vals[p]
+        for j in range(width):
             z[j] += w[j] * v
         p += 1
 
@@ -206,12 +210,14 @@ def _sparse_matvec(W, cols, vals, p0, p1, j0, j1, zero, z):
 @njit(cache=True)
 def _sparse_update(W, cols, vals, p0, p1, j0, j1, step):
     """W[cols[p], j0:j1] += step[j0:j1] * vals[p] for the non-zero inputs p: W^[1] += step x^T
-    (on one thread's units, or all), four rows at a time."""
+    (on one part's units, or all), four rows at a time."""
+    step, width = step[j0:j1], j1 - j0
     p = p0
     while p + 4 <= p1:
-        w0, w1, w2, w3 = W[cols[p]], W[cols[p + 1]], W[cols[p + 2]], W[cols[p + 3]]
+        w0, w1 = W[cols[p], j0:j1], W[cols[p + 1], j0:j1]
+        w2, w3 = W[cols[p + 2], j0:j1], W[cols[p + 3], j0:j1]
         v0, v1, v2, v3 = vals[p], vals[p + 1], vals[p + 2], vals[p + 3]
-        for j in range(j0, j1):
+        for j in range(width):
             s = step[j]
             w0[j] += s * v0
             w1[j] += s * v1
@@ -219,8 +225,8 @@ def _sparse_update(W, cols, vals, p0, p1, j0, j1, step):
             w3[j] += s * v3
         p += 4
     while p < p1:
-        w, v = W[cols[p]], vals[p]
-        for j in range(j0, j1):
+        w, v = W[cols[p], j0:j1], vals[p]
+        for j in range(width):
             w[j] += step[j] * v
         p += 1
 
@@ -344,39 +350,59 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
     return total_loss, mistakes, updates, order.shape[0], 0.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def sgd_chunk_part(part, lo, hi, flags, order, indptr, cols, vals, targets, labels, W1T, b1,
-                   params, w_off, b_off, sizes, eta, c, act, out, loss, z, a, f, delta, step1,
-                   shares, sums, zLs, aLs, deltaLs, keep, k_off):
-    """Thread `part` (0 or 1) of backprop's per-example SGD over `order`, run at the same time
-    as the other part: sgd_chunk's equations on a network with hidden layers, this thread
-    computing and updating its units lo[l]:hi[l] of each hidden layer l. Returns as sgd_chunk
-    (both parts return the same).
+@njit(cache=True)
+def _add(x, y):
+    """y += x elementwise (a loop over slices from 0 vectorizes: see _sparse_matvec)."""
+    for i in range(x.shape[0]):
+        y[i] += x[i]
 
-    Each weight is read and written by one thread only, and every sum is taken in a fixed order,
-    so the results do not depend on the threads' timing. Per example:
-    - layer 1: the thread's columns of W^[1]T give its units of z^[1] and a^[1];
-    - hidden layer l >= 2 (after a barrier: a^[l-1] complete): its rows of W^[l];
+
+@njit(cache=True)
+def _sum_of(x, y, s):
+    """s = x + y elementwise."""
+    for i in range(x.shape[0]):
+        s[i] = x[i] + y[i]
+
+
+@njit(cache=True)
+def _next_barrier(flags, first, last, count):
+    """Barrier number count + 1 when the two parts run in two threads (part `first` in this one);
+    nothing to wait for when this thread runs both."""
+    if last - first == 1:
+        wait_for_partner(flags, first, count + 1)
+    return count + 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targets, labels, W1T,
+                    b1, params, w_off, b_off, sizes, eta, c, act, out, loss, z, a, f, delta,
+                    step1, shares, sums, zLs, aLs, deltaLs, keep, k_off):
+    """Backprop's per-example SGD over `order` on a network with hidden layers, the work of each
+    example cut in two parts, part p computing and updating units lo[p, l]:hi[p, l] of every
+    hidden layer l. This call runs parts first..last-1: part 0 or part 1 (with the other part
+    running at the same time in another thread, met at barriers), or both, one after the other.
+    Returns as sgd_chunk.
+
+    Each weight is read and written by one part only, and every sum is taken in a fixed order
+    (part 0's share, then part 1's), so the numbers are the same whether the parts run in one
+    thread or two, and whatever the threads' timing. Per example:
+    - layer 1: the part's columns of W^[1]T give its units of z^[1] and a^[1];
+    - hidden layer l >= 2, after a barrier (a^[l-1] complete): its rows of W^[l];
     - output layer L: its columns of W^[L] (its units of layer L-1) give its share of
-      W^[L] a^[L-1]; after a barrier both threads add part 0's share (with b^[L]) and part 1's,
-      and compute a^[L], the loss and delta^[L] alike, each in its own row of zLs, aLs, deltaLs;
-    - backward, W^[L]: the same columns give W^[L]T delta^[L] on its units, complete;
+      W^[L] a^[L-1] (part 0's with b^[L]); after a barrier each thread adds the shares and
+      computes a^[L], the loss and delta^[L] (in its row of zLs, aLs, deltaLs; alike in both);
+    - backward, W^[L]: the same columns give W^[L]T delta^[L] on the part's units, complete;
     - W^[l] for L > l >= 2: its rows give a share of W^[l]T delta^[l] over all units of layer
-      l-1, in shares[l, part]; after a barrier each thread adds part 0's share and part 1's on
-      its units of layer l-1;
+      l-1 (shares[l, p]); after a barrier each part adds the two shares on its units of l-1;
     - layer 1's update: its columns of W^[1]T again.
-    z, a, f, delta, step1 are shared, each thread writing its units only. The shares of z^[L]
+    z, a, f, delta, step1 are shared, each part writing its units only. The shares of z^[L]
     alternate between two rows of sums by example: with one hidden layer there is one barrier per
     example, and a thread may write example done+1's share while the other still reads done's.
     """
     L = sizes.shape[0] - 1
     zero = c[ZERO]
-    dL = sizes[L]
-    zL, aL, deltaL = zLs[part, :dL], aLs[part, :dL], deltaLs[part, :dL]
-    # layer 1's columns of W^[1]T: part 1's run to the end of the padding (no scalar tail)
-    j0, j1 = lo[1], hi[1]
-    j1_padded = W1T.shape[1] if part == 1 else j1
-    i0, i1 = lo[L - 1], hi[L - 1]  # the thread's units of the last hidden layer
+    dL, dk_L = sizes[L], sizes[L - 1]
+    zL, aL, deltaL = zLs[first, :dL], aLs[first, :dL], deltaLs[first, :dL]
     barriers = 0  # passed so far in this chunk
     total_loss = 0.0
     mistakes = 0
@@ -385,32 +411,36 @@ def sgd_chunk_part(part, lo, hi, flags, order, indptr, cols, vals, targets, labe
         p0, p1 = indptr[n], indptr[n + 1]
         y = targets[n]
         # 1. forward. Layer 1 from the non-zero inputs only: z^[1] = W^[1] x + b^[1]
-        _sparse_matvec(W1T, cols, vals, p0, p1, j0, j1_padded, zero, z[1])
-        for j in range(j0, j1):
-            z[1, j] += b1[j]
-        _hidden_output(z[1, j0:j1], f[1, j0:j1], a[1, j0:j1], keep, done, k_off[1] + j0, act, c)
-        for l in range(2, L):  # z^[l] = W^[l] a^[l-1] + b^[l], this thread's rows
-            barriers += 1
-            wait_for_partner(flags, part, barriers)  # a^[l-1] complete
+        for p in range(first, last):
+            j0, j1 = lo[p, 1], hi[p, 1]
+            j1_padded = W1T.shape[1] if p == 1 else j1  # part 1 runs over the zero padding
+            _sparse_matvec(W1T, cols, vals, p0, p1, j0, j1_padded, zero, z[1])
+            _add(b1[j0:j1], z[1, j0:j1])
+            _hidden_output(z[1, j0:j1], f[1, j0:j1], a[1, j0:j1], keep, done, k_off[1] + j0,
+                           act, c)
+        for l in range(2, L):  # z^[l] = W^[l] a^[l-1] + b^[l], the part's rows
+            barriers = _next_barrier(flags, first, last, barriers)  # a^[l-1] complete
             dk, a_prev = sizes[l - 1], a[l - 1, : sizes[l - 1]]
-            for j in range(lo[l], hi[l]):
-                w = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk]
-                z[l, j] = _dot(w, a_prev, c) + params[b_off[l] + j]
-            _hidden_output(z[l, lo[l] : hi[l]], f[l, lo[l] : hi[l]], a[l, lo[l] : hi[l]], keep,
-                           done, k_off[l] + lo[l], act, c)
-        # z^[L] = W^[L] a^[L-1] + b^[L]: this thread's share, from its columns of W^[L]
-        dk, share = sizes[L - 1], sums[done % 2, part]
-        for j in range(dL):
-            w = params[w_off[L] + j * dk + i0 : w_off[L] + j * dk + i1]
-            share[j] = _dot(w, a[L - 1, i0:i1], c)
-            if part == 0:
-                share[j] += params[b_off[L] + j]
-        barriers += 1
-        wait_for_partner(flags, part, barriers)  # both shares of z^[L]
+            for p in range(first, last):
+                j0, j1 = lo[p, l], hi[p, l]
+                for j in range(j0, j1):
+                    w = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk]
+                    z[l, j] = _dot(w, a_prev, c) + params[b_off[l] + j]
+                _hidden_output(z[l, j0:j1], f[l, j0:j1], a[l, j0:j1], keep, done, k_off[l] + j0,
+                               act, c)
+        # z^[L] = W^[L] a^[L-1] + b^[L]: each part's share, from its columns of W^[L]
+        for p in range(first, last):
+            i0, i1, share = lo[p, L - 1], hi[p, L - 1], sums[done % 2, p]
+            for j in range(dL):
+                w = params[w_off[L] + j * dk_L + i0 : w_off[L] + j * dk_L + i1]
+                share[j] = _dot(w, a[L - 1, i0:i1], c)
+                if p == 0:
+                    share[j] += params[b_off[L] + j]
+        barriers = _next_barrier(flags, first, last, barriers)  # both shares of z^[L]
         for j in range(dL):
             zL[j] = sums[done % 2, 0, j] + sums[done % 2, 1, j]
         example_loss = _output_and_loss(zL, aL, y, out, loss, c)
-        if not np.isfinite(example_loss):  # both threads stop here, before any update
+        if not np.isfinite(example_loss):  # every thread stops here, before any update
             return total_loss, mistakes, done, done, float(example_loss)
         total_loss += example_loss
         best = 0
@@ -423,45 +453,50 @@ def sgd_chunk_part(part, lo, hi, flags, order, indptr, cols, vals, targets, labe
         # 2. backward: delta^[L], then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l], with
         # W^[l]T delta^[l] and step 3's update of W^[l] in one pass, as in sgd_chunk
         _output_delta(aL, y, out, loss, deltaL, c)
-        a_own, below = a[L - 1, i0:i1], delta[L - 1, i0:i1]
-        for i in range(i1 - i0):
-            below[i] = zero
-        for j in range(dL):  # W^[L]: this thread's columns
-            w, dj = params[w_off[L] + j * dk + i0 : w_off[L] + j * dk + i1], deltaL[j]
-            step = eta * dj
+        for p in range(first, last):  # W^[L]: the part's columns
+            i0, i1 = lo[p, L - 1], hi[p, L - 1]
+            a_own, below = a[L - 1, i0:i1], delta[L - 1, i0:i1]
             for i in range(i1 - i0):
-                wi = w[i]
-                below[i] += wi * dj
-                w[i] = wi - step * a_own[i]
-            if part == 0:
-                params[b_off[L] + j] -= step
-        _hidden_delta(z[L - 1, i0:i1], f[L - 1, i0:i1], a_own, below, keep, done,
-                      k_off[L - 1] + i0, act, c)
-        for l in range(L - 1, 1, -1):  # W^[l]: this thread's rows
-            dk, a_prev, share = sizes[l - 1], a[l - 1, : sizes[l - 1]], shares[l, part]
-            for i in range(dk):
-                share[i] = zero
-            for j in range(lo[l], hi[l]):
-                w, dj = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk], delta[l, j]
+                below[i] = zero
+            for j in range(dL):
+                w, dj = params[w_off[L] + j * dk_L + i0 : w_off[L] + j * dk_L + i1], deltaL[j]
                 step = eta * dj
-                for i in range(dk):
+                for i in range(i1 - i0):
                     wi = w[i]
-                    share[i] += wi * dj
-                    w[i] = wi - step * a_prev[i]
-                params[b_off[l] + j] -= step
-            barriers += 1
-            wait_for_partner(flags, part, barriers)  # both shares of W^[l]T delta^[l]
-            k0, k1 = lo[l - 1], hi[l - 1]
-            for i in range(k0, k1):
-                delta[l - 1, i] = shares[l, 0, i] + shares[l, 1, i]
-            _hidden_delta(z[l - 1, k0:k1], f[l - 1, k0:k1], a[l - 1, k0:k1], delta[l - 1, k0:k1],
-                          keep, done, k_off[l - 1] + k0, act, c)
-        # 3. layer 1's update, this thread's columns, on the rows of the non-zero inputs only
-        for j in range(j0, j1):
-            step1[j] = -(eta * delta[1, j])
-        _sparse_update(W1T, cols, vals, p0, p1, j0, j1_padded, step1)
-        for j in range(j0, j1):
-            b1[j] += step1[j]
+                    below[i] += wi * dj
+                    w[i] = wi - step * a_own[i]
+                if p == 0:
+                    params[b_off[L] + j] -= step
+            _hidden_delta(z[L - 1, i0:i1], f[L - 1, i0:i1], a_own, below, keep, done,
+                          k_off[L - 1] + i0, act, c)
+        for l in range(L - 1, 1, -1):  # W^[l]: the part's rows
+            dk, a_prev = sizes[l - 1], a[l - 1, : sizes[l - 1]]
+            for p in range(first, last):
+                share = shares[l, p]
+                for i in range(dk):
+                    share[i] = zero
+                for j in range(lo[p, l], hi[p, l]):
+                    w, dj = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk], delta[l, j]
+                    step = eta * dj
+                    for i in range(dk):
+                        wi = w[i]
+                        share[i] += wi * dj
+                        w[i] = wi - step * a_prev[i]
+                    params[b_off[l] + j] -= step
+            barriers = _next_barrier(flags, first, last, barriers)  # both shares of W^[l]T delta
+            for p in range(first, last):
+                k0, k1 = lo[p, l - 1], hi[p, l - 1]
+                _sum_of(shares[l, 0, k0:k1], shares[l, 1, k0:k1], delta[l - 1, k0:k1])
+                _hidden_delta(z[l - 1, k0:k1], f[l - 1, k0:k1], a[l - 1, k0:k1],
+                              delta[l - 1, k0:k1], keep, done, k_off[l - 1] + k0, act, c)
+        # 3. layer 1's update, the part's columns, on the rows of the non-zero inputs only
+        for p in range(first, last):
+            j0, j1 = lo[p, 1], hi[p, 1]
+            step, delta1 = step1[j0:j1], delta[1, j0:j1]
+            for j in range(j1 - j0):
+                step[j] = -(eta * delta1[j])
+            _sparse_update(W1T, cols, vals, p0, p1, j0, W1T.shape[1] if p == 1 else j1, step1)
+            _add(step, b1[j0:j1])
     return total_loss, mistakes, order.shape[0], order.shape[0], 0.0
 
 
@@ -497,11 +532,13 @@ PAD = 16  # layer 1's rows are padded to a multiple of this many weights
 
 
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
-         loss: str, threads: int | None = None) -> RunChunk:
+         loss: str, threads: int | None = None, schedule: Schedule | None = None) -> RunChunk:
     """A `run_chunk(indices, eta[, inputs, keep]) -> ChunkResult` that trains `network` in
     place on the examples `indices` (their sparse rows of x, or the chunk's own dense `inputs`
-    rows), with each example's hidden dropout factors `keep[k]`, if given; in `threads` threads
-    (1 or 2; default: `threads_for` the network)."""
+    rows), with each example's hidden dropout factors `keep[k]`, if given.
+
+    threads=1 runs sgd_chunk; threads=2 runs sgd_chunk_parts, in two threads or one as
+    `schedule` says (default: `Pace`); None: as `threads_for` says for this network."""
     dtype = network.dtype
     sizes = np.array(network.sizes, dtype=np.int64)
     L = len(network.weights)
@@ -545,7 +582,8 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     threads = threads_for(network.sizes, rule) if threads is None else threads
     if threads == 2 and (rule != "backprop" or L < 2):
         raise ValueError("two threads train backprop on networks with hidden layers only")
-    kernel = (_one_thread if threads == 1 else _two_threads)(sizes, width, dtype)
+    kernel = (_one_thread(sizes, width, dtype) if threads == 1
+              else _two_parts(sizes, width, dtype, schedule))
 
     def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None,
                   keep: np.ndarray | None = None) -> ChunkResult:
@@ -584,9 +622,10 @@ def _one_thread(sizes: np.ndarray, width: int, dtype) -> Kernel:
     return kernel
 
 
-def _two_threads(sizes: np.ndarray, width: int, dtype) -> Kernel:
-    """sgd_chunk_part's part 0 in this thread and part 1 in a helper thread, each with its units
-    of every hidden layer (`split`), the shared buffers and each thread's own."""
+def _two_parts(sizes: np.ndarray, width: int, dtype, schedule: Schedule | None) -> Kernel:
+    """sgd_chunk_parts with each part's units of every hidden layer (`split`) and the buffers:
+    each chunk in two threads (part 0 in this one, part 1 in a helper) or in this thread alone,
+    as `schedule` says (default: `Pace`, the faster way)."""
     L = len(sizes) - 1
     lo, hi = np.zeros((2, L + 1), dtype=np.int64), np.zeros((2, L + 1), dtype=np.int64)
     for l in range(1, L):
@@ -598,23 +637,60 @@ def _two_threads(sizes: np.ndarray, width: int, dtype) -> Kernel:
     shares = np.zeros((L + 1, 2, width), dtype=dtype)
     sums = np.zeros((2, 2, sizes[L]), dtype=dtype)
     zLs, aLs, deltaLs = (np.zeros((2, sizes[L]), dtype=dtype) for _ in range(3))
+    schedule = schedule or Pace()
 
     def kernel(*chunk):
         *arguments, _rule, keep, k_off = chunk  # backprop: the only rule here
-        flags[:] = 0  # the barriers count from 0 in each chunk
 
-        def part(p):
-            return sgd_chunk_part(p, lo[p], hi[p], flags, *arguments, z, a, f, delta, step1,
-                                  shares, sums, zLs, aLs, deltaLs, keep, k_off)
+        def parts(first, last):
+            return sgd_chunk_parts(first, last, lo, hi, flags, *arguments, z, a, f, delta, step1,
+                                   shares, sums, zLs, aLs, deltaLs, keep, k_off)
 
-        helper = threading.Thread(target=part, args=(1,), name="nnctl-fused-part-1", daemon=True)
-        helper.start()
-        try:
-            return part(0)
-        finally:
-            helper.join()  # part 1 is done with the weights before anyone reads them
+        threads = schedule.threads()
+        start = time.perf_counter()
+        if threads == 1:
+            result = parts(0, 2)
+        else:
+            flags[:] = 0  # the barriers count from 0 in each chunk
+            helper = threading.Thread(target=parts, args=(1, 2), name="nnctl-part-1", daemon=True)
+            helper.start()
+            try:
+                result = parts(0, 1)
+            finally:
+                helper.join()  # part 1 is done with the weights before anyone reads them
+        schedule.timed(threads, (time.perf_counter() - start) / max(len(arguments[0]), 1))
+        return result
 
     return kernel
+
+
+class Pace:
+    """Whether the two parts of the next chunk run in two threads or one: the faster way on the
+    last chunk timed each way. Both ways are timed on the first two chunks, and the slower way
+    again every RETRY chunks, as the machine's load changes (on a busy machine two threads
+    that must meet several times per example can be slower than one). The choice changes the
+    time only, never a number."""
+
+    RETRY = 16
+
+    def __init__(self) -> None:
+        self.seconds = {1: None, 2: None}  # per example, on the last chunk timed that way
+        self.chunks = 0
+
+    def threads(self) -> int:
+        self.chunks += 1
+        if self.seconds[2] is None or self.seconds[1] is None:
+            return 2 if self.seconds[2] is None else 1
+        faster = 2 if self.seconds[2] <= self.seconds[1] else 1
+        return 3 - faster if self.chunks % self.RETRY == 0 else faster
+
+    def timed(self, threads: int, seconds_per_example: float) -> None:
+        self.seconds[threads] = seconds_per_example
+
+
+# schedule.threads() -> 1 or 2: how to run the next chunk's parts; schedule.timed(threads, s):
+# how long it took per example (Pace, or a fixed schedule in the tests)
+Schedule = Pace
 
 
 def split(d: int, l: int) -> int:
