@@ -26,7 +26,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 SLOT = 16  # int64s between the two threads' counters: 128 bytes, never one cache line
-SPINS = 2000  # pause hints (about 40 cycles each) before the waiting thread starts yielding
+SPINS = 100  # pause hints (about 25 ns each here) before the waiting thread starts yielding
 
 
 def _pointer(context, builder, array_type, array, index):

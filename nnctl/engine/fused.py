@@ -24,12 +24,15 @@ numba is imported here only; `nnctl --help` and `nnctl evaluate` never load it.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -635,8 +638,9 @@ def _two_parts(sizes: np.ndarray, width: int, dtype, schedule: Schedule | None) 
     z, a, f, delta = (np.zeros((L + 1, width), dtype=dtype) for _ in range(4))
     step1 = np.zeros(width, dtype=dtype)
     shares = np.zeros((L + 1, 2, width), dtype=dtype)
-    sums = np.zeros((2, 2, sizes[L]), dtype=dtype)
-    zLs, aLs, deltaLs = (np.zeros((2, sizes[L]), dtype=dtype) for _ in range(3))
+    row = -(-sizes[L] // PAD) * PAD  # each part's row of these on cache lines of its own
+    sums = np.zeros((2, 2, row), dtype=dtype)
+    zLs, aLs, deltaLs = (np.zeros((2, row), dtype=dtype) for _ in range(3))
     schedule = schedule or Pace()
 
     def kernel(*chunk):
@@ -717,5 +721,24 @@ def is_compiled(cache_dir: Path | None = None) -> bool:
 
 
 def threads_for(sizes: list[int], rule: str) -> int:
-    """How many threads train this network: 2 where that pays, else 1."""
-    return 1
+    """2 (sgd_chunk_parts) for backprop on a network with hidden layers whose weights touched per
+    example (about NONZERO_INPUTS rows of W^[1]T, all of the other layers) reach
+    MIN_WEIGHTS_PER_EXAMPLE, where the work between two barriers outweighs them; else 1, as
+    when only one core may be used (`usable_cores`)."""
+    if rule != "backprop" or len(sizes) < 3 or usable_cores() < 2:
+        return 1
+    weights = NONZERO_INPUTS * sizes[1] + sum(a * b for a, b in pairwise(sizes[1:]))
+    return 2 if weights >= MIN_WEIGHTS_PER_EXAMPLE else 1
+
+
+NONZERO_INPUTS = 150  # an MNIST digit's non-zero pixels, about
+MIN_WEIGHTS_PER_EXAMPLE = 100_000  # two threads are faster above (benchmarks/deep_threads.py)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on, at most NUMBA_NUM_THREADS (a user's way to say 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        cores = os.cpu_count() or 1
+    return min(cores, numba.config.NUMBA_NUM_THREADS)
