@@ -213,16 +213,20 @@ def test_numba_num_threads_1_means_one_core(monkeypatch):
     assert fused.usable_cores() == 1
 
 
-def test_pace_takes_the_faster_way_and_tries_the_other_again():
+def test_pace_takes_the_faster_way_and_tries_the_other_less_and_less_often():
     pace = fused.Pace()
     assert pace.threads() == 2  # each way timed once
     pace.timed(2, 3e-5)
     assert pace.threads() == 1
     pace.timed(1, 5e-5)
     chosen = []
-    for _ in range(2 * pace.RETRY):
+    for _ in range(1000):
         chosen.append(pace.threads())
         pace.timed(chosen[-1], 3e-5 if chosen[-1] == 2 else 5e-5)
-    assert chosen.count(1) == 2 and chosen.count(2) == 2 * pace.RETRY - 2
-    pace.timed(2, 9e-5)  # the machine got busy: two threads now slower
+    retries = [k for k, threads in enumerate(chosen) if threads == 1]
+    gaps = np.diff(retries)
+    assert gaps[0] == pace.RETRY * 2 and max(gaps) == pace.MAX_RETRY and all(np.diff(gaps) >= 0)
+    pace.timed(2, 9e-5)  # the machine got busy: two threads are now the slower way
     assert pace.threads() == 1
+    pace.timed(1, 5e-5)
+    assert [pace.threads() for _ in range(pace.RETRY)].count(2) == 1  # soon tried again

@@ -670,26 +670,35 @@ def _two_parts(sizes: np.ndarray, width: int, dtype, schedule: Schedule | None) 
 
 class Pace:
     """Whether the two parts of the next chunk run in two threads or one: the faster way on the
-    last chunk timed each way. Both ways are timed on the first two chunks, and the slower way
-    again every RETRY chunks, as the machine's load changes (on a busy machine two threads
-    that must meet several times per example can be slower than one). The choice changes the
-    time only, never a number."""
+    last chunk timed each way. Both ways are timed on the first two chunks; the slower way is
+    tried again after RETRY chunks, then after twice as many each time it is still the slower
+    (up to MAX_RETRY), as the machine's load changes: on a busy machine, two threads that must
+    meet several times per example can be much slower than one. The choice changes the time
+    only, never a number."""
 
-    RETRY = 16
+    RETRY, MAX_RETRY = 8, 128
 
     def __init__(self) -> None:
         self.seconds = {1: None, 2: None}  # per example, on the last chunk timed that way
-        self.chunks = 0
+        self.chunks, self.faster, self.retry, self.next_retry = 0, 2, self.RETRY, self.RETRY
 
     def threads(self) -> int:
         self.chunks += 1
-        if self.seconds[2] is None or self.seconds[1] is None:
+        if None in self.seconds.values():
             return 2 if self.seconds[2] is None else 1
-        faster = 2 if self.seconds[2] <= self.seconds[1] else 1
-        return 3 - faster if self.chunks % self.RETRY == 0 else faster
+        if self.chunks < self.next_retry:
+            return self.faster
+        self.retry = min(2 * self.retry, self.MAX_RETRY)
+        self.next_retry = self.chunks + self.retry
+        return 3 - self.faster
 
     def timed(self, threads: int, seconds_per_example: float) -> None:
         self.seconds[threads] = seconds_per_example
+        if None not in self.seconds.values():
+            faster = 2 if self.seconds[2] <= self.seconds[1] else 1
+            if faster != self.faster:  # the load changed: look again soon
+                self.faster, self.retry = faster, self.RETRY
+                self.next_retry = self.chunks + self.retry
 
 
 # schedule.threads() -> 1 or 2: how to run the next chunk's parts; schedule.timed(threads, s):
