@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import threading
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -128,27 +129,65 @@ def time_network(name: str, x, targets, labels, order, repeats: int) -> dict:
         schedules[way] = kwargs.get("schedule")
         runs[way](order[:WARMUP_EXAMPLES], LEARNING_RATE)  # compiles
     chunk = CHUNK_SIZES["fused"]
-    times = {way: [] for way in WAYS}
+    times, cpu = {way: [] for way in WAYS}, {way: [] for way in WAYS}
     for repeat in range(repeats):
         for way, run_chunk in runs.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             for i in range(0, len(order), chunk):
                 run_chunk(order[i : i + chunk], LEARNING_RATE)
             times[way].append(time.perf_counter() - start)
-            log(f"{name} {way} repeat {repeat + 1}: {times[way][-1]:.2f} s")
+            cpu[way].append(time.process_time() - start_cpu)
+            log(f"{name} {way} repeat {repeat + 1}: {times[way][-1]:.2f} s, "
+                f"CPU {cpu[way][-1]:.2f} s")
     pace = schedules["automatic"]
     auto = ("one thread (threads_for: 1)" if not pace.chosen
             else f"parts: {pace.in_two} of {pace.chosen} chunks in two threads")
-    return {"medians": {way: statistics.median(t) for way, t in times.items()}, "auto": auto}
+    return {"medians": {way: statistics.median(t) for way, t in times.items()},
+            "cpu": {way: statistics.median(t) for way, t in cpu.items()}, "auto": auto}
 
 
-def report(args, x, results: dict, bandwidth: dict, nonzero: float) -> list[str]:
+def parallel_scaling(seconds: float = 0.3) -> float:
+    """How much faster two threads do two equal pieces of pure arithmetic (no memory, no
+    barrier) than one thread does them one after the other: about 2 when a second core is
+    free, about 1 when the machine's other processes take it."""
+    from numba import njit
+
+    @njit(nogil=True)
+    def arithmetic(n):
+        s = 0.0
+        for i in range(n):
+            s += np.sqrt(i)
+        return s
+
+    arithmetic(10)
+    n, start = 1_000_000, time.perf_counter()
+    arithmetic(n)
+    n = int(n * seconds / max(time.perf_counter() - start, 1e-6))
+    start = time.perf_counter()
+    arithmetic(n)
+    arithmetic(n)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    helper = threading.Thread(target=arithmetic, args=(n,))
+    helper.start()
+    arithmetic(n)
+    helper.join()
+    return one / (time.perf_counter() - start)
+
+
+def report(args, results: dict, bandwidth: dict, nonzero: float,
+           scaling: list[float]) -> list[str]:
     n = args.examples
     command = f"`.venv/bin/python benchmarks/deep_threads.py{' --quick' if args.quick else ''}`"
     lines = ["# Deep nets in one thread and two: the fused engine", "",
              (f"{command} (median of {args.repeats} interleaved runs of {n:,} examples, scaled "
               f"to a {EPOCH:,}-example epoch; workload.py's workload; {nonzero:.0f} non-zero "
-              "pixels per example on average)."), "",
+              f"pixels per example on average; {fused.usable_cores()} usable cores). "
+              "Two threads doing pure arithmetic ran "
+              + " and ".join(f"{s:.2f}x" for s in scaling)
+              + " as fast as one (before and after the timings: about 2 when the second core "
+              "is free)."), "",
+             "Seconds per epoch (wall clock):", "",
              "| network | " + " | ".join(WAYS) + " | two threads / one | automatic chose |",
              "|---|" + "---:|" * (len(WAYS) + 2)]
     for name, r in results.items():
@@ -156,6 +195,16 @@ def report(args, x, results: dict, bandwidth: dict, nonzero: float) -> list[str]
         cells = [f"{m[way] / n * EPOCH:.2f} s" for way in WAYS]
         lines.append(f"| {name} | " + " | ".join(cells)
                      + f" | {m['one thread'] / m['parts, two threads']:.2f}x | {r['auto']} |")
+    lines += ["", ("CPU seconds per epoch (both threads' together; a thread waiting for a core "
+              "uses none, a thread spinning at a barrier does). Half of the two threads' CPU "
+              "time is about what their wall clock would be with a free core each:"), "",
+              "| network | " + " | ".join(WAYS) + " | one thread / (two threads' CPU / 2) |",
+              "|---|" + "---:|" * (len(WAYS) + 1)]
+    for name, r in results.items():
+        c = r["cpu"]
+        cells = [f"{c[way] / n * EPOCH:.2f} s" for way in WAYS]
+        lines.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {r['medians']['one thread'] / (c['parts, two threads'] / 2):.2f}x |")
     lines += ["", "Memory traffic: bytes moved per example over its time, beside numpy's copy "
               "(read + write) measured in the same run: "
               + ", ".join(f"{mb} MB array {bw / 1e9:.0f} GB/s" for mb, bw in bandwidth.items())
@@ -188,10 +237,12 @@ def main() -> None:
     order = np.random.default_rng(SEED).permutation(len(x))[: args.examples]
     nonzero = float(np.mean(np.count_nonzero(x[order], axis=1)))
     bandwidth = {mb: copy_bandwidth(mb) for mb in (2, 64)}
+    scaling = [parallel_scaling()]
     results = {name: time_network(name, x, targets, labels, order, args.repeats)
                for name in networks}
     bandwidth = {mb: max(bw, copy_bandwidth(mb)) for mb, bw in bandwidth.items()}  # after, too
-    text = "\n".join(report(args, x, results, bandwidth, nonzero)) + "\n"
+    scaling.append(parallel_scaling())
+    text = "\n".join(report(args, results, bandwidth, nonzero, scaling)) + "\n"
     print(text, end="")
     if args.out:
         args.out.write_text(text)
