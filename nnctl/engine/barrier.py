@@ -1,4 +1,4 @@
-"""A barrier for the fused engine's two threads (engine/threads.py), callable from compiled code.
+"""A barrier for the fused engine's two threads (fused.sgd_chunk_parts), called in compiled code.
 
 Each thread counts the barriers it has reached and publishes the count in its own slot of
 `flags` (an int64 array, the two slots a cache line apart), then waits until the other thread's
@@ -8,9 +8,11 @@ between barriers, and the count goes up by one per barrier, so it never wraps.
 The publication is an atomic store with release order and the wait an atomic load with acquire
 order (llvmlite's IRBuilder.store_atomic / load_atomic, as numba has no atomics of its own):
 everything a thread wrote before the barrier is visible to the other after it. The waiting
-thread spins with the CPU's `pause` hint; after SPINS of them (tens of microseconds, far longer
-than the two threads' usual difference) it calls sched_yield() between checks, so that on a
-busy machine a thread whose partner was descheduled gives its core away instead of burning it.
+thread spins with the CPU's `pause` hint; after SPINS of them (a few microseconds, longer than
+the two threads' usual difference) it calls sched_yield() between checks, so that on a busy
+machine a thread whose partner was descheduled gives its core away instead of burning it
+(measured on a loaded 2-core machine: 2,000 pauses before yielding cost ~50 us per barrier,
+100 cost a few; when both threads run, a barrier takes ~0.15 us).
 
 The intrinsics name only LLVM intrinsics and the C library's sched_yield, no addresses, so
 numba's on-disk cache (cache=True) stores and reloads the compiled code as usual.

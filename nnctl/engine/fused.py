@@ -18,6 +18,14 @@ does from a plain loop), so the weights agree to rounding (tests/test_engines.py
 - The sigmoid is 1 / (1 + exp(-z)) as in activations.py (exp is several times cheaper than tanh
   here), and f' is taken from a = f(z) where that gives the same number (sigmoid, tanh).
 - Every constant comes in typed like the weights, so float32 arithmetic stays float32.
+- Two threads (`threads_for`: backprop on networks with hidden layers large enough, two usable
+  cores): sgd_chunk_parts cuts each example's work in two parts, part p owning a fixed half of
+  the units of every hidden layer (its columns of W^[1]T, its rows of W^[l], its columns of
+  W^[L]); the parts meet at a barrier (engine/barrier.py) where one needs the other's half, 2L-3
+  times per example, and add each other's shares of a sum in a fixed order. So the numbers do not
+  depend on the threads' timing, and they are the same when one thread runs both parts, which
+  `Pace` does chunk by chunk whenever that is faster (a busy machine). They differ from
+  sgd_chunk's only in the order of sums, like the reference engine's.
 
 numba is imported here only; `nnctl --help` and `nnctl evaluate` never load it.
 """
