@@ -555,8 +555,8 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     L = len(network.weights)
     d0, d1 = sizes[0], sizes[1]
     padded = -(-d1 // PAD) * PAD
-    W1T = np.zeros((d0, padded), dtype=dtype)
-    b1 = np.zeros(padded, dtype=dtype)
+    W1T = aligned_zeros((d0, padded), dtype)
+    b1 = aligned_zeros(padded, dtype)
     w_off = np.zeros(L + 1, dtype=np.int64)
     b_off = np.zeros(L + 1, dtype=np.int64)
     offset = 0
@@ -585,7 +585,7 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     indptr, cols, vals = to_sparse_rows(x)
     targets = np.ascontiguousarray(targets, dtype=dtype)
     labels = np.ascontiguousarray(labels, dtype=np.int64)
-    width = max(int(sizes.max()), padded)
+    width = -(-int(sizes.max()) // PAD) * PAD  # rows start on a cache line
     k_off = hidden_offsets(network.sizes)
     constants = np.array([0.5, 1.0, 0.0, np.finfo(dtype).tiny], dtype=dtype)
     codes = (ACTIVATION_CODES[network.activation], OUTPUT_CODES[network.output], LOSS_CODES[loss],
@@ -640,15 +640,18 @@ def _two_parts(sizes: np.ndarray, width: int, dtype, schedule: Schedule | None) 
     L = len(sizes) - 1
     lo, hi = np.zeros((2, L + 1), dtype=np.int64), np.zeros((2, L + 1), dtype=np.int64)
     for l in range(1, L):
-        hi[0, l] = lo[1, l] = split(int(sizes[l]), l)
+        hi[0, l] = lo[1, l] = split(int(sizes[l]))
         hi[1, l] = sizes[l]
-    flags = np.zeros(2 * SLOT, dtype=np.int64)
-    z, a, f, delta = (np.zeros((L + 1, width), dtype=dtype) for _ in range(4))
-    step1 = np.zeros(width, dtype=dtype)
-    shares = np.zeros((L + 1, 2, width), dtype=dtype)
-    row = -(-sizes[L] // PAD) * PAD  # each part's row of these on cache lines of its own
-    sums = np.zeros((2, 2, row), dtype=dtype)
-    zLs, aLs, deltaLs = (np.zeros((2, row), dtype=dtype) for _ in range(3))
+    # Every array the two threads write starts on a cache line, and so does each part's piece of
+    # it (rows of a multiple of PAD, splits on multiples of PAD): a line written by both threads
+    # would travel between the cores at every write.
+    flags = aligned_zeros(2 * SLOT, np.int64)
+    z, a, f, delta = (aligned_zeros((L + 1, width), dtype) for _ in range(4))
+    step1 = aligned_zeros(width, dtype)
+    shares = aligned_zeros((L + 1, 2, width), dtype)
+    row = -(-sizes[L] // PAD) * PAD
+    sums = aligned_zeros((2, 2, row), dtype)
+    zLs, aLs, deltaLs = (aligned_zeros((2, row), dtype) for _ in range(3))
     schedule = schedule or Pace()
 
     def kernel(*chunk):
@@ -678,7 +681,8 @@ def _two_parts(sizes: np.ndarray, width: int, dtype, schedule: Schedule | None) 
 
 class Pace:
     """Whether the two parts of the next chunk run in two threads or one: the faster way on the
-    last chunk timed each way. Both ways are timed on the first two chunks; the slower way is
+    last chunk timed each way. Both ways are timed on the first chunks (the very first is not
+    timed: the compiled code is loaded from numba's cache then); the slower way is
     tried again after RETRY chunks, then after twice as many each time it is still the slower
     (up to MAX_RETRY), as the machine's load changes: on a busy machine, two threads that must
     meet several times per example can be much slower than one. The choice changes the time
@@ -701,6 +705,8 @@ class Pace:
         return 3 - self.faster
 
     def timed(self, threads: int, seconds_per_example: float) -> None:
+        if self.chunks == 1:  # the first call loads the compiled code: not a fair time
+            return
         self.seconds[threads] = seconds_per_example
         if None not in self.seconds.values():
             faster = 2 if self.seconds[2] <= self.seconds[1] else 1
@@ -714,12 +720,22 @@ class Pace:
 Schedule = Pace
 
 
-def split(d: int, l: int) -> int:
-    """Where part 1's units of a hidden layer l of d units start: the middle, for layer 1 on a
-    multiple of PAD when there are enough (the vector loops over W^[1]T's rows start aligned)."""
-    if l == 1 and d >= 2 * PAD:
-        return round(d / (2 * PAD)) * PAD
-    return d // 2
+def split(d: int) -> int:
+    """Where part 1's units of a hidden layer of d units start: the multiple of PAD nearest the
+    middle (each part's units on cache lines of their own), or the middle of a small layer."""
+    return round(d / (2 * PAD)) * PAD if d >= 2 * PAD else d // 2
+
+
+LINE = 64  # bytes in a cache line
+
+
+def aligned_zeros(shape, dtype) -> np.ndarray:
+    """np.zeros(shape, dtype) starting on a cache line."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    buffer = np.zeros(size + LINE // dtype.itemsize, dtype=dtype)
+    start = (-buffer.ctypes.data % LINE) // dtype.itemsize
+    return buffer[start : start + size].reshape(shape)
 
 
 def is_compiled(cache_dir: Path | None = None) -> bool:
