@@ -201,7 +201,8 @@ def test_no_helper_thread_outlives_its_chunk(sample):
 def test_two_threads_only_for_large_networks_and_only_with_two_cores(monkeypatch):
     monkeypatch.setattr(fused, "usable_cores", lambda: 2)
     assert fused.threads_for([784, 1000, 500, 10], "backprop") == 2
-    assert fused.threads_for([784, 100, 10], "backprop") == 1  # a barrier costs more than half
+    assert fused.threads_for([784, 800, 800, 10], "backprop") == 2
+    assert fused.threads_for([784, 800, 10], "backprop") == 1  # the barriers cost more
     assert fused.threads_for([784, 10], "backprop") == 1  # no hidden layer
     assert fused.threads_for([784, 1000, 500, 10], "perceptron") == 1
     monkeypatch.setattr(fused, "usable_cores", lambda: 1)

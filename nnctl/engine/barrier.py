@@ -8,11 +8,13 @@ between barriers, and the count goes up by one per barrier, so it never wraps.
 The publication is an atomic store with release order and the wait an atomic load with acquire
 order (llvmlite's IRBuilder.store_atomic / load_atomic, as numba has no atomics of its own):
 everything a thread wrote before the barrier is visible to the other after it. The waiting
-thread spins with the CPU's `pause` hint; after SPINS of them (a few microseconds, longer than
-the two threads' usual difference) it calls sched_yield() between checks, so that on a busy
-machine a thread whose partner was descheduled gives its core away instead of burning it
-(measured on a loaded 2-core machine: 2,000 pauses before yielding cost ~50 us per barrier,
-100 cost a few; when both threads run, a barrier takes ~0.15 us).
+thread spins with the CPU's `pause` hint; after SPINS of them (about 25 us here, far longer
+than the two threads' usual difference, far shorter than a scheduler's time slice) it calls
+sched_yield() between checks, so that a thread whose partner was descheduled gives its core
+away instead of burning it for milliseconds. Yielding sooner made things worse on a partly
+busy machine: a yield hands the core to another process for a whole time slice, and the partner
+then waits at the next barrier. (When both threads run, a barrier takes ~0.1 us; when the
+machine is so busy that they rarely run together, fused.Pace runs both parts in one thread.)
 
 The intrinsics name only LLVM intrinsics and the C library's sched_yield, no addresses, so
 numba's on-disk cache (cache=True) stores and reloads the compiled code as usual.
@@ -28,7 +30,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 SLOT = 16  # int64s between the two threads' counters: 128 bytes, never one cache line
-SPINS = 100  # pause hints (about 25 ns each here) before the waiting thread starts yielding
+SPINS = 1000  # pause hints (about 25 ns each here) before the waiting thread starts yielding
 
 
 def _pointer(context, builder, array_type, array, index):

@@ -65,6 +65,13 @@ LOSS_CODES = {"cross_entropy": CROSS_ENTROPY, "squared_error": SQUARED_ERROR,
               "perceptron": PERCEPTRON_CRITERION}
 RULE_CODES = {"backprop": BACKPROP, "perceptron": PERCEPTRON_RULE, "delta": DELTA_RULE}
 HALF, ONE, ZERO, TINY = 0, 1, 2, 3  # indices into the typed constants array
+PAD = 16  # rows of weights are padded to a multiple of this many (64 bytes of float32)
+
+
+@njit(cache=True, inline="always")
+def _padded(n):
+    """n rounded up to a multiple of PAD: rows of this many weights start on cache lines."""
+    return -(-n // PAD) * PAD
 
 
 @njit(cache=True, inline="always")
@@ -273,7 +280,8 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
     Updates the weights in place; stops before adding an example whose loss is not finite.
 
     W1T is W^[1] transposed (one row per input, padded with zero columns) and b1 its bias (padded);
-    layer l >= 2 has W^[l] (out x in) at params[w_off[l]:] and b^[l] at params[b_off[l]:].
+    layer l >= 2 has W^[l] (out x in, its rows padded to _padded(in)) at params[w_off[l]:] and
+    b^[l] at params[b_off[l]:].
     z[l], a[l] are rows of scratch buffers; delta and below hold delta^[l] and delta^[l-1];
     step1 is layer 1's step (its padding stays zero). With dropout `keep` (else None, and numba
     compiles the loop without dropout's branches), the hidden layers' outputs
@@ -298,10 +306,10 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
         if L > 1:
             _hidden_output(z1[:d1], f[1, :d1], a1[:d1], keep, done, k_off[1], act, c)
         for l in range(2, L + 1):  # z^[l] = W^[l] a^[l-1] + b^[l]
-            dl, dk = sizes[l], sizes[l - 1]
+            dl, dk, rk = sizes[l], sizes[l - 1], _padded(sizes[l - 1])
             zl, al, a_prev = z[l], a[l], a[l - 1]
             for j in range(dl):
-                w = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk]
+                w = params[w_off[l] + j * rk : w_off[l] + j * rk + dk]
                 zl[j] = _dot(w, a_prev[:dk], c) + params[b_off[l] + j]
             if l < L:
                 _hidden_output(zl[:dl], f[l, :dl], al[:dl], keep, done, k_off[l], act, c)
@@ -339,8 +347,9 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                 # one pass over W^[l] (it is read from memory once, not twice): each weight is
                 # read for the product before it is updated, so delta^[l-1] uses the weights of
                 # the forward pass, exactly as the reference engine's separate steps do.
+                rk = _padded(dk)
                 for j in range(dl):
-                    w, dj = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk], delta[j]
+                    w, dj = params[w_off[l] + j * rk : w_off[l] + j * rk + dk], delta[j]
                     step = eta * dj
                     for i in range(dk):
                         wi = w[i]
@@ -412,7 +421,7 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
     """
     L = sizes.shape[0] - 1
     zero = c[ZERO]
-    dL, dk_L = sizes[L], sizes[L - 1]
+    dL, rk_L = sizes[L], _padded(sizes[L - 1])
     zL, aL, deltaL = zLs[first, :dL], aLs[first, :dL], deltaLs[first, :dL]
     barriers = 0  # passed so far in this chunk
     total_loss = 0.0
@@ -431,11 +440,11 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
                            act, c)
         for l in range(2, L):  # z^[l] = W^[l] a^[l-1] + b^[l], the part's rows
             barriers = _next_barrier(flags, first, last, barriers)  # a^[l-1] complete
-            dk, a_prev = sizes[l - 1], a[l - 1, : sizes[l - 1]]
+            dk, rk, a_prev = sizes[l - 1], _padded(sizes[l - 1]), a[l - 1, : sizes[l - 1]]
             for p in range(first, last):
                 j0, j1 = lo[p, l], hi[p, l]
                 for j in range(j0, j1):
-                    w = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk]
+                    w = params[w_off[l] + j * rk : w_off[l] + j * rk + dk]
                     z[l, j] = _dot(w, a_prev, c) + params[b_off[l] + j]
                 _hidden_output(z[l, j0:j1], f[l, j0:j1], a[l, j0:j1], keep, done, k_off[l] + j0,
                                act, c)
@@ -443,7 +452,7 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
         for p in range(first, last):
             i0, i1, share = lo[p, L - 1], hi[p, L - 1], sums[done % 2, p]
             for j in range(dL):
-                w = params[w_off[L] + j * dk_L + i0 : w_off[L] + j * dk_L + i1]
+                w = params[w_off[L] + j * rk_L + i0 : w_off[L] + j * rk_L + i1]
                 share[j] = _dot(w, a[L - 1, i0:i1], c)
                 if p == 0:
                     share[j] += params[b_off[L] + j]
@@ -470,7 +479,7 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
             for i in range(i1 - i0):
                 below[i] = zero
             for j in range(dL):
-                w, dj = params[w_off[L] + j * dk_L + i0 : w_off[L] + j * dk_L + i1], deltaL[j]
+                w, dj = params[w_off[L] + j * rk_L + i0 : w_off[L] + j * rk_L + i1], deltaL[j]
                 step = eta * dj
                 for i in range(i1 - i0):
                     wi = w[i]
@@ -481,13 +490,13 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
             _hidden_delta(z[L - 1, i0:i1], f[L - 1, i0:i1], a_own, below, keep, done,
                           k_off[L - 1] + i0, act, c)
         for l in range(L - 1, 1, -1):  # W^[l]: the part's rows
-            dk, a_prev = sizes[l - 1], a[l - 1, : sizes[l - 1]]
+            dk, rk, a_prev = sizes[l - 1], _padded(sizes[l - 1]), a[l - 1, : sizes[l - 1]]
             for p in range(first, last):
                 share = shares[l, p]
                 for i in range(dk):
                     share[i] = zero
                 for j in range(lo[p, l], hi[p, l]):
-                    w, dj = params[w_off[l] + j * dk : w_off[l] + (j + 1) * dk], delta[l, j]
+                    w, dj = params[w_off[l] + j * rk : w_off[l] + j * rk + dk], delta[l, j]
                     step = eta * dj
                     for i in range(dk):
                         wi = w[i]
@@ -539,7 +548,6 @@ def _sparse_rows(x):
     return indptr, cols, vals
 
 
-PAD = 16  # layer 1's rows are padded to a multiple of this many weights
 
 
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
@@ -554,23 +562,29 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     sizes = np.array(network.sizes, dtype=np.int64)
     L = len(network.weights)
     d0, d1 = sizes[0], sizes[1]
-    padded = -(-d1 // PAD) * PAD
+    padded = _padded(d1)
     W1T = aligned_zeros((d0, padded), dtype)
     b1 = aligned_zeros(padded, dtype)
+    # W^[l], l >= 2, row j at params[w_off[l] + j * _padded(d_{l-1}):], each row and each bias
+    # starting on a cache line (so do the two threads' pieces of them: see _two_parts)
     w_off = np.zeros(L + 1, dtype=np.int64)
     b_off = np.zeros(L + 1, dtype=np.int64)
     offset = 0
     for l in range(2, L + 1):
         w_off[l] = offset
-        offset += network.weights[l - 1].size
+        offset += int(sizes[l]) * _padded(int(sizes[l - 1]))
         b_off[l] = offset
-        offset += network.biases[l - 1].size
-    params = np.empty(offset, dtype=dtype)
+        offset += _padded(int(sizes[l]))
+    params = aligned_zeros(offset, dtype)
+
+    def layer(l: int) -> np.ndarray:
+        """W^[l] in params (a view, without the padding)."""
+        return params[w_off[l] : b_off[l]].reshape(sizes[l], -1)[:, : sizes[l - 1]]
 
     W1T[:, :d1] = network.weights[0].T
     b1[:d1] = network.biases[0]
     for l in range(2, L + 1):
-        params[w_off[l] : b_off[l]] = network.weights[l - 1].ravel()
+        layer(l)[...] = network.weights[l - 1]
         params[b_off[l] : b_off[l] + sizes[l]] = network.biases[l - 1]
 
     def store() -> None:
@@ -578,14 +592,13 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
         network.weights[0][...] = W1T[:, :d1].T
         network.biases[0][...] = b1[:d1]
         for l in range(2, L + 1):
-            W = network.weights[l - 1]
-            W[...] = params[w_off[l] : b_off[l]].reshape(W.shape)
+            network.weights[l - 1][...] = layer(l)
             network.biases[l - 1][...] = params[b_off[l] : b_off[l] + sizes[l]]
 
     indptr, cols, vals = to_sparse_rows(x)
     targets = np.ascontiguousarray(targets, dtype=dtype)
     labels = np.ascontiguousarray(labels, dtype=np.int64)
-    width = -(-int(sizes.max()) // PAD) * PAD  # rows start on a cache line
+    width = _padded(int(sizes.max()))  # rows start on a cache line
     k_off = hidden_offsets(network.sizes)
     constants = np.array([0.5, 1.0, 0.0, np.finfo(dtype).tiny], dtype=dtype)
     codes = (ACTIVATION_CODES[network.activation], OUTPUT_CODES[network.output], LOSS_CODES[loss],
@@ -649,7 +662,7 @@ def _two_parts(sizes: np.ndarray, width: int, dtype, schedule: Schedule | None) 
     z, a, f, delta = (aligned_zeros((L + 1, width), dtype) for _ in range(4))
     step1 = aligned_zeros(width, dtype)
     shares = aligned_zeros((L + 1, 2, width), dtype)
-    row = -(-sizes[L] // PAD) * PAD
+    row = _padded(int(sizes[L]))
     sums = aligned_zeros((2, 2, row), dtype)
     zLs, aLs, deltaLs = (aligned_zeros((2, row), dtype) for _ in range(3))
     schedule = schedule or Pace()
@@ -765,7 +778,9 @@ def threads_for(sizes: list[int], rule: str) -> int:
 
 
 NONZERO_INPUTS = 150  # an MNIST digit's non-zero pixels, about
-MIN_WEIGHTS_PER_EXAMPLE = 100_000  # two threads are faster above (benchmarks/deep_threads.py)
+# Measured (benchmarks/deep_threads.py, docs/deep-net-speed.md): two threads win on
+# 784-1000-500-10 (655k), lose on 784-800-10 (120k) and 784-500-150-10 (150k)
+MIN_WEIGHTS_PER_EXAMPLE = 300_000
 
 
 def usable_cores() -> int:
