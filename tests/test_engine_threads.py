@@ -193,6 +193,18 @@ def test_divergence_stops_both_threads_at_the_same_example(sample, schedule):
         assert in_two.value.done == diverged.value.done
 
 
+def test_without_a_thread_to_be_had_one_thread_runs_both_parts(sample, monkeypatch):
+    expected, expected_results, _ = train("fused", sample, "float32", [13, 7], "relu")
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    got, results, _ = train("fused", sample, "float32", [13, 7], "relu")
+    assert_identical(expected, got)
+    assert results == expected_results
+
+
 def test_no_helper_thread_outlives_its_chunk(sample):
     train("fused", sample, "float32", [13, 7], "tanh", chunks=(300,))
     assert not any(t.name == "nnctl-part-1" for t in threading.enumerate())

@@ -676,12 +676,17 @@ def _two_parts(sizes: np.ndarray, width: int, dtype, schedule: Schedule | None) 
 
         threads = schedule.threads()
         start = time.perf_counter()
-        if threads == 1:
-            result = parts(0, 2)
-        else:
+        helper = None
+        if threads == 2:
             flags[:] = 0  # the barriers count from 0 in each chunk
             helper = threading.Thread(target=parts, args=(1, 2), name="nnctl-part-1", daemon=True)
-            helper.start()
+            try:
+                helper.start()
+            except RuntimeError:  # no thread to be had: both parts here, the same numbers
+                helper, threads = None, 1
+        if helper is None:
+            result = parts(0, 2)
+        else:
             try:
                 result = parts(0, 1)
             finally:
