@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test lint results bench reproduce clean
+.PHONY: install train test lint results bench serve-bench reproduce clean
 
 install: $(STAMP)
 
@@ -45,13 +45,20 @@ results: install
 # The peers (PyTorch at batch size 1, scikit-learn) come from the optional `bench` extra.
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/bench.py --profile --memory --end-to-end --out docs/benchmarks.md
+	$(BIN)/python benchmarks/bench.py --profile --memory --end-to-end --inputs --out docs/benchmarks.md
+	echo >> docs/benchmarks.md
+	$(BIN)/python benchmarks/serve_bench.py --section >> docs/benchmarks.md
+
+# Requests per second and latency of `nnctl serve`'s POST /predict, 784-300-10, on loopback.
+# `nnctl serve` alone (make bench appends the same report to docs/benchmarks.md)
+serve-bench: install
+	$(BIN)/python benchmarks/serve_bench.py
 
 # The classic MNIST table (LeCun et al. 1998, Simard et al. 2003): trains configs/classic/ and
 # writes docs/results.md. Takes a while (progress shown per epoch).
 reproduce: install
 	$(BIN)/python tools/reproduce.py
 
-# One group of rows alone: make reproduce-plain, make reproduce-deskew
+# One group of rows alone: make reproduce-plain, -deskew, -distortions, -dropout
 reproduce-%: install
 	$(BIN)/python tools/reproduce.py --group $*

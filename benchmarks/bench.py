@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `python benchmarks/bench.py` works from a checkout too
 
+from benchmarks.inputs import inputs_section
 from benchmarks.nnctl_train import TrainRun, end_to_end_section, memory_section, run_nnctl_train
 from benchmarks.peers import PEERS, make_peer, missing_peers
 from benchmarks.targets import targets_section
@@ -61,9 +62,11 @@ from nnctl.rules import one_hot
 
 TOOLS = (*ENGINES, *PEERS)  # nnctl's engines (BASELINE among them), then the peers
 # Defaults of a full run and of --quick (a check that every phase runs, in seconds)
-FULL = {"networks": ["784-100-10", "784-300-10", "784-800-10", "784-500-150-10"], "repeats": 3,
-        "peer_examples": 10_000, "e2e_epochs": 10}
-QUICK = {"networks": ["784-100-10"], "repeats": 1, "peer_examples": 1_000, "e2e_epochs": 1}
+FULL = {"networks": ["784-100-10", "784-300-10", "784-800-10", "784-500-150-10",
+                     "784-1000-500-10"], "repeats": 3, "peer_examples": 10_000, "e2e_epochs": 10,
+        "input_epochs": 4}
+QUICK = {"networks": ["784-100-10"], "repeats": 1, "peer_examples": 1_000, "e2e_epochs": 1,
+         "input_epochs": 2}
 
 
 def log(message: str) -> None:
@@ -300,6 +303,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also time `nnctl train configs/mlp-300.yaml` end to end, with its test accuracy")
     add("--e2e-epochs", type=int, metavar="N",
         help=f"epochs for --end-to-end (default: {FULL['e2e_epochs']}; patience 3 may stop it)")
+    add("--inputs", action="store_true",
+        help="also time `nnctl train` of 784-800-10 plain, distorted and with dropout")
+    add("--input-epochs", type=int, metavar="N",
+        help=f"epochs per --inputs run (default: {FULL['input_epochs']}; the first is not "
+             "counted)")
     add("--no-speed", action="store_true", help="skip the speed table (and --profile)")
     add("--quick", action="store_true",
         help="a check that every part runs, in seconds, not a measurement: by default "
@@ -327,6 +335,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(str(e))
     if min(args.repeats, args.peer_examples, args.e2e_epochs, args.torch_threads) < 1:
         parser.error("--repeats, --peer-examples, --e2e-epochs and --torch-threads must be >= 1")
+    if args.input_epochs < 2:
+        parser.error("--input-epochs must be >= 2 (the first epoch is not counted)")
 
 
 def split_list(values: list[str]) -> list[str]:
@@ -369,8 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.end_to_end:
         e2e = run_nnctl_train(args.e2e_epochs)
         body += ["", *end_to_end_section(e2e)]
+    distorted = None
+    if args.inputs:
+        lines, distorted = inputs_section(args.input_epochs, 6000 if args.quick else None)
+        body += ["", *lines]
     if not args.no_speed:
-        body += ["", *targets_section(rows, memory, e2e)]
+        body += ["", *targets_section(rows, memory, e2e, distorted)]
     report = "\n".join(header(started, load_before, args) + body) + "\n"
     sys.stdout.write(report)
     if args.out:

@@ -24,6 +24,11 @@ TARGETS = (
     Target("times_faster_than_torch", "784-300-10", 30.0),
     Target("end_to_end", "784-300-10", 0.98, seconds=15.0),  # test accuracy, within `seconds`
     Target("peak_memory_mb", "784-300-10", 500),
+    # issue 12: training on distorted images, and deep nets (784-1000-500-10 took 8.6 s per
+    # epoch when it was filed, PyTorch at batch size 1 55 s: at least 2.5x faster, 15x PyTorch)
+    Target("distorted_epoch_ratio", "784-800-10", 1.6),
+    Target("epoch_seconds", "784-1000-500-10", 3.44),
+    Target("times_faster_than_torch", "784-1000-500-10", 15.0),
 )
 
 Check = tuple[str, str, bool | None]  # (target as the report states it, measured, met)
@@ -70,15 +75,27 @@ def peak_memory_mb(t: Target, rows: list[dict], memory: TrainRun | None,
     return text, f"{mb:.0f} MB", mb <= t.limit
 
 
-CHECKS = {"epoch_seconds": epoch_seconds, "times_faster_than_torch": times_faster_than_torch,
-          "end_to_end": end_to_end, "peak_memory_mb": peak_memory_mb}
+def distorted_epoch_ratio(t: Target, rows: list[dict], memory: TrainRun | None,
+                          e2e: TrainRun | None, distorted: float | None = None) -> Check:
+    text = (f"{t.network}, elastic + affine distortions: an epoch <= {t.limit}x the undistorted "
+            "one, same run")
+    return (text, "-" if distorted is None else f"{distorted:.2f}x",
+            None if distorted is None else distorted <= t.limit)
 
 
-def targets_section(rows: list[dict], memory: TrainRun | None, e2e: TrainRun | None) -> list[str]:
+CHECKS = {"distorted_epoch_ratio": distorted_epoch_ratio, "epoch_seconds": epoch_seconds,
+          "times_faster_than_torch": times_faster_than_torch, "end_to_end": end_to_end,
+          "peak_memory_mb": peak_memory_mb}
+
+
+def targets_section(rows: list[dict], memory: TrainRun | None, e2e: TrainRun | None,
+                    distorted: float | None = None) -> list[str]:
     """The Targets table: each target, the figure measured in this run, met or missed."""
     lines = ["## Targets", "", "| target | measured | |", "|---|---:|---|"]
     for target in TARGETS:
-        text, measured, ok = CHECKS[target.kind](target, rows, memory, e2e)
+        check = CHECKS[target.kind]
+        extra = (distorted,) if check is distorted_epoch_ratio else ()
+        text, measured, ok = check(target, rows, memory, e2e, *extra)
         verdict = "not measured" if ok is None else ("met" if ok else "**missed**")
         lines.append(f"| {text} | {measured} | {verdict} |")
     return lines

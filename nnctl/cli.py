@@ -214,6 +214,32 @@ def gradcheck(config_path: str, examples: int, overrides: tuple[str, ...]) -> No
 
 
 @cli.command()
+@click.option("--out", default="tour", show_default=True, metavar="DIR",
+              help="Directory for index.html, the runs and the figures (new, empty, or a "
+                   "tour's).")
+@click.option("--quick", is_flag=True,
+              help="MNIST runs on 5,000 examples, 3 epochs, 1 seed (under 20 s).")
+@click.option("--force", is_flag=True,
+              help="Write again over a finished tour in DIR (only the tour's own files).")
+def tour(out: str, quick: bool, force: bool) -> None:
+    """The lecture's claims, each shown by a run you can repeat: one line per claim with its
+    measured evidence, and DIR/index.html, one self-contained page (figures embedded, no
+    network, no script) giving for each claim the lecture's words, the command, the figure and
+    the number. Exits 1 if a claim did not hold as measured (the page says which).
+
+    \b
+    Example:
+      nnctl tour --out tour/
+      chromium --headless --screenshot=tour.png --window-size=1280,16000 tour/index.html
+    """
+    from nnctl.tour import run_tour
+
+    page = run_tour(Path(out), quick, force,
+                    progress=lambda message: click.echo(f"tour: {message}", err=True))
+    click.echo(f"wrote {page}")
+
+
+@cli.command()
 @click.argument("runs", metavar="RUN...", nargs=-1, required=True)
 @click.option("--out", required=True, help="The PNG to write.")
 @click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
@@ -282,6 +308,40 @@ def predict_command(target: str, inputs: tuple[str, ...], as_json: bool,
     failed = sum("error" in r for r in results)
     if failed:
         raise DataError(f"{failed} of {len(results)} images could not be classified")
+
+
+@cli.command("serve")
+@click.argument("target", metavar="CHECKPOINT_OR_RUN", type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback lets other machines use the "
+                   "server (a warning says so).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on (0: any free port).")
+def serve_command(target: str, host: str, port: int) -> None:
+    """Draw digits in the browser and watch the network answer: a local page and its API.
+
+    Prints the URL to open. The page shows the prediction as you draw, the image the network
+    sees (nnctl's preprocessing, as predict does it) and the templates or hidden units that
+    respond. Scripts can POST an image to /predict (the answer is predict --json's object) and
+    GET /model. Ctrl-C (or SIGTERM) stops it (exit 130 / 143). Nothing is written to disk.
+
+    \b
+    Example:
+      nnctl serve runs/default
+      curl --data-binary @digit.png -H 'Content-Type: image/png' http://127.0.0.1:8000/predict
+    """
+    from nnctl.serve.app import is_loopback, serve, url_of
+
+    if not is_loopback(host):
+        click.echo(f"warning: --host {host} is not loopback: any machine that reaches it can use "
+                   "this server (no password)", err=True)
+
+    def ready(server) -> None:
+        summary = server.model.summary
+        click.echo(f"serving {summary['run']} ({summary['network']}) at {url_of(server)} "
+                   "- open it in a browser; Ctrl-C stops")
+
+    serve(target, host, port, on_ready=ready)
 
 
 @cli.group()

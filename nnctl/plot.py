@@ -20,7 +20,7 @@ PLOTTED = ("epoch", "train_loss", "train_accuracy")
 OPTIONAL = ("val_loss", "val_accuracy")
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,10 +92,10 @@ def learning_curves(run_dirs: list[Path], out: Path, force: bool = False,
     `force`) before anything is drawn, and it is never one of the metrics files read."""
     runs = [(run_dir, read_metrics(run_dir)) for run_dir in run_dirs]
     out = check_output_file(out, force, inputs=[d / "metrics.jsonl" for d in run_dirs])
-    plt = _pyplot()
+    plt = pyplot()
     figure = curves_figure(plt, runs, labels or [d.name for d in run_dirs],
                            [loss_kind(d) for d in run_dirs])
-    return _save(figure, plt, out)
+    return save_figure(figure, plt, out)
 
 
 def curves_figure(plt, runs: list[tuple[Path, list[dict]]], labels: list[str],
@@ -177,8 +177,8 @@ def _legend_entries(labels: list[str], validation: bool) -> tuple[list, list[str
 
 def evaluation_figure(result: dict, images: np.ndarray, out: Path, worst: int = 24) -> Path:
     """Draw `evaluation_plot` into `out` (a path already checked by `check_output_file`)."""
-    plt = _pyplot()
-    return _save(evaluation_plot(plt, result, images, worst), plt, out)
+    plt = pyplot()
+    return save_figure(evaluation_plot(plt, result, images, worst), plt, out)
 
 
 def evaluation_plot(plt, result: dict, images: np.ndarray, worst: int = 24):
@@ -242,7 +242,7 @@ def _output(value: float) -> str:
     return f"{value:.2f}" if abs(value) < 10 else f"{value:.3g}"
 
 
-def _save(figure, plt, out: Path) -> Path:
+def save_figure(figure, plt, out: Path) -> Path:
     try:
         make_directory(out.parent)
         with atomic_file(out) as f:

@@ -11,6 +11,7 @@ if it says so.
 from __future__ import annotations
 
 import functools
+import io
 import warnings
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -67,36 +68,52 @@ def read_image(path: str | Path) -> Image.Image:
     empty, not an image, truncated, too large) is a DataError naming the file, in one line.
     """
     path = Path(path)
+    with open_regular(path, "an image", DataError, limit=MAX_IMAGE_BYTES) as f:
+        return _decode(f, str(path))
+
+
+def decode_image(data: bytes, name: str) -> Image.Image:
+    """`read_image` for an image held in memory (an upload to `nnctl serve`), named `name` in
+    its errors; at most MAX_IMAGE_BYTES, bounded in pixels alike."""
+    if not data:
+        raise DataError(f"{name}: empty, not an image")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise DataError(f"{name}: {len(data):,} bytes, more than the {MAX_IMAGE_BYTES:,} an image "
+                        "may have")
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(f: BinaryIO, name: str) -> Image.Image:
+    """The first frame of the image in `f`, its size checked from the header before decoding,
+    turned upright by its EXIF orientation."""
     with warnings.catch_warnings():
         # Pillow's notes on damaged metadata (TIFF tags, EXIF) are not the user's problem
         warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
         # nor is Pillow's warning of a large image: the size is checked below, with a lower limit
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with open_regular(path, "an image", DataError, limit=MAX_IMAGE_BYTES) as f:
-            image = _decode(f, path)
+        image = _first_frame(f, name)
         try:
             return ImageOps.exif_transpose(image)
         except Exception:  # noqa: BLE001 - a malformed EXIF block must not lose a readable image
             return image
 
 
-def _decode(f: BinaryIO, path: Path) -> Image.Image:
-    """The first frame of the image in `f`, its size checked from the header before decoding."""
+def _first_frame(f: BinaryIO, name: str) -> Image.Image:
     try:
         with Image.open(f, formats=image_formats()) as opened:
             width, height = opened.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise DataError(f"{path}: refused, too many pixels ({width}x{height}; at most "
+                raise DataError(f"{name}: refused, too many pixels ({width}x{height}; at most "
                                 f"{MAX_IMAGE_PIXELS:,}, such as {MAX_SIDE}x{MAX_SIDE})")
             opened.load()  # decodes now: a truncated file fails here, not later
             return opened.copy()
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image Pillow can read") from None
+        raise DataError(f"{name}: not an image Pillow can read") from None
     except Image.DecompressionBombError as e:
-        raise DataError(f"{path}: refused, too many pixels ({one_line(e)})") from None
+        raise DataError(f"{name}: refused, too many pixels ({one_line(e)})") from None
     except (OSError, ValueError, EOFError, SyntaxError, MemoryError) as e:
         # SyntaxError: some of Pillow's decoders report a malformed file with it
-        raise DataError(f"{path}: not an image Pillow can read ({one_line(e)})") from None
+        raise DataError(f"{name}: not an image Pillow can read ({one_line(e)})") from None
 
 
 @functools.cache
@@ -302,7 +319,7 @@ def predict(target: str | Path, paths: list[Path], save_preprocessed: Path | Non
     MAX_SHEET_ROWS) images as given beside what the network saw, enlarged, and the prediction.
     """
     path, network, meta, _ = load_trained(target)
-    image_shape = _image_shape(meta, path)
+    image_shape = network_image_shape(meta, path)
     record = recorded_preprocessing(meta, str(path))
     files = expand_inputs(paths).files
     results: list[dict] = []
@@ -326,14 +343,19 @@ def predict(target: str | Path, paths: list[Path], save_preprocessed: Path | Non
     probs = in_batches(lambda rows: probabilities(network, rows), x)
     ok = [r for r in results if "error" not in r]
     for result, row in zip(ok, probs):
-        ranked = [int(k) for k in np.argsort(-row, kind="stable")]  # ties: lower digit first
-        result["prediction"] = ranked[0]
-        result["probability"] = float(row[ranked[0]])
-        result["candidates"] = [{"digit": k, "probability": float(row[k])}
-                                for k in ranked[1 : 1 + CANDIDATES]]
+        result.update(ranked(row))
     if save_preprocessed is not None:
         _save_preprocessed(ok, fed, given, Path(save_preprocessed), files, force)
     return results
+
+
+def ranked(row: np.ndarray) -> dict:
+    """One image's class probabilities as `predict` reports them: {"prediction", "probability",
+    "candidates": [{"digit", "probability"}, ...]} (the next CANDIDATES classes)."""
+    order = [int(k) for k in np.argsort(-row, kind="stable")]  # ties: lower digit first
+    return {"prediction": order[0], "probability": float(row[order[0]]),
+            "candidates": [{"digit": k, "probability": float(row[k])}
+                           for k in order[1 : 1 + CANDIDATES]]}
 
 
 def _save_preprocessed(ok: list[dict], fed: list[np.ndarray], given: list[Image.Image],
@@ -371,7 +393,7 @@ def _as_given(image: Image.Image) -> Image.Image:
     return shown
 
 
-def _image_shape(meta: dict, path: Path) -> tuple[int, int]:
+def network_image_shape(meta: dict, path: Path) -> tuple[int, int]:
     """The H x W images the network takes: 2-D, and no larger than the images read."""
     shape = meta.get("image_shape")
     if not isinstance(shape, list) or len(shape) != 2:

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,6 +294,41 @@ def _chunk_inputs(run: Run, train_set) -> ChunkInputs | None:
     return inputs
 
 
+class _Prefetch:
+    """The chunks' inputs (distortions, dropout masks) prepared one chunk ahead in a second
+    thread, while the engine (which releases the GIL) trains the current one. They depend only on
+    (seed, epoch, position), never on the weights, so this changes no number."""
+
+    def __init__(self, chunk_inputs: ChunkInputs | None, epoch: int, order: np.ndarray,
+                 chunk: int):
+        self.chunk_inputs, self.epoch, self.order, self.chunk = chunk_inputs, epoch, order, chunk
+        self.pool = ThreadPoolExecutor(1, "nnctl-inputs") if chunk_inputs else None
+        self.pending: tuple[int, Future] | None = None
+
+    def _submit(self, start: int) -> None:
+        if start < len(self.order):
+            indices = self.order[start : start + self.chunk]
+            self.pending = (start, self.pool.submit(self.chunk_inputs, self.epoch, start,
+                                                    indices))
+
+    def get(self, start: int) -> tuple:
+        """(inputs, keep) of the chunk at `start`, and the next chunk's put in hand."""
+        if self.pool is None:
+            return None, None
+        if self.pending is None or self.pending[0] != start:
+            self._submit(start)
+        result = self.pending[1].result()
+        self._submit(start + self.chunk)
+        return result
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_progress: bool,
                  chunk_inputs: ChunkInputs | None) -> dict:
     """One epoch of per-example SGD, chunk by chunk (on distorted or dropped-out inputs, and
@@ -309,10 +345,10 @@ def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_p
     bar = tqdm(total=n, initial=seen, bar_format=bar_format(epoch, tc.epochs), file=sys.stderr,
                disable=not show_progress, leave=False, dynamic_ncols=True)
     start = time.perf_counter() - progress.seconds
-    with bar:
+    with bar, _Prefetch(chunk_inputs, epoch, order, chunk) as prefetch:
         while seen < n:
             indices = order[seen : seen + chunk]
-            inputs, keep = chunk_inputs(epoch, seen, indices) if chunk_inputs else (None, None)
+            inputs, keep = prefetch.get(seen)
             try:
                 done = run_chunk(indices, eta, inputs, keep)
             except Diverged as d:

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("## Seconds per epoch", "## Where the fused engine's time goes",
             "## Peak memory of `nnctl train`", "## End to end: `nnctl train` of 784-300-10",
-            "## Targets")
+            "## Distortions and dropout: seconds per epoch of `nnctl train`", "## Targets")
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
@@ -24,7 +24,7 @@ def bench(*args: str) -> subprocess.CompletedProcess:
 
 def test_quick_run_has_every_section(tmp_path):
     out = tmp_path / "bench.md"
-    result = bench("--profile", "--memory", "--end-to-end", "--out", str(out))
+    result = bench("--profile", "--memory", "--end-to-end", "--inputs", "--out", str(out))
     assert result.returncode == 0, result.stderr
     report = out.read_text()
     assert report == result.stdout
@@ -33,6 +33,7 @@ def test_quick_run_has_every_section(tmp_path):
     assert "| 784-100-10 | fused | " in report and "| 784-100-10 | reference | " in report
     assert "| fused | 1 of 1 | " in report  # the end-to-end row, from the run's summary.json
     assert "quick run (--quick)" in report
+    assert "| elastic + affine distortions: `data.augment.elastic.sigma=4`" in report
     for peer, module in (("torch", "torch"), ("sklearn", "sklearn")):
         if importlib.util.find_spec(module) is None:
             assert f"- {peer}: skipped, not installed" in report

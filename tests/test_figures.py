@@ -160,7 +160,8 @@ def test_montage_has_a_row_per_epoch_and_explains_epoch_0(delta_run, delta_figur
 def drawn(monkeypatch):
     """The matplotlib Figures `nnctl.plot` saves, kept open for inspection."""
     figures = []
-    monkeypatch.setattr(nnctl.plot, "_save", lambda figure, plt, out: figures.append(figure) or out)
+    monkeypatch.setattr(nnctl.plot, "save_figure",
+                        lambda figure, plt, out: figures.append(figure) or out)
     return figures
 
 

@@ -46,9 +46,13 @@ ROWS = [  # (config stem, the paper's network, the paper's test error in %, grou
      "distortions"),
     ("mlp-800-elastic", "784-800-10, cross-entropy, elastic distortions (Simard 2003)", 0.7,
      "distortions"),
+    ("mlp-800-dropout", ("784-800-10, dropout, no distortions (the issue's bar: 1.2%; "
+     "Srivastava 2014: 1.25% without max-norm)"), 1.2, "dropout"),
+    ("mlp-800-dropout-deskew", "784-800-10, dropout, deskewing, no distortions", 1.2, "dropout"),
 ]
-# The plain and deskewing rows have the paper's settings and ours; the distortion rows ours only.
-VARIANTS_OF = {"plain": ("paper", "best"), "deskew": ("paper", "best"), "distortions": ("best",)}
+# The plain and deskewing rows have the paper's settings and ours; the others ours only.
+VARIANTS_OF = {"plain": ("paper", "best"), "deskew": ("paper", "best"), "distortions": ("best",),
+               "dropout": ("best",)}
 GROUPS = tuple(VARIANTS_OF)
 SEEDS = (0, 1, 2)
 
@@ -93,6 +97,9 @@ def settings(resolved: Path) -> str:
     lr = f"lr {training['learning_rate']:g}"
     if training["schedule"] != "constant":
         lr += f" {training['schedule']} decay {training['decay']:g}"
+    dropout = training.get("dropout", {})
+    if dropout.get("input") or dropout.get("hidden"):
+        parts.append(f"dropout input {dropout['input']:g} hidden {dropout['hidden']:g}")
     return ", ".join(parts + [f"{model['output']} + {training['loss']}", lr])
 
 

@@ -41,7 +41,7 @@ def _pixel(images, e, i, j, height, width):
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # the GIL is free while it runs: chunks are prepared beside training
 def _distort(images, out, maps, index, symmetry, row, col, bank, bank_rows, bank_cols,
              height, width):
     elastic = bank.shape[0] > 0

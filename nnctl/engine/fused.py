@@ -271,7 +271,7 @@ def _hidden_delta(z, f, a, g, keep, done, k0, act, c):
         _times_keep(g, keep[done, k0 : k0 + g.shape[0]], g)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)  # train.py prepares the next chunk meanwhile
 def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off, b_off, sizes,
               eta, c, act, out, loss, rule, z, a, delta, below, step1, keep, k_off, f):
     """Per-example SGD over `order`; returns (summed loss, mistakes, updates, examples done,
@@ -526,7 +526,7 @@ def to_sparse_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _sparse_rows(np.ascontiguousarray(x))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sparse_rows(x):
     n, d = x.shape
     indptr = np.zeros(n + 1, dtype=np.int64)
