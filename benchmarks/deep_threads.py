@@ -59,30 +59,31 @@ QUICK = {"networks": ["784-100-50-10"], "examples": 1_000, "repeats": 1}
 
 
 class Always:
-    """A schedule that runs every chunk's parts in `threads` threads."""
+    """A schedule that runs every piece of every chunk in `threads` threads."""
 
     def __init__(self, threads: int) -> None:
         self.n = threads
 
-    def threads(self) -> int:
-        return self.n
+    def plan(self) -> tuple[int, int]:
+        return self.n, self.n
 
     def timed(self, threads: int, seconds_per_example: float) -> None:
         pass
 
 
 class Recorded(fused.Pace):
-    """fused.Pace, counting the chunks it ran in two threads."""
+    """fused.Pace, counting the chunks whose bulk (all but the first PROBE examples) it ran in
+    two threads."""
 
     def __init__(self) -> None:
         super().__init__()
         self.in_two = self.chosen = 0
 
-    def threads(self) -> int:
-        threads = super().threads()
+    def plan(self) -> tuple[int, int]:
+        plan = super().plan()
         self.chosen += 1
-        self.in_two += threads == 2
-        return threads
+        self.in_two += plan[1] == 2
+        return plan
 
 
 WAYS = {"one thread": lambda: {"threads": 1},

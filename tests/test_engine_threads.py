@@ -28,15 +28,16 @@ HIDDEN = [[13, 7], [33, 1, 5], [40, 17, 9]]
 
 
 class Fixed:
-    """A schedule (fused.Pace's interface) that runs chunk k's parts in threads(k) threads."""
+    """A schedule (fused.Pace's interface) that runs the pieces of chunk k in threads(k) and
+    threads(k + 1) threads."""
 
     def __init__(self, threads):
         self.chunks, self.choose, self.used = 0, threads, []
 
-    def threads(self) -> int:
+    def plan(self) -> tuple[int, int]:
         self.chunks += 1
-        self.used.append(self.choose(self.chunks))
-        return self.used[-1]
+        self.used += [self.choose(self.chunks), self.choose(self.chunks + 1)]
+        return self.used[-2], self.used[-1]
 
     def timed(self, threads: int, seconds_per_example: float) -> None:
         pass
@@ -228,20 +229,23 @@ def test_numba_num_threads_1_means_one_core(monkeypatch):
 
 def test_pace_takes_the_faster_way_and_tries_the_other_less_and_less_often():
     pace = fused.Pace()
-    assert pace.threads() == 2
-    pace.timed(2, 1.0)  # the first chunk, which loads the compiled code: not counted
-    assert pace.threads() == 2  # each way timed once
+    assert pace.plan() == (2, 2)
+    pace.timed(2, 1.0)  # the first piece, which loads the compiled code: not counted
     pace.timed(2, 3e-5)
-    assert pace.threads() == 1
+    assert pace.plan() == (1, 2)  # the other way timed on the first piece
     pace.timed(1, 5e-5)
-    chosen = []
+    pace.timed(2, 3e-5)
+    plans = []
     for _ in range(1000):
-        chosen.append(pace.threads())
-        pace.timed(chosen[-1], 3e-5 if chosen[-1] == 2 else 5e-5)
-    retries = [k for k, threads in enumerate(chosen) if threads == 1]
+        plans.append(pace.plan())
+        for threads in plans[-1]:
+            pace.timed(threads, 3e-5 if threads == 2 else 5e-5)
+    assert all(rest == 2 for _, rest in plans)
+    retries = [k for k, (probe, _) in enumerate(plans) if probe == 1]
     gaps = np.diff(retries)
     assert gaps[0] == pace.RETRY * 2 and max(gaps) == pace.MAX_RETRY and all(np.diff(gaps) >= 0)
     pace.timed(2, 9e-5)  # the machine got busy: two threads are now the slower way
-    assert pace.threads() == 1
+    assert pace.plan() == (1, 1)
     pace.timed(1, 5e-5)
-    assert [pace.threads() for _ in range(pace.RETRY)].count(2) == 1  # soon tried again
+    pace.timed(1, 5e-5)
+    assert [pace.plan()[0] for _ in range(pace.RETRY)].count(2) == 1  # soon tried again

@@ -667,63 +667,83 @@ def _two_parts(sizes: np.ndarray, width: int, dtype, schedule: Schedule | None) 
     zLs, aLs, deltaLs = (aligned_zeros((2, row), dtype) for _ in range(3))
     schedule = schedule or Pace()
 
-    def kernel(*chunk):
-        *arguments, _rule, keep, k_off = chunk  # backprop: the only rule here
-
+    def run(threads, order, rows, keep, k_off):
+        """sgd_chunk_parts over `order` in `threads` threads; (its result, the threads used)."""
         def parts(first, last):
-            return sgd_chunk_parts(first, last, lo, hi, flags, *arguments, z, a, f, delta, step1,
-                                   shares, sums, zLs, aLs, deltaLs, keep, k_off)
+            return sgd_chunk_parts(first, last, lo, hi, flags, order, *rows, z, a, f, delta,
+                                   step1, shares, sums, zLs, aLs, deltaLs, keep, k_off)
 
-        threads = schedule.threads()
-        start = time.perf_counter()
         helper = None
         if threads == 2:
-            flags[:] = 0  # the barriers count from 0 in each chunk
+            flags[:] = 0  # the barriers count from 0 in each call
             helper = threading.Thread(target=parts, args=(1, 2), name="nnctl-part-1", daemon=True)
             try:
                 helper.start()
             except RuntimeError:  # no thread to be had: both parts here, the same numbers
                 helper, threads = None, 1
         if helper is None:
-            result = parts(0, 2)
-        else:
-            try:
-                result = parts(0, 1)
-            finally:
-                helper.join()  # part 1 is done with the weights before anyone reads them
-        schedule.timed(threads, (time.perf_counter() - start) / max(len(arguments[0]), 1))
-        return result
+            return parts(0, 2), 1
+        try:
+            return parts(0, 1), 2
+        finally:
+            helper.join()  # part 1 is done with the weights before anyone reads them
+
+    def kernel(order, *chunk):
+        *rows, _rule, keep, k_off = chunk  # backprop: the only rule here
+        # The chunk's first PROBE examples, then the rest, each in the threads schedule.plan()
+        # says: the way not taken is timed on the first piece now and then, at little cost. The
+        # pieces are the same whatever the threads, so are the sums of the losses.
+        total, mistakes, updates, done = 0.0, 0, 0, 0
+        for piece, threads in zip((slice(0, PROBE), slice(PROBE, None)), schedule.plan()):
+            if len(order[piece]) == 0:
+                break
+            start = time.perf_counter()
+            result, threads = run(threads, order[piece], rows,
+                                  None if keep is None else keep[piece], k_off)
+            schedule.timed(threads, (time.perf_counter() - start) / len(order[piece]))
+            total, mistakes, updates = total + result[0], mistakes + result[1], updates + result[2]
+            done += result[3]
+            if result[3] < len(order[piece]):  # diverged
+                return total, mistakes, updates, done, result[4]
+        return total, mistakes, updates, done, 0.0
 
     return kernel
 
 
+PROBE = 256  # examples at the start of a chunk on which the two-part kernel may try the other way
+
+
 class Pace:
-    """Whether the two parts of the next chunk run in two threads or one: the faster way on the
-    last chunk timed each way. Both ways are timed on the first chunks (the very first is not
-    timed: the compiled code is loaded from numba's cache then); the slower way is
-    tried again after RETRY chunks, then after twice as many each time it is still the slower
-    (up to MAX_RETRY), as the machine's load changes: on a busy machine, two threads that must
-    meet several times per example can be much slower than one. The choice changes the time
-    only, never a number."""
+    """How many threads run the two parts of each piece of the next chunk (`plan`): the faster
+    way on the last piece timed each way, on both pieces; both ways are timed on the first
+    chunks (the very first piece is not counted: the compiled code is loaded from numba's cache
+    then). The slower way is tried again on a chunk's first PROBE examples after RETRY chunks,
+    then after twice as many each time it is still the slower (up to MAX_RETRY), as the
+    machine's load changes: on a busy machine two threads that must meet several times per
+    example can be much slower than one. The choice changes the time only, never a number."""
 
     RETRY, MAX_RETRY = 8, 128
 
     def __init__(self) -> None:
-        self.seconds = {1: None, 2: None}  # per example, on the last chunk timed that way
+        self.seconds = {1: None, 2: None}  # per example, on the last piece timed that way
         self.chunks, self.faster, self.retry, self.next_retry = 0, 2, self.RETRY, self.RETRY
+        self.pieces = 0
 
-    def threads(self) -> int:
+    def plan(self) -> tuple[int, int]:
+        """Threads for the chunk's first PROBE examples, and for the rest."""
         self.chunks += 1
+        probe = self.faster
         if None in self.seconds.values():
-            return 2 if self.seconds[2] is None else 1
-        if self.chunks < self.next_retry:
-            return self.faster
-        self.retry = min(2 * self.retry, self.MAX_RETRY)
-        self.next_retry = self.chunks + self.retry
-        return 3 - self.faster
+            probe = 2 if self.seconds[2] is None else 1
+        elif self.chunks >= self.next_retry:
+            self.retry = min(2 * self.retry, self.MAX_RETRY)
+            self.next_retry = self.chunks + self.retry
+            probe = 3 - self.faster
+        return probe, self.faster
 
     def timed(self, threads: int, seconds_per_example: float) -> None:
-        if self.chunks == 1:  # the first call loads the compiled code: not a fair time
+        self.pieces += 1
+        if self.pieces == 1:  # loaded the compiled code: not a fair time
             return
         self.seconds[threads] = seconds_per_example
         if None not in self.seconds.values():
@@ -733,8 +753,8 @@ class Pace:
                 self.next_retry = self.chunks + self.retry
 
 
-# schedule.threads() -> 1 or 2: how to run the next chunk's parts; schedule.timed(threads, s):
-# how long it took per example (Pace, or a fixed schedule in the tests)
+# schedule.plan() -> (threads for the chunk's first PROBE examples, for the rest);
+# schedule.timed(threads, s): how long a piece took per example (Pace, or fixed in the tests)
 Schedule = Pace
 
 
