@@ -24,8 +24,8 @@ does from a plain loop), so the weights agree to rounding (tests/test_engines.py
   W^[L]); the parts meet at a barrier (engine/barrier.py) where one needs the other's half, 2L-3
   times per example, and add each other's shares of a sum in a fixed order. So the numbers do not
   depend on the threads' timing, and they are the same when one thread runs both parts, which
-  `Pace` does chunk by chunk whenever that is faster (a busy machine). They differ from
-  sgd_chunk's only in the order of sums, like the reference engine's.
+  `Pace` does, piece by piece of each chunk, whenever that is faster (a busy machine). They
+  differ from sgd_chunk's only in the order of sums, like the reference engine's.
 
 numba is imported here only; `nnctl --help` and `nnctl evaluate` never load it.
 """
