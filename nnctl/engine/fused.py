@@ -722,7 +722,7 @@ class Pace:
     machine's load changes: on a busy machine two threads that must meet several times per
     example can be much slower than one. The choice changes the time only, never a number."""
 
-    RETRY, MAX_RETRY = 2, 64
+    RETRY, MAX_RETRY = 8, 128
 
     def __init__(self) -> None:
         self.seconds = {1: None, 2: None}  # per example, on the last piece timed that way
