@@ -244,7 +244,10 @@ def test_pace_takes_the_faster_way_and_tries_the_other_less_and_less_often():
     retries = [k for k, (probe, _) in enumerate(plans) if probe == 1]
     gaps = np.diff(retries)
     assert gaps[0] == pace.RETRY * 2 and max(gaps) == pace.MAX_RETRY and all(np.diff(gaps) >= 0)
-    pace.timed(2, 9e-5)  # the machine got busy: two threads are now the slower way
+    pace.timed(2, 9e-4)  # a burst of load on one piece: not enough to change
+    assert pace.plan()[1] == 2
+    for _ in range(pace.RECENT):  # the machine stays busy: two threads are now the slower way
+        pace.timed(2, 9e-5)
     assert pace.plan() == (1, 1)
     pace.timed(1, 5e-5)
     pace.timed(1, 5e-5)

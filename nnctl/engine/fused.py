@@ -36,6 +36,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
@@ -715,17 +716,18 @@ PROBE = 256  # examples at the start of a chunk on which the two-part kernel may
 
 class Pace:
     """How many threads run the two parts of each piece of the next chunk (`plan`): the faster
-    way on the last piece timed each way, on both pieces; both ways are timed on the first
-    chunks (the very first piece is not counted: the compiled code is loaded from numba's cache
-    then). The slower way is tried again on a chunk's first PROBE examples after RETRY chunks,
-    then after twice as many each time it is still the slower (up to MAX_RETRY), as the
-    machine's load changes: on a busy machine two threads that must meet several times per
-    example can be much slower than one. The choice changes the time only, never a number."""
+    way, judged by the best of the last RECENT pieces timed each way (a burst of load on one
+    piece does not flip the choice); both ways are timed on the first chunks (the very first
+    piece is not counted: the compiled code is loaded from numba's cache then). The slower way
+    is tried again on a chunk's first PROBE examples after RETRY chunks, then after twice as
+    many each time it is still the slower (up to MAX_RETRY), as the machine's load changes: on
+    a busy machine two threads that must meet several times per example can be much slower
+    than one. The choice changes the time only, never a number."""
 
-    RETRY, MAX_RETRY = 8, 128
+    RETRY, MAX_RETRY, RECENT = 8, 128, 4
 
     def __init__(self) -> None:
-        self.seconds = {1: None, 2: None}  # per example, on the last piece timed that way
+        self.seconds = {1: deque(maxlen=self.RECENT), 2: deque(maxlen=self.RECENT)}
         self.chunks, self.faster, self.retry, self.next_retry = 0, 2, self.RETRY, self.RETRY
         self.pieces = 0
 
@@ -733,8 +735,8 @@ class Pace:
         """Threads for the chunk's first PROBE examples, and for the rest."""
         self.chunks += 1
         probe = self.faster
-        if None in self.seconds.values():
-            probe = 2 if self.seconds[2] is None else 1
+        if not (self.seconds[1] and self.seconds[2]):
+            probe = 1 if self.seconds[2] else 2
         elif self.chunks >= self.next_retry:
             self.retry = min(2 * self.retry, self.MAX_RETRY)
             self.next_retry = self.chunks + self.retry
@@ -742,12 +744,13 @@ class Pace:
         return probe, self.faster
 
     def timed(self, threads: int, seconds_per_example: float) -> None:
+        """How long a piece took per example in `threads` threads."""
         self.pieces += 1
         if self.pieces == 1:  # loaded the compiled code: not a fair time
             return
-        self.seconds[threads] = seconds_per_example
-        if None not in self.seconds.values():
-            faster = 2 if self.seconds[2] <= self.seconds[1] else 1
+        self.seconds[threads].append(seconds_per_example)
+        if self.seconds[1] and self.seconds[2]:
+            faster = 2 if min(self.seconds[2]) <= min(self.seconds[1]) else 1
             if faster != self.faster:  # the load changed: look again soon
                 self.faster, self.retry = faster, self.RETRY
                 self.next_retry = self.chunks + self.retry
