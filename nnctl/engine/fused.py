@@ -806,8 +806,9 @@ def threads_for(sizes: list[int], rule: str) -> int:
 
 
 NONZERO_INPUTS = 150  # an MNIST digit's non-zero pixels, about
-# Measured (benchmarks/deep_threads.py, docs/deep-net-speed.md): two threads win on
-# 784-1000-500-10 (655k), lose on 784-800-10 (120k) and 784-500-150-10 (150k)
+# Measured with a free second core (benchmarks/deep_threads.py, docs/deep-net-speed.md): two
+# threads win 1.5-1.7x on 784-500-500-10 (325k) and 784-1000-500-10 (655k), break even on
+# 784-500-150-10 (150k), lose on 784-800-10 (120k)
 MIN_WEIGHTS_PER_EXAMPLE = 300_000
 
 
