@@ -35,8 +35,8 @@ def layer1_kernel() -> Callable[..., float]:
     def layer1_only(order, indptr, cols, vals, W, z, step):
         zero = z[0] - z[0]
         for n in order:
-            matvec(W, cols, vals, indptr[n], indptr[n + 1], zero, z)
-            update(W, cols, vals, indptr[n], indptr[n + 1], step)
+            matvec(W, cols, vals, indptr[n], indptr[n + 1], 0, W.shape[1], zero, z)
+            update(W, cols, vals, indptr[n], indptr[n + 1], 0, W.shape[1], step)
         return z[0]
 
     return layer1_only
