@@ -22,11 +22,13 @@ FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
 
 @contextmanager
 def locked_marker(marker: Path, record: dict, *, cannot_open: Callable[[OSError], str],
-                  not_regular: str, busy: Callable[[int], str]) -> Iterator[int]:
-    """Hold `marker`'s lock for the block, with `record` written into it; yields its descriptor.
-    Each refusal is a RunDirError with the caller's words: the marker cannot be opened
-    (`cannot_open(error)`), is not a regular file (`not_regular`), or another process holds it
-    (`busy(descriptor)`, which may read the holder's record)."""
+                  not_regular: str, busy: Callable[[int], str], durable: bool = False
+                  ) -> Iterator[int]:
+    """Hold `marker`'s lock for the block, with `record` written into it (and flushed to disk if
+    `durable`: other machines read it); yields its descriptor. Each refusal is a RunDirError with
+    the caller's words: the marker cannot be opened or written (`cannot_open(error)`), is not a
+    regular file (`not_regular`), or another process holds it (`busy(descriptor)`, which may
+    read the holder's record)."""
     try:
         fd = os.open(marker, FLAGS, 0o666)
     except OSError as e:
@@ -38,9 +40,13 @@ def locked_marker(marker: Path, record: dict, *, cannot_open: Callable[[OSError]
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RunDirError(busy(fd)) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode(), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(record).encode(), 0)
+            if durable:
+                os.fsync(fd)
+        except OSError as e:
+            raise RunDirError(cannot_open(e)) from None
         yield fd
     finally:
         os.close(fd)  # releases the lock

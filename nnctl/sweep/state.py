@@ -68,7 +68,8 @@ def lock_sweep(directory: Path, token: str) -> Iterator[Path]:
                        not_regular=(f"{directory / SWEEP_MARKER}: not a regular file, so not a "
                                     "sweep nnctl made"),
                        busy=lambda fd: (f"{directory}: another nnctl sweep is running it "
-                                        f"({holder_pid(fd) or '?'}); wait for it or stop it")):
+                                        f"({holder_pid(fd) or '?'}); wait for it or stop it"),
+                       durable=True):
         remove_stale_temporaries(directory)
         yield directory
 
