@@ -69,6 +69,17 @@ QUICK = {"networks": ["784-100-10"], "repeats": 1, "peer_examples": 1_000, "e2e_
          "input_epochs": 2}
 
 
+DEEP = "784-1000-500-10"
+DEEP_NOTE = (
+    f"{DEEP} is bound by memory traffic: each example reads W^[2] (1000x500 float32, 2 MB) in "
+    "the forward pass and reads and writes it once more in the backward pass (W^[2]T delta^[2] "
+    "and the update fused in one pass), plus the first layer's rows of the non-zero pixels: "
+    "about 7.9 MB per example. At numpy's copy bandwidth for a 2 MB array on this machine "
+    "(about 114 GB/s per core, `benchmarks/deep_threads.py`) that bounds an epoch at about 4.1 s "
+    "on one core and 2.1 s on two; the fused engine splits such nets between two threads when "
+    "the second core is free (`docs/deep-net-speed.md`: design, runs, how far from the bound).")
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -356,6 +367,8 @@ def speed_sections(args: argparse.Namespace) -> tuple[list[str], list[dict]]:
     lines += ["", "## Seconds per epoch", "", *(speed_table(rows) if rows else ["No tool ran."])]
     if skipped or notes:
         lines += ["", *[f"- {note}" for note in [*skipped.values(), *notes]]]
+    if DEEP in args.networks:
+        lines += ["", DEEP_NOTE]
     if args.profile and BASELINE in tools:
         from benchmarks.phases import phases_section  # numba's kernels, only when asked for
 
