@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def one_line(text: object) -> str:
@@ -68,3 +71,18 @@ class Diverged(Exception):
     def __init__(self, done: int, loss: float):
         super().__init__(f"loss {loss} after {done} examples of the chunk")
         self.done, self.loss = done, loss
+
+
+@contextmanager
+def signals_to(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call `handler(signum, frame)` during the block (only the main thread
+    can set handlers: elsewhere nothing changes); the previous handlers are put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in SIGNAL_EXIT}
+    try:
+        yield
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)

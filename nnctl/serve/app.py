@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from nnctl.errors import SIGNAL_EXIT, Interrupted, NnctlError, one_line
+from nnctl.errors import Interrupted, NnctlError, one_line, signals_to
 from nnctl.outputs import dumps
 from nnctl.serve.model import Model, classify, explain, load_model, weight_png
 
@@ -417,12 +417,8 @@ def _stopped_by_signals() -> Iterator[None]:
     def stop(signum: int, frame: object) -> None:
         raise _Stop(signum)
 
-    previous = {s: signal.signal(s, stop) for s in SIGNAL_EXIT}
-    try:
+    with signals_to(stop):
         yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def serve(target: str | Path, host: str = "127.0.0.1", port: int = 8000,

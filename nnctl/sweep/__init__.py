@@ -9,11 +9,10 @@ results.py  points ranked by the validation metric; results.csv, results.jsonl, 
 """
 
 import signal
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from nnctl.errors import SIGNAL_EXIT, Interrupted
+from nnctl.errors import Interrupted, signals_to
 
 
 @contextmanager
@@ -26,12 +25,5 @@ def stop_while_starting() -> Iterator[None]:
         raise Interrupted(f"{signal.Signals(signum).name}: stopped while starting; nothing was "
                           "written", signum)
 
-    if threading.current_thread() is not threading.main_thread():
+    with signals_to(stop):
         yield
-        return
-    previous = {signum: signal.signal(signum, stop) for signum in SIGNAL_EXIT}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
