@@ -10,7 +10,7 @@ network is trained four ways, the repeats interleaved (repeat 1 of every way, th
 - parts, one thread: sgd_chunk_parts running both parts in one thread;
 - parts, two threads: sgd_chunk_parts, part 1 in a helper thread, three barriers per example
   on a net with two hidden layers;
-- automatic: what `nnctl train` does (fused.threads_for, then fused.Pace chunk by chunk).
+- automatic: what `nnctl train` does (parts.threads_for, then parts.Pace chunk by chunk).
 
 The report also estimates how far each way is from the memory bandwidth: the bytes an example
 moves (each weight of layers >= 2 read in the forward pass, read and written in the fused
@@ -49,7 +49,7 @@ from benchmarks.workload import (
     load_mnist_train,
     parse_network,
 )
-from nnctl.engine import CHUNK_SIZES, fused
+from nnctl.engine import CHUNK_SIZES, fused, parts
 from nnctl.rules import one_hot
 
 EPOCH = 60_000
@@ -71,8 +71,8 @@ class Always:
         pass
 
 
-class Recorded(fused.Pace):
-    """fused.Pace, counting the chunks whose bulk (all but the first PROBE examples) it ran in
+class Recorded(parts.Pace):
+    """parts.Pace, counting the chunks whose bulk (all but the first PROBE examples) it ran in
     two threads."""
 
     def __init__(self) -> None:
@@ -183,7 +183,7 @@ def report(args, results: dict, bandwidth: dict, nonzero: float,
     lines = ["# Deep nets in one thread and two: the fused engine", "",
              (f"{command} (median of {args.repeats} interleaved runs of {n:,} examples, scaled "
               f"to a {EPOCH:,}-example epoch; workload.py's workload; {nonzero:.0f} non-zero "
-              f"pixels per example on average; {fused.usable_cores()} usable cores). "
+              f"pixels per example on average; {parts.usable_cores()} usable cores). "
               "Two threads doing pure arithmetic ran "
               + " and ".join(f"{s:.2f}x" for s in scaling)
               + " as fast as one (before and after the timings: about 2 when the second core "
@@ -232,7 +232,7 @@ def main() -> None:
                 else defaults["networks"])
     args.examples = args.examples or defaults["examples"]
     args.repeats = args.repeats or defaults["repeats"]
-    log(f"usable cores: {fused.usable_cores()}")
+    log(f"usable cores: {parts.usable_cores()}")
     x, labels = load_mnist_train()
     targets = one_hot(labels, 10, DTYPE)
     order = np.random.default_rng(SEED).permutation(len(x))[: args.examples]

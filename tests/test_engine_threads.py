@@ -17,7 +17,7 @@ from nnctl.activations import ACTIVATIONS
 from nnctl.config import DataConfig
 from nnctl.data import data_paths, make_dataset, read_examples
 from nnctl.dropout import keep_factors
-from nnctl.engine import Diverged, fused, make_engine
+from nnctl.engine import Diverged, fused, make_engine, parts
 from nnctl.network import init_network
 from nnctl.rules import one_hot
 
@@ -28,7 +28,7 @@ HIDDEN = [[13, 7], [33, 1, 5], [40, 17, 9]]
 
 
 class Fixed:
-    """A schedule (fused.Pace's interface) that runs the pieces of chunk k in threads(k) and
+    """A schedule (parts.Pace's interface) that runs the pieces of chunk k in threads(k) and
     threads(k + 1) threads."""
 
     def __init__(self, threads):
@@ -67,7 +67,7 @@ def train(engine, sample, dtype, hidden, activation, *, output="softmax", loss="
         run_chunk = make_engine("reference", network, dataset.x, targets, labels, "backprop",
                                 loss)
     else:
-        schedule = Fixed(schedule) if schedule else None  # None: fused.Pace
+        schedule = Fixed(schedule) if schedule else None  # None: parts.Pace
         run_chunk = fused.make(network, dataset.x, targets, labels, "backprop", loss, threads=2,
                                schedule=schedule)
     order = np.random.default_rng(1).permutation(len(labels))
@@ -212,23 +212,23 @@ def test_no_helper_thread_outlives_its_chunk(sample):
 
 
 def test_two_threads_only_for_large_networks_and_only_with_two_cores(monkeypatch):
-    monkeypatch.setattr(fused, "usable_cores", lambda: 2)
-    assert fused.threads_for([784, 1000, 500, 10], "backprop") == 2
-    assert fused.threads_for([784, 800, 800, 10], "backprop") == 2
-    assert fused.threads_for([784, 800, 10], "backprop") == 1  # the barriers cost more
-    assert fused.threads_for([784, 10], "backprop") == 1  # no hidden layer
-    assert fused.threads_for([784, 1000, 500, 10], "perceptron") == 1
-    monkeypatch.setattr(fused, "usable_cores", lambda: 1)
-    assert fused.threads_for([784, 1000, 500, 10], "backprop") == 1
+    monkeypatch.setattr(parts, "usable_cores", lambda: 2)
+    assert parts.threads_for([784, 1000, 500, 10], "backprop") == 2
+    assert parts.threads_for([784, 800, 800, 10], "backprop") == 2
+    assert parts.threads_for([784, 800, 10], "backprop") == 1  # the barriers cost more
+    assert parts.threads_for([784, 10], "backprop") == 1  # no hidden layer
+    assert parts.threads_for([784, 1000, 500, 10], "perceptron") == 1
+    monkeypatch.setattr(parts, "usable_cores", lambda: 1)
+    assert parts.threads_for([784, 1000, 500, 10], "backprop") == 1
 
 
 def test_numba_num_threads_1_means_one_core(monkeypatch):
-    monkeypatch.setattr(fused.numba.config, "NUMBA_NUM_THREADS", 1)
-    assert fused.usable_cores() == 1
+    monkeypatch.setattr(parts.numba.config, "NUMBA_NUM_THREADS", 1)
+    assert parts.usable_cores() == 1
 
 
 def test_pace_takes_the_faster_way_and_tries_the_other_less_and_less_often():
-    pace = fused.Pace()
+    pace = parts.Pace()
     assert pace.plan() == (2, 2)
     pace.timed(2, 1.0)  # the first piece, which loads the compiled code: not counted
     pace.timed(2, 3e-5)
