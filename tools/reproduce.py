@@ -49,6 +49,7 @@ ROWS = [  # (config stem, the paper's network, the paper's test error in %, grou
     ("mlp-800-dropout", ("784-800-10, dropout, no distortions (the issue's bar: 1.2%; "
      "Srivastava 2014: 1.25% without max-norm)"), 1.2, "dropout"),
     ("mlp-800-dropout-deskew", "784-800-10, dropout, deskewing, no distortions", 1.2, "dropout"),
+    ("mlp-1600-dropout", "784-1600-10, dropout, no distortions", 1.2, "dropout"),
 ]
 # The plain and deskewing rows have the paper's settings and ours; the others ours only.
 VARIANTS_OF = {"plain": ("paper", "best"), "deskew": ("paper", "best"), "distortions": ("best",),
