@@ -176,6 +176,26 @@ def parallel_scaling(seconds: float = 0.3) -> float:
     return one / (time.perf_counter() - start)
 
 
+def seconds_table(results: dict, key: str, n: int, extra: dict) -> list[str]:
+    """A table of seconds per epoch, one row per network, a column per way (`r[key]`, seconds
+    for n examples) and the `extra` columns (header: cell of a network's results)."""
+    lines = ["| network | " + " | ".join([*WAYS, *extra]) + " |",
+             "|---|" + "---:|" * (len(WAYS) + len(extra))]
+    for name, r in results.items():
+        cells = [f"{r[key][way] / n * EPOCH:.2f} s" for way in WAYS]
+        cells += [cell(r) for cell in extra.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def wall_ratio(r: dict) -> str:
+    return f"{r['medians']['one thread'] / r['medians']['parts, two threads']:.2f}x"
+
+
+def cpu_ratio(r: dict) -> str:
+    return f"{r['medians']['one thread'] / (r['cpu']['parts, two threads'] / 2):.2f}x"
+
+
 def report(args, results: dict, bandwidth: dict, nonzero: float,
            scaling: list[float]) -> list[str]:
     n = args.examples
@@ -189,23 +209,13 @@ def report(args, results: dict, bandwidth: dict, nonzero: float,
               + " as fast as one (before and after the timings: about 2 when the second core "
               "is free)."), "",
              "Seconds per epoch (wall clock):", "",
-             "| network | " + " | ".join(WAYS) + " | two threads / one | automatic chose |",
-             "|---|" + "---:|" * (len(WAYS) + 2)]
-    for name, r in results.items():
-        m = r["medians"]
-        cells = [f"{m[way] / n * EPOCH:.2f} s" for way in WAYS]
-        lines.append(f"| {name} | " + " | ".join(cells)
-                     + f" | {m['one thread'] / m['parts, two threads']:.2f}x | {r['auto']} |")
+             *seconds_table(results, "medians", n, {"two threads / one": wall_ratio,
+                                                     "automatic chose": lambda r: r["auto"]})]
     lines += ["", ("CPU seconds per epoch (both threads' together; a thread waiting for a core "
               "uses none, a thread spinning at a barrier does). Half of the two threads' CPU "
               "time is about what their wall clock would be with a free core each:"), "",
-              "| network | " + " | ".join(WAYS) + " | one thread / (two threads' CPU / 2) |",
-              "|---|" + "---:|" * (len(WAYS) + 1)]
-    for name, r in results.items():
-        c = r["cpu"]
-        cells = [f"{c[way] / n * EPOCH:.2f} s" for way in WAYS]
-        lines.append(f"| {name} | " + " | ".join(cells)
-                     + f" | {r['medians']['one thread'] / (c['parts, two threads'] / 2):.2f}x |")
+              *seconds_table(results, "cpu", n,
+                             {"one thread / (two threads' CPU / 2)": cpu_ratio})]
     lines += ["", "Memory traffic: bytes moved per example over its time, beside numpy's copy "
               "(read + write) measured in the same run: "
               + ", ".join(f"{mb} MB array {bw / 1e9:.0f} GB/s" for mb, bw in bandwidth.items())

@@ -47,6 +47,12 @@ def hidden_offsets(sizes: list[int]) -> np.ndarray:
     return offsets
 
 
+def layer_keeps(keep: np.ndarray, sizes: list[int]) -> list:
+    """One example's row of hidden keep factors as keep^[l] per layer: [None, keep^[1], ...,
+    keep^[L-1]] (views of the row), indexed by l as the reference engine's lists are."""
+    return [None, *np.split(keep, hidden_offsets(sizes)[2:-1])]
+
+
 class ChunkMasks:
     """The dropout masks of a chunk of an epoch: `draw(epoch, start, count)` gives the input
     keep factors (count x inputs, or None) and the hidden ones (count x all hidden units, layer

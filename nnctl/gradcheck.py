@@ -16,7 +16,7 @@ import numpy as np
 
 from nnctl.config import Config
 from nnctl.data import load_training_data
-from nnctl.dropout import ChunkMasks, config_dropout, hidden_offsets
+from nnctl.dropout import ChunkMasks, config_dropout, layer_keeps
 from nnctl.engine import make_engine, reference
 from nnctl.errors import NnctlError
 from nnctl.losses import loss_function
@@ -135,9 +135,8 @@ def thinned_loss(network: Network, x: np.ndarray, y: np.ndarray, keep: np.ndarra
     """The loss of one example through the network thinned by the hidden dropout factors `keep`
     (the reference engine's forward pass)."""
     fn = reference.functions(network.activation, network.output, loss)
-    starts = hidden_offsets(network.sizes)[2:-1]
     W, b = [None, *network.weights], [None, *network.biases]
-    a = reference.forward(W, b, x, fn, [None, *np.split(keep, starts)])[1]
+    a = reference.forward(W, b, x, fn, layer_keeps(keep, network.sizes))[1]
     return fn.loss(a[-1], y)
 
 

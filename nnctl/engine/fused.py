@@ -132,6 +132,16 @@ def _dot(w, x, c):
 
 
 @njit(cache=True, inline="always")
+def _argmax(a):
+    """The first index of a's largest entry, as numpy's argmax: the network's predicted class."""
+    best = 0
+    for k in range(1, a.shape[0]):
+        if a[k] > a[best]:
+            best = k
+    return best
+
+
+@njit(cache=True, inline="always")
 def _log(p, c):
     """log(p) with p clipped away from 0, as losses._log; a NaN stays NaN (max(TINY, NaN) would
     be TINY, hiding a diverged output behind a finite loss)."""
@@ -310,11 +320,7 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
         if not np.isfinite(example_loss):
             return total_loss, mistakes, updates, done, float(example_loss)
         total_loss += example_loss
-        best = 0
-        for k in range(1, dL):
-            if a[L, k] > a[L, best]:
-                best = k
-        if best != labels[n]:
+        if _argmax(a[L, :dL]) != labels[n]:
             mistakes += 1
 
         if rule != BACKPROP:  # the single-layer rules, each unit's step on x

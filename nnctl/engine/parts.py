@@ -27,6 +27,7 @@ from nnctl.engine.fused import (  # the one-thread kernel's building blocks
     PAD,
     ZERO,
     Kernel,
+    _argmax,
     _dot,
     _hidden_delta,
     _hidden_output,
@@ -132,11 +133,7 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
         if not np.isfinite(example_loss):  # every thread stops here, before any update
             return total_loss, mistakes, done, done, float(example_loss)
         total_loss += example_loss
-        best = 0
-        for k in range(1, dL):
-            if aL[k] > aL[best]:
-                best = k
-        if best != labels[n]:
+        if _argmax(aL) != labels[n]:
             mistakes += 1
 
         # 2. backward: delta^[L], then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l], with

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS, DERIVATIVES, OUTPUTS
+from nnctl.dropout import layer_keeps
 from nnctl.engine.boundary import ChunkResult, RunChunk
 from nnctl.errors import Diverged
 from nnctl.losses import OUTPUT_DELTAS, loss_function
@@ -99,12 +100,11 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     dropped-out images), `keep` holding each example's hidden dropout factors, if any."""
     W = [None] + network.weights  # W[l] is W^[l]: the same arrays, updated in place
     b = [None] + network.biases
-    hidden_starts = np.cumsum(network.sizes[1:-1])[:-1]  # where each hidden layer's keep starts
     if rule == "backprop":
         fn = functions(network.activation, network.output, loss)
 
         def step(x_n, y_n, eta, keep_n):
-            keep = None if keep_n is None else [None, *np.split(keep_n, hidden_starts)]
+            keep = None if keep_n is None else layer_keeps(keep_n, network.sizes)
             return backprop(W, b, x_n, y_n, eta, fn, keep)
     else:
         update = SINGLE_LAYER_RULES[rule]
