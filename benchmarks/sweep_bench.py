@@ -28,6 +28,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `python benchmarks/sweep_bench.py` works from a checkout too
+
+from benchmarks.bench import cpu_model
+
 NNCTL = str(Path(sys.executable).parent / "nnctl")
 RATES = [0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2]
 SEEDS = [0, 1, 2]
@@ -96,9 +101,7 @@ def report(m: dict, repeats: int) -> str:
     import ray
 
     sweep, row = statistics.median(m["sweep"]), statistics.median(m["row"])
-    with open("/proc/cpuinfo") as info:
-        cpu = next((line.split(":", 1)[1].strip() for line in info
-                    if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     runs = {key: ", ".join(f"{s:.1f}" for s in m[key]) for key in ("sweep", "row")}
     overheads = ", ".join(f"{s:.2f}" for s in m["overhead"])
     ratios = ", ".join(f"{r / w:.2f}x" for r, w in zip(m["row"], m["sweep"]))
@@ -132,15 +135,9 @@ the compiled engine are loaded once per worker, not once per run as with `nnctl 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="Markdown file to write (default: print).")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    text = report(measure(args.repeats), args.repeats)
-    if args.out:
-        args.out.write_text(text)
-        print(args.out)
-    else:
-        print(text)
+    print(report(measure(args.repeats), args.repeats))  # make bench appends it to a report
 
 
 if __name__ == "__main__":

@@ -113,6 +113,11 @@ def _key(default: Any = None, check=None, *, factory=None, help: str = "") -> An
     return field(default=default, metadata=meta)
 
 
+# The keys whose values are file paths (a sweep makes them absolute; `nnctl runs` ignores them).
+PATH_KEYS = ("data.dir", "data.train_images", "data.train_labels", "data.test_images",
+             "data.test_labels")
+
+
 @dataclass
 class InitConfig:
     scheme: str = _key("lecun", _choice(INITIALIZERS),

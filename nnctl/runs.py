@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnctl.checkpoint import read_metadata
-from nnctl.config import flatten
+from nnctl.config import PATH_KEYS, flatten
 from nnctl.errors import NnctlError, RunDirError
 from nnctl.rundir import checkpoint_path, is_run, read_metrics, read_summary, writer_pid
 
 MAX_DEPTH = 3  # run directories are looked for this deep below a directory given (sweeps nest)
 # Keys that always differ between runs and say nothing about the experiment.
-IGNORED = ("data.dir", "data.train_images", "data.train_labels", "data.test_images",
-           "data.test_labels")
+IGNORED = PATH_KEYS
 
 
 @dataclass

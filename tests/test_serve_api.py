@@ -233,6 +233,12 @@ BAD_REQUESTS = {
                             "is not a number"),
     "negative length": (lambda u, d: _raw(u, _post_head("-5") + d, shut=True), 400,
                         "is not a number"),
+    "length in other digits (latin-1 superscript two)": (lambda u, d: _raw(
+        u, _post_head("12").replace(b"Length: 12", b"Length: \xb2") + d, shut=True), 400,
+        "is not a number"),
+    "length in other digits, asked first": (lambda u, d: _raw(u, _post_head(
+        "12", "Expect: 100-continue\r\n").replace(b"Length: 12", b"Length: \xb2")), 400,
+        "is not a number"),
     "chunked": (lambda u, d: _raw(u, _post_head(None, "Transfer-Encoding: chunked\r\n")
                                   + b"0\r\n\r\n", shut=True), 411, "Content-Length"),
     "body shorter than declared": (lambda u, d: _raw(u, _post_head(str(len(d) + 100)) + d,

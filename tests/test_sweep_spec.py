@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import assert_one_line_error
 
+from nnctl.config import config_to_dict, flatten
 from nnctl.errors import ConfigError
 from nnctl.sweep.results import point_results, result_rows
 from nnctl.sweep.runner import stages
@@ -232,10 +233,19 @@ def test_a_damaged_or_hostile_sweep_directory_is_refused_in_one_line(write_sweep
     directory = new_sweep_dir(tmp_path / "sweep", "x")
     (directory / SWEEP_MARKER).write_text("{}")
     store(directory, load_sweep(write_sweep({})), new_token())
-    data = json.loads((directory / "sweep.json").read_text())
+    stored = json.loads((directory / "sweep.json").read_text())
+    data = json.loads(json.dumps(stored))
     data["trials"][0]["id"] = "../../escape"  # a trial id names a directory under trials/
     (directory / "sweep.json").write_text(json.dumps(data))
     assert_one_line_error(run("sweep", "--resume", directory), 1, "not a sweep file of nnctl")
+    for damage in ({"seeds": []}, {"seeds": [0, 0, 0]}, {"point": 99}, {"seed": 7}):
+        data = json.loads(json.dumps(stored))
+        if "point" in damage or "seed" in damage:
+            data["trials"][-1].update(damage)  # a trial that is not where load_sweep put it
+        else:
+            data.update(damage)
+        (directory / "sweep.json").write_text(json.dumps(data))
+        assert_one_line_error(run("sweep", "--resume", directory), 1, "not a sweep file of nnctl")
     (directory / "sweep.json").write_text("{")
     assert_one_line_error(run("sweep", "--resume", directory), 1, "not a sweep file of nnctl")
 
@@ -280,8 +290,10 @@ SHIPPED = sorted((Path(__file__).resolve().parent.parent / "configs" / "sweeps")
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
-def test_every_shipped_sweep_file_is_valid_and_expands(path):
+def test_every_shipped_sweep_file_is_valid_and_its_trials_train_their_points(path):
+    assert SHIPPED  # an empty glob would test nothing
     sweep = load_sweep(path)
-    assert sweep.trials and sweep.metric.startswith("val_")
-    assert len({trial.id for trial in sweep.trials}) == len(sweep.trials)
-    assert {trial.seed for trial in sweep.trials} == set(sweep.seeds)
+    for trial in sweep.trials:  # each trial's config is the base with its point's values
+        config = flatten(config_to_dict(sweep.config(trial)))
+        assert {key: config[key] for key in trial.values} == trial.values
+        assert config["training.seed"] == trial.seed

@@ -58,7 +58,8 @@ class PageParser(HTMLParser):
             self.links.append(attrs.get("href", ""))
         elif tag == "blockquote" and self._section is not None:
             self._section["quotes"] += 1
-        elif tag == "li" and self._section is not None and "holds" in attrs.get("class", ""):
+        elif tag == "li" and self._section is not None and attrs.get("class") in ("holds",
+                                                                                   "fails"):
             self._section["claims"].append(attrs["class"])
 
     def handle_endtag(self, tag):

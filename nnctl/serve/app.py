@@ -210,6 +210,7 @@ class Handler(BaseHTTPRequestHandler):
         """The request's body: an image's bytes, as many as Content-Length says."""
         length = self._declared_length()
         data = self.rfile.read(length)  # each read bounded by SOCKET_SECONDS
+        self.body_read = True  # nothing left to drop if it is refused
         if len(data) < length:
             raise HttpError(HTTPStatus.BAD_REQUEST,
                             f"the body ended after {len(data):,} of the {length:,} bytes declared")
@@ -228,10 +229,10 @@ class Handler(BaseHTTPRequestHandler):
         declared = self.headers.get("Content-Length")
         if declared is None:
             raise HttpError(HTTPStatus.LENGTH_REQUIRED, "Content-Length is missing")
-        if not declared.strip().isdigit() or len(declared) > 20:
+        length = content_length(self.headers)
+        if length is None:
             raise HttpError(HTTPStatus.BAD_REQUEST, f"Content-Length {declared[:30]!r} is not a "
                                                     "number of bytes")
-        length = int(declared)
         if length > MAX_BODY:
             raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                             f"{length:,} bytes: an image may have at most {MAX_BODY:,}")
@@ -247,6 +248,7 @@ class Handler(BaseHTTPRequestHandler):
             except HttpError as e:
                 self._refuse(e)
                 return False
+        self.continued = True  # the client sends the body now
         return super().handle_expect_100()
 
     # ------------------------------------------------------------------ answers
@@ -284,11 +286,11 @@ class Handler(BaseHTTPRequestHandler):
         """Read and drop a refused body the client is still sending (up to DRAIN_LIMIT bytes),
         so that it reads the answer instead of a reset connection."""
         headers = getattr(self, "headers", None) or {}
-        declared = headers.get("Content-Length", "")
-        if (self.command != "POST" or "Expect" in headers  # then the body was never sent
-                or not declared.isdigit() or int(declared) > DRAIN_LIMIT):
-            return
-        left = int(declared)
+        left = content_length(headers)
+        if (self.command != "POST" or getattr(self, "body_read", False) or left is None
+                or left > DRAIN_LIMIT
+                or ("Expect" in headers and not getattr(self, "continued", False))):
+            return  # no body, already read, too long to wait for, or never sent
         try:
             self.connection.settimeout(1.0)
             while left > 0:
@@ -419,6 +421,15 @@ def _stopped_by_signals() -> Iterator[None]:
 
     with signals_to(stop):
         yield
+
+
+def content_length(headers) -> int | None:
+    """The Content-Length header as a number of bytes, or None if it is not ASCII digits (at
+    most 20 of them)."""
+    declared = headers.get("Content-Length", "")
+    if not re.fullmatch(r"\d{1,20}", declared.strip(), re.ASCII):
+        return None
+    return int(declared)
 
 
 def serve(target: str | Path, host: str = "127.0.0.1", port: int = 8000,

@@ -97,9 +97,10 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
                     echo(f"{_plan(sweep, runner)} on {engine}; directory {directory}")
                     check_nodes(ray, directory, token)
                     runner.run(ray, slots, show_progress)
-        results = point_results(sweep, runner.outcomes)
-        files = write_results(directory, sweep, results)
-        plot = plot_best(directory, results)
+                # under the lock: a --resume started now must not write them at the same time
+                results = point_results(sweep, runner.outcomes)
+                files = write_results(directory, sweep, results)
+                plot = plot_best(directory, results)
     if received:  # came while the results were written: they are, and the status says it
         raise Interrupted(f"{signal.Signals(received[0]).name}: received as the sweep ended; its "
                           f"results are in {directory}", received[0])

@@ -29,7 +29,9 @@ from typing import Any
 import numpy as np
 
 from nnctl.config import (
+    PATH_KEYS,
     Config,
+    _show,
     config_from_dict,
     describe_keys,
     parse_yaml,
@@ -46,8 +48,6 @@ TOP_KEYS = ("base", "parameters", "method", "samples", "sample_seed", "seeds", "
             "early_stop")
 EARLY_STOP_KEYS = {"min_epochs": 1, "reduction_factor": 3}  # ASHA's grace period and eta
 DEFAULT_SEEDS = [0, 1, 2]
-DATA_PATHS = ("data.dir", "data.train_images", "data.train_labels", "data.test_images",
-              "data.test_labels")
 # A sweep is bounded before it is expanded: the product of the axes is checked first.
 MAX_TRIALS = 10_000
 MAX_VALUES = 1_000
@@ -114,8 +114,12 @@ def sweep_from_dict(data: dict) -> Sweep:
                   str(data["method"]), data["samples"], int(data["sample_seed"]),
                   [int(s) for s in data["seeds"]], str(data["metric"]), data["early_stop"],
                   trials)
-    if (sweep.metric not in METRICS or not trials
-            or not all(TRIAL_ID.fullmatch(t.id) for t in trials)):  # ids name directories
+    seeds = sweep.seeds
+    if (sweep.metric not in METRICS or not trials or not seeds or len(set(seeds)) != len(seeds)
+            or len(trials) % len(seeds)
+            or not all(TRIAL_ID.fullmatch(t.id) for t in trials)  # ids name directories
+            or any((t.point, t.seed) != (k // len(seeds), seeds[k % len(seeds)])
+                   for k, t in enumerate(trials))):  # as load_sweep laid them out
         raise TypeError("not a sweep")
     return sweep
 
@@ -191,7 +195,7 @@ def _base(base: Any, source: str, here: Path) -> dict:
                           "data")
     config_from_dict(copy.deepcopy(raw), where)  # the base alone is valid, or said so by its name
     raw = copy.deepcopy(raw)
-    for key in DATA_PATHS:
+    for key in PATH_KEYS:
         section, name = key.split(".")
         value = (raw.get(section) or {}).get(name)
         if isinstance(value, str):
@@ -229,7 +233,7 @@ def _axis(spec: Any, where: str, method: str, key: str) -> dict:
         values = spec["values"]
         if not isinstance(values, list) or not 1 <= len(values) <= MAX_VALUES:
             raise ConfigError(f"{where}: values: a list of 1 to {MAX_VALUES:,} values")
-        if key in DATA_PATHS:
+        if key in PATH_KEYS:
             values = [os.path.abspath(v) if isinstance(v, str) else v for v in values]
         shown = [value_text(v) for v in values]
         if len(set(shown)) < len(shown):
@@ -356,5 +360,5 @@ def _did_you_mean(name: Any, names: tuple[str, ...] | list[str]) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A value as the config's errors show it: bounded, cut to about 40 characters."""
+    return value if isinstance(value, str) and len(value) <= 40 else _show(value)

@@ -29,10 +29,6 @@ MAX_SWEEP_BYTES = 64 << 20  # 10,000 trials with their values
 MAX_OUTCOMES_BYTES = 64 << 20
 
 
-def is_sweep(directory: Path) -> bool:
-    return (directory / SWEEP_MARKER).is_file() and (directory / "sweep.json").is_file()
-
-
 def new_sweep_dir(out: Path | None, name: str) -> Path:
     """An empty directory for a new sweep: `out`, or the first free runs/NAME[-k]."""
     from nnctl.rundir import _new_numbered  # the same numbering as train's run directories
@@ -50,7 +46,7 @@ def check_new_sweep_dir(out: Path | None, marker: Path | None = None) -> None:
         return
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a directory")
-    if is_sweep(out) or (out / "sweep.json").exists():
+    if (out / "sweep.json").exists():
         raise RunDirError(f"{out}: already holds a sweep; continue it with: nnctl sweep --resume "
                           f"{out} (or choose another --out)")
     if out.is_dir() and any(Path(entry.path) != marker for entry in os.scandir(out)):
