@@ -388,7 +388,8 @@ def test_arrays_that_do_not_fit(tmp_path, mutate):
     error_message(write_npz(tmp_path / "bad.npz", arrays, meta))
 
 
-@pytest.mark.parametrize("version", [0, 2, 99, "1", 1.5, None, _DELETE], ids=repr)
+@pytest.mark.parametrize("version", [0, 2, 99, "1", 1.5, None, _DELETE],
+                         ids=lambda v: "deleted" if v is _DELETE else repr(v))
 def test_unknown_format_version(tmp_path, version):
     arrays, meta = valid_parts()
     _meta(format_version=version)(arrays, meta)
