@@ -9,12 +9,14 @@ ended, its exit status stands (a signal during the interpreter's shutdown is ign
 Only the entry point imports this module: `import nnctl` changes no signal handler.
 """
 
+# _signal (the builtin under `signal`) and os are loaded before any program runs: importing them
+# runs no Python code, so no moment passes before the handler is in. `signal` itself is not.
+import _signal
 import os
-import signal
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_LINES = {int(s): f"{s.name}: stopped while starting; nothing was done\n".encode()
-          for s in _SIGNALS}
+_SIGNALS = (_signal.SIGINT, _signal.SIGTERM)
+_LINES = {number: f"{name}: stopped while starting; nothing was done\n".encode()
+          for number, name in zip(_SIGNALS, ("SIGINT", "SIGTERM"))}
 
 
 def _stop_quietly(signum: int, frame: object) -> None:
@@ -27,7 +29,7 @@ def _stop_quietly(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
-_PREVIOUS = {s: signal.signal(s, _stop_quietly) for s in _SIGNALS}
+_PREVIOUS = {s: _signal.signal(s, _stop_quietly) for s in _SIGNALS}
 
 from nnctl.terminal import hold_standard_fds  # after the handler, on purpose
 
@@ -39,9 +41,9 @@ def main() -> int:
     from nnctl.cli import main as run_cli
 
     for s, handler in _PREVIOUS.items():
-        signal.signal(s, handler)
+        _signal.signal(s, handler)
     try:
         return run_cli()
     finally:
         for s in _SIGNALS:
-            signal.signal(s, signal.SIG_IGN)
+            _signal.signal(s, _signal.SIG_IGN)

@@ -52,7 +52,9 @@ def hold_standard_fds() -> None:
     """Put /dev/null on fds 0, 1 and 2 where they were closed when the program started
     (`nnctl ... >&-`), so that no file nnctl opens later gets one of their numbers (a
     checkpoint that became "standard error"). Fd 1 gets it read-only: a write to it still
-    fails with EBADF, as the closed stdout did, and `guard_stdout` reports it."""
+    fails with EBADF, as the closed stdout did, and `guard_stdout` reports it. A closed stdin or
+    stderr (Python's None) becomes a stream on /dev/null: what is written to stderr is dropped,
+    as the user asked, and code that asks `sys.stderr.isatty()` keeps working."""
     for fd, flags in ((0, os.O_RDONLY), (1, os.O_RDONLY), (2, os.O_WRONLY)):
         try:
             os.fstat(fd)
@@ -61,6 +63,10 @@ def hold_standard_fds() -> None:
             if held != fd:
                 os.dup2(held, fd)
                 os.close(held)
+    if sys.stdin is None:
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's stdin
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
 
 
 class _GuardedStdout:
