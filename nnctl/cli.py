@@ -14,29 +14,44 @@ import click
 from rich.console import Console
 
 from nnctl import __version__
-from nnctl.errors import SIGNAL_EXIT, Interrupted, NnctlError
+from nnctl.errors import SIGNAL_EXIT, Interrupted, NnctlError, OutputError
+from nnctl.terminal import guard_stdout, shown, silence_stdout
 
 
 class NnctlGroup(click.Group):
-    """Turns the project's errors into one-line `Error: ...` messages with their exit status."""
+    """Turns the project's errors into one-line `Error: ...` messages with their exit status;
+    everything they print has its control characters escaped (terminal.shown: a message names
+    paths, and a directory's name may hold an escape sequence)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except NnctlError as e:
-            if ctx.obj and ctx.obj.get("debug"):
+        except (Exception, KeyboardInterrupt) as raised:
+            e = _reason(raised)
+            if not isinstance(e, (NnctlError, KeyboardInterrupt)) or (
+                    ctx.obj and ctx.obj.get("debug")):
                 raise
+            if isinstance(e, KeyboardInterrupt):
+                click.echo("interrupted", err=True)
+                ctx.exit(SIGNAL_EXIT[signal.SIGINT])
             if isinstance(e, Interrupted):  # stopped on purpose: say how to resume, no "Error"
-                click.echo(str(e), err=True)
+                click.echo(shown(str(e)), err=True)
                 ctx.exit(e.exit_code)
-            error = click.ClickException(str(e))
+            error = click.ClickException(shown(str(e)))
             error.exit_code = e.exit_code
             raise error from None
-        except KeyboardInterrupt:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo("interrupted", err=True)
-            ctx.exit(SIGNAL_EXIT[signal.SIGINT])
+
+
+def _reason(raised: BaseException) -> BaseException:
+    """`raised`, or the KeyboardInterrupt or Interrupted it came from: a signal that arrives while
+    a module is being imported can surface as another error (`RuntimeError: Error calling
+    __set_name__ ...`) raised from it."""
+    error: BaseException | None = raised
+    for _ in range(32):  # a chain of causes is short; never follow a cycle
+        if error is None or isinstance(error, (NnctlError, KeyboardInterrupt)):
+            break
+        error = error.__cause__ or error.__context__
+    return error if isinstance(error, (KeyboardInterrupt, Interrupted)) else raised
 
 
 @click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -184,7 +199,7 @@ def inspect_weights(target: str, out: str, units: int, zoom: int, force: bool) -
     from nnctl.images import inspect_weights as draw
 
     for path in draw(target, Path(out), units=units, zoom=zoom, force=force):
-        click.echo(str(path))
+        click.echo(shown(path))
 
 
 @cli.command()
@@ -208,7 +223,7 @@ def gradcheck(config_path: str, examples: int, overrides: tuple[str, ...]) -> No
 
     results, note = check(load_config(config_path, overrides), examples)
     if note:
-        click.echo(f"note: {note}", err=True)
+        click.echo(shown(f"note: {note}"), err=True)
     print_tables([gradcheck_table(results, examples)])
     click.echo(verdict(results))
 
@@ -235,8 +250,8 @@ def tour(out: str, quick: bool, force: bool) -> None:
     from nnctl.tour import run_tour
 
     page = run_tour(Path(out), quick, force,
-                    progress=lambda message: click.echo(f"tour: {message}", err=True))
-    click.echo(f"wrote {page}")
+                    progress=lambda message: click.echo(shown(f"tour: {message}"), err=True))
+    click.echo(shown(f"wrote {page}"))
 
 
 @cli.command()
@@ -256,7 +271,7 @@ def plot(runs: tuple[str, ...], out: str, force: bool) -> None:
     from nnctl.runs import run_labels
 
     paths = [Path(r) for r in runs]
-    click.echo(str(learning_curves(paths, Path(out), force, labels=run_labels(paths))))
+    click.echo(shown(learning_curves(paths, Path(out), force, labels=run_labels(paths))))
 
 
 @cli.command()
@@ -303,11 +318,11 @@ def sweep(sweep_path: str | None, out: str | None, workers: int | None, address:
         spec = load_sweep(sweep_path) if sweep_path is not None else None
     result = run_sweep(spec, Path(out) if out else None,  # from here on it handles signals
                        resume=Path(resume_dir) if resume_dir else None, workers=workers,
-                       address=address, echo=lambda line: click.echo(line, err=True),
+                       address=address, echo=lambda line: click.echo(shown(line), err=True),
                        show_progress=sys.stderr.isatty())
     print_tables([results_table(result.sweep, result.results, result.directory)])
     click.echo(best_line(result.sweep, result.results))
-    click.echo(" ".join(str(path) for path in result.files))
+    click.echo(" ".join(shown(path) for path in result.files))
 
 
 @cli.command("predict")
@@ -341,21 +356,21 @@ def predict_command(target: str, inputs: tuple[str, ...], as_json: bool,
         raise DataError(f"no image files in {', '.join(inputs)}"
                         + (f" ({skipped_note(skipped)})" if skipped else ""))
     if skipped:
-        click.echo(f"note: {skipped_note(skipped)}", err=True)
+        click.echo(shown(f"note: {skipped_note(skipped)}"), err=True)
     results = predict(target, files, Path(save_preprocessed) if save_preprocessed else None,
                       force)
     for r in results:
         if as_json:
             click.echo(dumps(r))
         elif "error" in r:
-            click.echo(f"Error: {r['error']}", err=True)
+            click.echo(shown(f"Error: {r['error']}"), err=True)
         else:
             others = ", ".join(f"{c['digit']} ({c['probability']:.1%})" for c in r["candidates"])
             saved = f"; saved {r['preprocessed']}" if "preprocessed" in r else ""
-            click.echo(f"{r['file']}: {r['prediction']} ({r['probability']:.1%})"
-                       f"{'; then ' + others if others else ''}{saved}")
+            click.echo(shown(f"{r['file']}: {r['prediction']} ({r['probability']:.1%})"
+                             f"{'; then ' + others if others else ''}{saved}"))
     if not as_json and any("preprocessed" in r for r in results):
-        click.echo(f"contact sheet: {Path(save_preprocessed) / CONTACT_SHEET}")
+        click.echo(shown(f"contact sheet: {Path(save_preprocessed) / CONTACT_SHEET}"))
     failed = sum("error" in r for r in results)
     if failed:
         raise DataError(f"{failed} of {len(results)} images could not be classified")
@@ -384,13 +399,13 @@ def serve_command(target: str, host: str, port: int) -> None:
     from nnctl.serve.app import is_loopback, serve, url_of
 
     if not is_loopback(host):
-        click.echo(f"warning: --host {host} is not loopback: any machine that reaches it can use "
-                   "this server (no password)", err=True)
+        click.echo(shown(f"warning: --host {host} is not loopback: any machine that reaches it "
+                         "can use this server (no password)"), err=True)
 
     def ready(server) -> None:
         summary = server.model.summary
-        click.echo(f"serving {summary['run']} ({summary['network']}) at {url_of(server)} "
-                   "- open it in a browser; Ctrl-C stops")
+        click.echo(shown(f"serving {summary['run']} ({summary['network']}) at {url_of(server)} "
+                         "- open it in a browser; Ctrl-C stops"))
 
     serve(target, host, port, on_ready=ready)
 
@@ -430,7 +445,7 @@ def data_info(directory: str, figure: str | None, force: bool, as_json: bool) ->
     else:
         print_tables(dataset_tables(result))
         if figure:
-            click.echo(figure)
+            click.echo(shown(figure))
 
 
 @data.command("verify")
@@ -512,9 +527,9 @@ def data_fetch(name: str, to: str, mirrors: tuple[str, ...], timeout: float,
         for bar in bars.values():
             bar.close()
     for path in written:
-        click.echo(str(path))
+        click.echo(shown(path))
     for path in kept:
-        click.echo(f"{path}: already there with the published content, kept", err=True)
+        click.echo(shown(f"{path}: already there with the published content, kept"), err=True)
 
 
 @data.command("import-csv")
@@ -537,7 +552,7 @@ def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | 
     image_shape = parse_shape(shape) if shape is not None else None
     for path in import_csv(train_csv, to, test_csv=test_csv, image_shape=image_shape,
                            overwrite=force):
-        click.echo(str(path))
+        click.echo(shown(path))
 
 
 @data.command("augment-preview")
@@ -562,7 +577,7 @@ def data_augment_preview(config_path: str, out: str, examples: int, variants: in
     """
     from nnctl.augment import preview
 
-    click.echo(str(preview(config_path, out, examples, variants, force)))
+    click.echo(shown(preview(config_path, out, examples, variants, force)))
 
 
 @cli.command("runs")
@@ -590,7 +605,7 @@ def runs_command(paths: tuple[str, ...], sort: str, as_json: bool, as_csv: bool)
 
     found = [read_run(path) for path in find_runs([Path(p) for p in paths or ("runs",)])]
     if not found:
-        click.echo(f"no runs in {', '.join(paths or ('runs',))}")
+        click.echo(shown(f"no runs in {', '.join(paths or ('runs',))}"))
         return
     keys = differing_keys(found)
     rows = [run.as_dict(keys) for run in sort_runs(found, sort)]
@@ -598,10 +613,32 @@ def runs_command(paths: tuple[str, ...], sort: str, as_json: bool, as_csv: bool)
         for row in rows:
             click.echo(dumps(row))
     elif as_csv:
-        click.echo(csv_text(rows), nl=False)
+        click.echo(csv_text(rows), nl=False, color=True)  # the real names: ESC kept
     else:
         print_tables([runs_table(rows, keys)])
 
 
-def main() -> None:
-    cli(prog_name="nnctl")
+def main() -> int:
+    """The `nnctl` command: run it, then flush standard output; returns the exit status.
+
+    Standard output that cannot be written (closed, a full disk) is one line `Error: cannot
+    write to standard output: REASON` and exit 1, for every command, also when the failure only
+    shows at the last flush; a reader that went away (`| head`) ends it quietly, as click does.
+    """
+    stdout = guard_stdout()
+    try:
+        cli.main(prog_name="nnctl")
+        status = 0
+    except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+    except OutputError as e:  # raised outside a command: --help, --version
+        click.echo(f"Error: {e}", err=True)
+        status = e.exit_code
+    try:
+        stdout.flush()
+    except (BrokenPipeError, OutputError) as e:
+        silence_stdout()
+        if status == 0 and isinstance(e, OutputError):
+            click.echo(f"Error: {e}", err=True)
+        status = status or 1
+    return status

@@ -48,6 +48,10 @@ class RunDirError(NnctlError):
     """The output directory cannot be used (exit status 1)."""
 
 
+class OutputError(NnctlError):
+    """Standard output cannot be written: closed, a full disk, an I/O error (exit status 1)."""
+
+
 # The signals nnctl stops cleanly on, with their exit status: 128 + the number, as shells report.
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 

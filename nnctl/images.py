@@ -22,6 +22,7 @@ from nnctl.checkpoint import load_checkpoint, load_snapshot, resolve_checkpoint
 from nnctl.errors import CheckpointError
 from nnctl.network import Network
 from nnctl.outputs import check_output_file
+from nnctl.terminal import shown
 
 BLUE = np.array([33, 102, 172], dtype=np.float64)  # ColorBrewer RdBu ends
 RED = np.array([178, 24, 43], dtype=np.float64)
@@ -322,7 +323,7 @@ def evolution_pictures(run_dir: Path, network: Network, image_shape: tuple[int, 
     rows = [[tile(w, image_shape, zoom, limit) for w, limit in zip(W, limits)]
             for _, W in snapshots]
     what = "templates" if len(network.weights) == 1 else "first-layer filters"
-    title = f"The {what} of run {run_dir.resolve().name}"
+    title = f"The {what} of run {shown(run_dir.resolve().name)}"
     table_rows = [[Image.new("RGB", (1, 1), "white"), *header]]
     table_rows += [[text_block(epoch_caption(epoch, W)), *row]
                    for (epoch, W), row in zip(snapshots, rows)]

@@ -14,6 +14,7 @@ from nnctl import rundir
 from nnctl.atomic import atomic_file, make_directory
 from nnctl.errors import NnctlError, RunDirError
 from nnctl.outputs import check_output_file
+from nnctl.terminal import shown
 
 # metrics.jsonl is read whole: 64 MiB is some 200,000 epochs.
 PLOTTED = ("epoch", "train_loss", "train_accuracy")
@@ -93,7 +94,7 @@ def learning_curves(run_dirs: list[Path], out: Path, force: bool = False,
     runs = [(run_dir, read_metrics(run_dir)) for run_dir in run_dirs]
     out = check_output_file(out, force, inputs=[d / "metrics.jsonl" for d in run_dirs])
     plt = pyplot()
-    figure = curves_figure(plt, runs, labels or [d.name for d in run_dirs],
+    figure = curves_figure(plt, runs, labels or [shown(d.name) for d in run_dirs],
                            [loss_kind(d) for d in run_dirs])
     return save_figure(figure, plt, out)
 
@@ -165,7 +166,8 @@ def _legend_entries(labels: list[str], validation: bool) -> tuple[list, list[str
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], **_style(k)) for k in range(len(labels))]
-    names = [textwrap.fill(label, LABEL_CHARACTERS) for label in labels]
+    # a `$` would start matplotlib's math mode (`a$b$` in a run's name)
+    names = [textwrap.fill(label, LABEL_CHARACTERS).replace("$", r"\$") for label in labels]
     handles.append(Line2D([], [], color="black"))
     names.append("train (solid)")
     if validation:

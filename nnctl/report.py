@@ -11,6 +11,7 @@ from rich.table import Table
 
 from nnctl.engine import engine_name
 from nnctl.schedule import learning_rate
+from nnctl.terminal import shown
 
 if TYPE_CHECKING:
     from nnctl.config import TrainingConfig
@@ -123,11 +124,11 @@ def _summary_start(run: Run) -> str:
     """`training into DIR`, or where a resumed run goes on."""
     progress, epochs = run.progress, run.config.training.epochs
     if progress.position:
-        return (f"continuing {run.run_dir} in epoch {progress.epoch + 1} of {epochs}, after "
+        return (f"continuing {shown(run.run_dir)} in epoch {progress.epoch + 1} of {epochs}, after "
                 f"example {progress.position:,} of {len(run.splits.train):,}")
     if progress.epoch:
-        return f"continuing {run.run_dir} after epoch {progress.epoch} of {epochs}"
-    return f"training into {run.run_dir}"
+        return f"continuing {shown(run.run_dir)} after epoch {progress.epoch} of {epochs}"
+    return f"training into {shown(run.run_dir)}"
 
 
 def _summary_epochs(tc: TrainingConfig) -> str:
@@ -153,8 +154,8 @@ def result_lines(result: TrainResult) -> list[str]:
     """What `train` prints on stdout at the end: time, the kept epoch and its test accuracy."""
     lines = []
     if result.already_complete:
-        lines.append(f"{result.run_dir}: the run is complete ({result.stop_reason}); nothing to do "
-                     "(resume with --set training.epochs=N to train on)")
+        lines.append(f"{shown(result.run_dir)}: the run is complete ({result.stop_reason}); "
+                     "nothing to do (resume with --set training.epochs=N to train on)")
     elif result.history:
         seconds = sum(r["seconds"] for r in result.history)
         examples = sum(r["seconds"] * r["examples_per_second"] for r in result.history)
@@ -165,7 +166,7 @@ def result_lines(result: TrainResult) -> list[str]:
                      f"({rate(examples / max(seconds, 1e-9))} ex/s){best}")
     accuracy = result.test["accuracy"]
     tested = (f"test accuracy {accuracy:.2%} (error {1 - accuracy:.2%}) with the weights of epoch "
-              f"{result.best_epoch} -> {result.run_dir}")
+              f"{result.best_epoch} -> {shown(result.run_dir)}")
     return [*lines, f"stopped: {result.stop_reason}", tested]
 
 
@@ -180,10 +181,10 @@ def keys_text(keys: list[dict]) -> str:
 
 
 def evaluation_tables(result: dict) -> list[Table]:
-    """The summary, per-class and confusion tables; file names are shown as they are (never read
-    as rich markup: a directory may be called `[/tmp]`)."""
+    """The summary, per-class and confusion tables; file names are shown with their control
+    characters escaped and never read as rich markup (a directory may be called `[/tmp]`)."""
     summary = Table(title=f"{result['split']}: {result['examples']} examples "
-                          f"({escape(str(result['checkpoint']))})")
+                          f"({escape(shown(result['checkpoint']))})")
     for name in ("accuracy", "error rate", "mean loss"):
         summary.add_column(name, justify="right")
     summary.add_row(number(result["accuracy"], ".2%"), number(result["error_rate"], ".2%"),
@@ -212,7 +213,9 @@ def evaluation_tables(result: dict) -> list[Table]:
 
 
 def print_tables(tables: list[Table], console: Console | None = None) -> None:
-    console = console or Console()
+    """Print rich tables (to stdout by default). Their cells are rich markup, so a name in them
+    goes through escape(shown(...)); emoji codes are left as typed (`:cat:` in a run's name)."""
+    console = console or Console(emoji=False, highlight=False)
     for table in tables:
         console.print(table)
 
@@ -231,7 +234,7 @@ def gradcheck_table(results, examples: int) -> Table:
 
 def dataset_tables(result: dict) -> list[Table]:
     shape = "x".join(map(str, result["image_shape"]))
-    summary = Table(title=f"{escape(str(result['directory']))}: {result['classes']} classes, "
+    summary = Table(title=f"{escape(shown(result['directory']))}: {result['classes']} classes, "
                           f"images {shape} {result['pixel_dtype']}")
     for name in ("split", "examples", "pixel min", "pixel max", "pixel mean", "labels"):
         summary.add_column(name, justify="right")
@@ -252,8 +255,9 @@ def verify_table(report: list[dict]) -> Table:
     for name in ("file", "ok", "message"):
         table.add_column(name)
     for r in report:
-        table.add_row(escape(str(r["file"]).rsplit("/", 1)[-1]),
-                      "[green]yes[/green]" if r["ok"] else "[red]no[/red]", escape(r["message"]))
+        table.add_row(escape(shown(str(r["file"]).rsplit("/", 1)[-1])),
+                      "[green]yes[/green]" if r["ok"] else "[red]no[/red]",
+                      escape(shown(r["message"])))
     return table
 
 
@@ -275,11 +279,11 @@ def runs_table(rows: list[dict], keys: list[str]) -> Table:
                and not (name == "network" and "model.hidden" in keys)]  # hidden= says it
     title = f"{len(rows)} runs in {parent}/" + (f": {', '.join(shared)}" if shared else "")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-                  title=escape(title), title_justify="left",
+                  title=escape(shown(title)), title_justify="left",
                   caption="val: best validation accuracy (its epoch); test: that checkpoint's; "
                           "epochs: done/training.epochs", caption_justify="left")
     keys = [key for key in keys if key != "training.epochs"]  # shown as done/max in "epochs"
-    names = [os.path.relpath(row["run"], parent) for row in rows]
+    names = [shown(os.path.relpath(row["run"], parent)) for row in rows]
     table.add_column("run", no_wrap=True, min_width=min(32, max(map(len, names), default=3)))
     table.add_column("status", no_wrap=True)
     for name in varying:
@@ -292,8 +296,8 @@ def runs_table(rows: list[dict], keys: list[str]) -> Table:
         best = row["best_epoch"]
         differs = " ".join(f"{short_key(key)}={value_text(row[key])}" for key in keys)
         table.add_row(
-            escape(name), row["status"], *(escape(str(row[v])) for v in varying),
-            *([escape(differs)] if keys else []),
+            escape(name), row["status"], *(escape(shown(row[v])) for v in varying),
+            *([escape(shown(differs))] if keys else []),
             _epochs(row),
             _percent(row["best_val_accuracy"]) + (f" ({best})" if best else ""),
             _percent(row["test_accuracy"]),

@@ -14,6 +14,7 @@ from nnctl.checkpoint import read_metadata
 from nnctl.config import PATH_KEYS, flatten
 from nnctl.errors import NnctlError, RunDirError
 from nnctl.rundir import checkpoint_path, is_run, read_metrics, read_summary, writer_pid
+from nnctl.terminal import shown
 
 MAX_DEPTH = 3  # run directories are looked for this deep below a directory given (sweeps nest)
 # Keys that always differ between runs and say nothing about the experiment.
@@ -128,11 +129,12 @@ def differing_keys(runs: list[RunInfo]) -> list[str]:
 
 def labels(runs: list[RunInfo]) -> list[str]:
     """Short names telling the runs apart: the differing keys' values (`lr=0.05 hidden=[300]`),
-    with the run's name where they are all the same."""
+    with the run's name where they are all the same (control characters escaped: they go in
+    a figure's legend)."""
     keys = differing_keys(runs)
     if not keys:
-        return [run.path.name for run in runs]
-    return [" ".join(f"{short_key(key)}={value_text(run.config.get(key))}" for key in keys)
+        return [shown(run.path.name) for run in runs]
+    return [shown(" ".join(f"{short_key(key)}={value_text(run.config.get(key))}" for key in keys))
             for run in runs]
 
 

@@ -20,6 +20,7 @@ from nnctl.atomic import atomic_write_text
 from nnctl.outputs import csv_text, dumps
 from nnctl.runs import mean_sd
 from nnctl.sweep.spec import METRICS, Sweep, point_label
+from nnctl.terminal import shown
 
 HAS_METRIC = ("finished", "stopped", "early-stopped")
 BEST_PLOTTED = 3  # points whose trials best-points.png draws
@@ -126,8 +127,9 @@ def results_table(sweep: Sweep, results: list[PointResult], directory: Path) -> 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
                   title=escape(f"{sweep.points} points x {len(sweep.seeds)} seeds, ranked by "
                                f"{sweep.metric} (mean ± sd over seeds)"),
-                  title_justify="left", caption=escape(f"trials in {directory}/trials/; time: "
-                                                       "mean training time of a trial"),
+                  title_justify="left",
+                  caption=escape(f"trials in {shown(directory)}/trials/; time: mean training "
+                                 "time of a trial"),
                   caption_justify="left")
     notes = [_note(r) for r in results]
     for name, justify in (("#", "right"), ("point", "left"), (sweep.metric, "right"),
@@ -136,7 +138,8 @@ def results_table(sweep: Sweep, results: list[PointResult], directory: Path) -> 
         table.add_column(name, justify=justify, overflow="fold")
     for rank, (r, note) in enumerate(zip(results, notes), start=1):
         epochs = sorted({t.get("epochs", 0) for t in r.trials})
-        table.add_row(str(rank) if r.ranked else "-", escape(f"{r.point}: {r.label or 'base'}"),
+        table.add_row(str(rank) if r.ranked else "-",
+                      escape(shown(f"{r.point}: {r.label or 'base'}")),
                       _mean_sd([t.get(sweep.metric) for t in r.trials], percent) if r.ranked
                       else "-", str(len(r.trials)),
                       "–".join(map(str, (epochs[0], epochs[-1]) if len(epochs) > 1 else epochs)),

@@ -1,0 +1,49 @@
+"""The `nnctl` command's entry point: the console script and `python -m nnctl` call `main`.
+
+Importing this module is the program's first act, and it installs at once, before anything heavy
+is loaded, a handler that ends the program on SIGINT / SIGTERM quietly with 130 / 143 (one line,
+no traceback: nothing has been done yet). `main` loads the command line, puts the previous
+handlers back (the commands then handle signals themselves) and runs it; once a command has
+ended, its exit status stands (a signal during the interpreter's shutdown is ignored).
+
+Only the entry point imports this module: `import nnctl` changes no signal handler.
+"""
+
+# _signal (the builtin under `signal`) and os are loaded before any program runs: importing them
+# runs no Python code, so no moment passes before the handler is in. `signal` itself is not.
+import _signal
+import os
+
+_SIGNALS = (_signal.SIGINT, _signal.SIGTERM)
+_LINES = {number: f"{name}: stopped while starting; nothing was done\n".encode()
+          for number, name in zip(_SIGNALS, ("SIGINT", "SIGTERM"))}
+
+
+def _stop_quietly(signum: int, frame: object) -> None:
+    """Exit at once: raising would unwind through whatever is importing, where an exception can
+    turn into another one (`Error calling __set_name__`) and end as a traceback."""
+    try:
+        os.write(2, _LINES[signum])
+    except OSError:
+        pass
+    os._exit(128 + signum)
+
+
+_PREVIOUS = {s: _signal.signal(s, _stop_quietly) for s in _SIGNALS}
+
+from nnctl.terminal import hold_standard_fds  # after the handler, on purpose
+
+hold_standard_fds()
+
+
+def main() -> int:
+    """Run the command line (sys.argv) and return its exit status."""
+    from nnctl.cli import main as run_cli
+
+    for s, handler in _PREVIOUS.items():
+        _signal.signal(s, handler)
+    try:
+        return run_cli()
+    finally:
+        for s in _SIGNALS:
+            _signal.signal(s, _signal.SIG_IGN)
