@@ -51,7 +51,7 @@ CONFIGS := single-layer-perceptron single-layer-delta single-layer-softmax mlp-3
 SEEDS   := 0 1 2
 
 # Train every shipped config on the full bundled MNIST once per seed (runs/results/CONFIG/seed-K)
-# and print the README's results table: mean +- sd of the test accuracy over the seeds.
+# and print the table of docs/shipped-results.md: mean +- sd of the test accuracy over the seeds.
 results: install
 	@for c in $(CONFIGS); do for s in $(SEEDS); do \
 	  echo "== $$c, seed $$s" >&2; \
