@@ -1,12 +1,13 @@
 # The two commands of the README work on a machine with only Python 3.10+ and make:
 #   make train   creates .venv, installs nnctl, trains configs/default.yaml on the bundled MNIST
 #   make test    creates .venv if missing, runs the whole test suite (with the sweep extra: Ray)
+#                and builds the documentation site strictly (make docs)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test lint results bench serve-bench sweep-bench reproduce clean
+.PHONY: install train test lint docs results bench serve-bench sweep-bench reproduce clean
 
 install: $(STAMP)
 
@@ -25,21 +26,32 @@ $(SWEEP_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[sweep]'
 	touch $(SWEEP_STAMP)
 
-test: install $(SWEEP_STAMP) lint
+test: install $(SWEEP_STAMP) lint docs
 	$(BIN)/python -m pytest
 
 # The linter and its configuration (pyproject.toml: [tool.ruff]) come with the test extra.
 lint: install
-	$(BIN)/ruff check nnctl tests tools benchmarks
+	$(BIN)/ruff check nnctl tests tools benchmarks docs/hooks
+
+# The documentation site (mkdocs.yml, docs/) into site/, offline; --strict: a broken link or
+# anchor, a page missing from the nav or a reference that no longer resolves fails the build.
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache
 
 CONFIGS := single-layer-perceptron single-layer-delta single-layer-softmax mlp-300 mlp-300-100
 SEEDS   := 0 1 2
 
 # Train every shipped config on the full bundled MNIST once per seed (runs/results/CONFIG/seed-K)
-# and print the README's results table: mean +- sd of the test accuracy over the seeds.
+# and print the table of docs/shipped-results.md: mean +- sd of the test accuracy over the seeds.
 results: install
 	@for c in $(CONFIGS); do for s in $(SEEDS); do \
 	  echo "== $$c, seed $$s" >&2; \

@@ -1,4 +1,4 @@
-"""The README's "Use a checkpoint without nnctl" snippet, run as written against a checkpoint."""
+"""The docs' "Use a checkpoint without nnctl" snippet, run as written against a checkpoint."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from nnctl.config import load_config
 from nnctl.data import read_idx
 from nnctl.train import train
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "how-to" / "numpy-only.md"
 TEST_IMAGES = (Path(__file__).resolve().parent.parent / "data" / "mnist"
                / "t10k-images-idx3-ubyte.gz")
 
 
 def snippet() -> str:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     match = re.search(r"<!-- numpy-only snippet -->\n```python\n(.*?)```", text, re.DOTALL)
-    assert match, "the README lost its numpy-only snippet"
+    assert match, "docs/how-to/numpy-only.md lost its numpy-only snippet"
     return match.group(1)
 
 
@@ -31,7 +31,7 @@ def test_the_readme_snippet_classifies_as_nnctl_does(tmp_path, write_config, hid
     train(config, tmp_path / "run")
     checkpoint = tmp_path / "run" / "checkpoints" / "best.npz"
     namespace: dict = {}
-    exec(snippet(), namespace)  # noqa: S102 - the README's own code, run as a reader would
+    exec(snippet(), namespace)  # noqa: S102 - the docs' own code, run as a reader would
     images = read_idx(TEST_IMAGES)[:500]
     digits = namespace["classify"](str(checkpoint), images)
     network, _meta = load_checkpoint(checkpoint)
