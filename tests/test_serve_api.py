@@ -407,12 +407,14 @@ def test_a_port_in_use_and_a_bad_target_are_one_line_errors(run, digit_reader, t
 def test_the_serve_benchmark_runs_and_reports(digit_reader, tmp_path):
     out = tmp_path / "serve-benchmark.md"
     done = subprocess.run([sys.executable, "benchmarks/serve_bench.py", "--run", str(digit_reader),
-                           "--requests", "20", "--clients", "1,3", "--warmup", "2", "--out",
-                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          check=False)
+                           "--requests", "20", "--clients", "1,3", "--warmup", "2",
+                           "--uploads", "2", "--rounds", "1", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     report = out.read_text()
     assert report == done.stdout
     rows = [line for line in report.splitlines() if line.startswith("| `POST")]
     assert [row.split(" | ")[2:4] for row in rows] == [["1", "20"], ["3", "20"], ["1", "20"]]
     assert "784-100-10" in report and "shared with other work" in report
+    assert "sent 2 large images at once, once (answers: 2 x 200)" in report
+    assert re.search(r"\| 4096x4096 RGB PNG .* \| \d+ MB \| \d+ MB \| \d+ MB \|", report)

@@ -12,9 +12,12 @@ Routes (every answer but the page's own files and the weight pictures is JSON):
 Every request is bounded: one request per connection, at most MAX_CONNECTIONS handled at once
 (more wait in the listen queue), SOCKET_SECONDS for any read or write and CONNECTION_SECONDS
 for the whole connection, a body of at most MAX_BODY bytes declared by Content-Length before it
-is read, and PREPARING images decoded and prepared at a time (the largest image `predict` takes,
-4096 x 4096, needs a few hundred MB while it is prepared). A bad request gets a 4xx answer
-{"error": "..."} and one line in the log, never a traceback. Nothing is written to disk.
+is read, and PREPARING images decoded and prepared at a time, in PREPARING threads of their own
+(`nnctl.predict` decodes a large image reduced, and one at a time: the largest image it takes,
+4096 x 4096, then needs tens of MB instead of about 450, and a server sent many at once stays
+within a few hundred MB). A request waits SOCKET_SECONDS for its turn, then gets a 503. A bad
+request gets a 4xx answer {"error": "..."} and one line in the log, never a traceback. Nothing is
+written to disk.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from email.message import Message
 from http import HTTPStatus
@@ -85,6 +89,10 @@ class Server(ThreadingHTTPServer):
                       for path, (name, _) in STATIC.items()}
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.preparing = threading.BoundedSemaphore(PREPARING)
+        # Images are decoded and prepared in these threads only, not in the connection's own:
+        # glibc's malloc gives each thread an arena that keeps memory freed in it, so that 32
+        # connection threads that each once prepared a large image would hold hundreds of MB.
+        self.preparers = ThreadPoolExecutor(PREPARING, thread_name_prefix="nnctl-prepare")
         self.deadlines: dict[socket.socket, float] = {}
         self.deadlines_lock = threading.Lock()
         self.closing = threading.Event()
@@ -135,6 +143,7 @@ class Server(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         self.closing.set()
+        self.preparers.shutdown(wait=False)
         super().server_close()
 
 
@@ -195,10 +204,9 @@ class Handler(BaseHTTPRequestHandler):
         data = self._body()
         if not self.server.preparing.acquire(timeout=SOCKET_SECONDS):
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "too busy; try again")
-        try:
-            result, x = classify(self.server.model, data, name)
-            if details:
-                result.update(explain(self.server.model, x))
+        try:  # a preparer is free: the one this request holds a place for
+            result = self.server.preparers.submit(_answer, self.server.model, data, name,
+                                                  details).result()
         except NnctlError as e:  # not an image, blank, too many pixels...
             raise HttpError(HTTPStatus.BAD_REQUEST, str(e)) from None
         finally:
@@ -373,6 +381,14 @@ class Handler(BaseHTTPRequestHandler):
         cut to 200 characters and its control characters escaped."""
         request = getattr(self, "requestline", "")[:200].encode("unicode_escape").decode("ascii")
         self.server.log(f'{self.client_address[0]} "{request}" {one_line(format % args)}')
+
+
+def _answer(model: Model, data: bytes, name: str, details: bool) -> dict:
+    """POST /predict's answer for the image in `data` (run by one of the server's preparers)."""
+    result, x = classify(model, data, name)
+    if details:
+        result.update(explain(model, x))
+    return result
 
 
 def _no_parameters(query: dict) -> None:
