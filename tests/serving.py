@@ -18,10 +18,11 @@ from nnctl.serve.model import load_model
 
 
 @contextmanager
-def running_server(target: Path) -> Iterator[tuple[str, list[str]]]:
-    """`nnctl serve TARGET --port 0` in a thread of this process: (its URL, its log lines)."""
+def running_server(target: Path, **options) -> Iterator[tuple[str, list[str]]]:
+    """`nnctl serve TARGET --port 0` in a thread of this process: (its URL, its log lines).
+    `options` go to make_server (read_seconds)."""
     log: list[str] = []
-    server = make_server(load_model(target), "127.0.0.1", 0, log=log.append)
+    server = make_server(load_model(target), "127.0.0.1", 0, log=log.append, **options)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()

@@ -12,9 +12,12 @@ Routes (every answer but the page's own files and the weight pictures is JSON):
 Every request is bounded: one request per connection, at most MAX_CONNECTIONS handled at once
 (more wait in the listen queue), SOCKET_SECONDS for any read or write and CONNECTION_SECONDS
 for the whole connection, a body of at most MAX_BODY bytes declared by Content-Length before it
-is read, and PREPARING images decoded and prepared at a time (the largest image `predict` takes,
-4096 x 4096, needs a few hundred MB while it is prepared). A bad request gets a 4xx answer
-{"error": "..."} and one line in the log, never a traceback. Nothing is written to disk.
+is read, and PREPARING images decoded and prepared at a time, in PREPARING threads of their own
+(`nnctl.predict` decodes a large image reduced, and one at a time: the largest image it takes,
+4096 x 4096, then needs tens of MB instead of about 450, and a server sent many at once stays
+within a few hundred MB). A request waits SOCKET_SECONDS for its turn, then gets a 503. A bad
+request gets a 4xx answer {"error": "..."} and one line in the log, never a traceback. Nothing is
+written to disk.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -76,13 +81,18 @@ class Server(ThreadingHTTPServer):
     request_queue_size = LISTEN_QUEUE
 
     def __init__(self, address: tuple, family: int, model: Model,
-                 log: Callable[[str], None], host: str):
+                 log: Callable[[str], None], host: str, read_seconds: float = SOCKET_SECONDS):
         self.address_family = family
         self.model, self.log, self.host = model, log, host
+        self.read_seconds = read_seconds  # for any one read or write of a connection
         self.files = {path: resources.files("nnctl.serve").joinpath("static", name).read_bytes()
                       for path, (name, _) in STATIC.items()}
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.preparing = threading.BoundedSemaphore(PREPARING)
+        # Images are decoded and prepared in these threads only, not in the connection's own:
+        # glibc's malloc gives each thread an arena that keeps memory freed in it, so that 32
+        # connection threads that each once prepared a large image would hold hundreds of MB.
+        self.preparers = ThreadPoolExecutor(PREPARING, thread_name_prefix="nnctl-prepare")
         self.deadlines: dict[socket.socket, float] = {}
         self.deadlines_lock = threading.Lock()
         self.closing = threading.Event()
@@ -133,6 +143,7 @@ class Server(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         self.closing.set()
+        self.preparers.shutdown(wait=False)
         super().server_close()
 
 
@@ -142,9 +153,8 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"  # for Expect: 100-continue; every answer closes the connection
     default_request_version = "HTTP/1.0"  # a malformed request line gets a status line too
-    timeout = SOCKET_SECONDS  # set on the socket by StreamRequestHandler.setup
-
     def setup(self) -> None:
+        self.timeout = self.server.read_seconds  # set on the socket by StreamRequestHandler
         super().setup()
         self.server.watch(self.connection)
 
@@ -194,10 +204,9 @@ class Handler(BaseHTTPRequestHandler):
         data = self._body()
         if not self.server.preparing.acquire(timeout=SOCKET_SECONDS):
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "too busy; try again")
-        try:
-            result, x = classify(self.server.model, data, name)
-            if details:
-                result.update(explain(self.server.model, x))
+        try:  # a preparer is free: the one this request holds a place for
+            result = self.server.preparers.submit(_answer, self.server.model, data, name,
+                                                  details).result()
         except NnctlError as e:  # not an image, blank, too many pixels...
             raise HttpError(HTTPStatus.BAD_REQUEST, str(e)) from None
         finally:
@@ -207,14 +216,27 @@ class Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ the body
 
     def _body(self) -> bytes:
-        """The request's body: an image's bytes, as many as Content-Length says."""
+        """The request's body: an image's bytes, as many as Content-Length says. A body that
+        stops coming for the socket's timeout (read_seconds) is refused with 408, one that
+        ends early (the client closed its side) with 400."""
         length = self._declared_length()
-        data = self.rfile.read(length)  # each read bounded by SOCKET_SECONDS
+        chunks, got = [], 0
         self.body_read = True  # nothing left to drop if it is refused
-        if len(data) < length:
+        try:
+            while got < length:
+                chunk = self.rfile.read1(min(length - got, 1 << 16))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+        except TimeoutError:
+            raise HttpError(HTTPStatus.REQUEST_TIMEOUT,
+                            f"the body stopped after {got:,} of the {length:,} bytes declared: "
+                            f"nothing for {self.connection.gettimeout():g} s") from None
+        if got < length:
             raise HttpError(HTTPStatus.BAD_REQUEST,
-                            f"the body ended after {len(data):,} of the {length:,} bytes declared")
-        return data
+                            f"the body ended after {got:,} of the {length:,} bytes declared")
+        return b"".join(chunks)
 
     def _declared_length(self) -> int:
         """Content-Length, checked with the content type before any of the body is read."""
@@ -242,23 +264,45 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_expect_100(self) -> bool:
         """curl asks before sending a large body: refuse before it is sent, or say go on."""
-        if self.command == "POST":
-            try:
+        try:
+            self._check_headers()
+            if self.command == "POST":
                 self._declared_length()
-            except HttpError as e:
-                self._refuse(e)
-                return False
+        except HttpError as e:
+            self._refuse(e)
+            return False
         self.continued = True  # the client sends the body now
         return super().handle_expect_100()
+
+    def _check_headers(self) -> None:
+        """The header section as RFC 9112 asks of every request: well formed, one Host (present
+        in HTTP/1.1) naming this server, at most one Content-Length, not beside
+        Transfer-Encoding. A request that breaks any of these is refused (400, 403) before its
+        body is read: two servers or proxies could read it two ways (request smuggling)."""
+        error = header_error(self.headers, self.request_version)
+        if error:
+            raise HttpError(HTTPStatus.BAD_REQUEST, error)
+        host = self.headers.get("Host")
+        if host is not None and not addresses_this_server(host, self.server.host):
+            raise HttpError(HTTPStatus.FORBIDDEN, f"Host {host[:100]!r} is not this server's "
+                                                  "address: open the URL nnctl serve printed")
+
+    def parse_request(self) -> bool:
+        """The standard library's, but a client that stops in the middle of its header lines
+        gets a 408 answer, as one that stops in the middle of its body does (`_body`)."""
+        try:
+            return super().parse_request()
+        except TimeoutError:
+            self.headers = None  # none complete: nothing to drop after the answer
+            self._refuse(HttpError(HTTPStatus.REQUEST_TIMEOUT, "the header lines stopped "
+                                   f"coming: nothing for {self.connection.gettimeout():g} s"))
+            return False
 
     # ------------------------------------------------------------------ answers
 
     def _respond(self, route: Callable[[str, dict], tuple[int, str, bytes]]) -> None:
         try:
-            host = self.headers.get("Host")
-            if host is not None and not addresses_this_server(host, self.server.host):
-                raise HttpError(HTTPStatus.FORBIDDEN, f"Host {host[:100]!r} is not this server's "
-                                                      "address: open the URL nnctl serve printed")
+            self._check_headers()
             parts = urlsplit(self.path)
             try:
                 query = parse_qs(parts.query, keep_blank_values=True, max_num_fields=4)
@@ -285,12 +329,14 @@ class Handler(BaseHTTPRequestHandler):
     def _drop_unread_body(self) -> None:
         """Read and drop a refused body the client is still sending (up to DRAIN_LIMIT bytes),
         so that it reads the answer instead of a reset connection."""
-        headers = getattr(self, "headers", None) or {}
+        headers = getattr(self, "headers", None)
+        if (self.command != "POST" or getattr(self, "body_read", False) or headers is None
+                or ("Expect" in headers and not getattr(self, "continued", False))
+                or header_error(headers, self.request_version)):
+            return  # no body, already read, never sent, or of a length read two ways
         left = content_length(headers)
-        if (self.command != "POST" or getattr(self, "body_read", False) or left is None
-                or left > DRAIN_LIMIT
-                or ("Expect" in headers and not getattr(self, "continued", False))):
-            return  # no body, already read, too long to wait for, or never sent
+        if left is None or left > DRAIN_LIMIT:
+            return  # no length, or too long to wait for
         try:
             self.connection.settimeout(1.0)
             while left > 0:
@@ -335,6 +381,14 @@ class Handler(BaseHTTPRequestHandler):
         cut to 200 characters and its control characters escaped."""
         request = getattr(self, "requestline", "")[:200].encode("unicode_escape").decode("ascii")
         self.server.log(f'{self.client_address[0]} "{request}" {one_line(format % args)}')
+
+
+def _answer(model: Model, data: bytes, name: str, details: bool) -> dict:
+    """POST /predict's answer for the image in `data` (run by one of the server's preparers)."""
+    result, x = classify(model, data, name)
+    if details:
+        result.update(explain(model, x))
+    return result
 
 
 def _no_parameters(query: dict) -> None:
@@ -391,11 +445,13 @@ def is_loopback(host: str) -> bool:
 
 
 def make_server(model: Model, host: str, port: int,
-                log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Server:
-    """A server for `model` listening on host:port (port 0: a free one), not yet serving."""
+                log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+                read_seconds: float = SOCKET_SECONDS) -> Server:
+    """A server for `model` listening on host:port (port 0: a free one), not yet serving; a
+    connection's reads and writes time out after `read_seconds` each."""
     try:
         family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        return Server(address[:2], family, model, log, host)
+        return Server(address[:2], family, model, log, host, read_seconds)
     except OSError as e:  # an unknown host name, a port in use or privileged
         hint = "; try another --port, or --port 0 for a free one" if port else ""
         raise NnctlError(f"cannot listen on {host}:{port}: {one_line(e)}{hint}") from None
@@ -423,7 +479,32 @@ def _stopped_by_signals() -> Iterator[None]:
         yield
 
 
-def content_length(headers) -> int | None:
+def header_error(headers: Message, version: str) -> str | None:
+    """What makes a request's header section unsafe to read (RFC 9112, sections 3.2, 5 and
+    6.3), or None: lines that are not `Name: value` (as `Host : x`), values folded over lines,
+    no Host in HTTP/1.1, more than one Host or Content-Length (the second may be the one
+    another server reads), Content-Length beside Transfer-Encoding."""
+    if headers.defects or headers.get_payload():
+        return "a header line is malformed (not Name: value)"
+    if any("\n" in value or "\r" in value for value in headers.values()):
+        return "a header value is folded over lines"
+    for name in ("Host", "Content-Length"):
+        if len(headers.get_all(name, [])) > 1:
+            return f"{name} is given more than once"
+    if "Host" not in headers and _at_least_1_1(version):
+        return "Host is missing (HTTP/1.1 requires it)"
+    if "Transfer-Encoding" in headers and "Content-Length" in headers:
+        return "both Transfer-Encoding and Content-Length: send the image with Content-Length"
+    return None
+
+
+def _at_least_1_1(version: str) -> bool:
+    """Whether a request's version (`HTTP/1.1`, as parse_request checked it) is 1.1 or later."""
+    major, _, minor = version.removeprefix("HTTP/").partition(".")
+    return major.isdigit() and minor.isdigit() and (int(major), int(minor)) >= (1, 1)
+
+
+def content_length(headers: Message) -> int | None:
     """The Content-Length header as a number of bytes, or None if it is not ASCII digits (at
     most 20 of them)."""
     declared = headers.get("Content-Length", "")

@@ -19,7 +19,14 @@ from nnctl.data import recorded_preprocessing
 from nnctl.errors import NnctlError
 from nnctl.images import tile
 from nnctl.network import Network
-from nnctl.predict import decode_image, network_image_shape, preprocess, probabilities, ranked
+from nnctl.predict import (
+    decode_image,
+    decode_side,
+    network_image_shape,
+    preprocess,
+    probabilities,
+    ranked,
+)
 from nnctl.rundir import owning_run, read_summary
 
 TOP_UNITS = 8  # hidden units shown for an MLP: those that respond most to the drawing
@@ -73,7 +80,8 @@ def _test_accuracy(run: Path | None, path: Path, meta: dict) -> float | None:
 def classify(model: Model, data: bytes, name: str) -> tuple[dict, np.ndarray]:
     """The image in `data` classified: the object `nnctl predict --json` prints for it ("file"
     is `name`), and the network's input x (H x W) it was made into. A bad image is a DataError."""
-    x = preprocess(decode_image(data, name), model.image_shape, model.preprocessing)
+    image = decode_image(data, name, decode_side(model.image_shape))
+    x = preprocess(image, model.image_shape, model.preprocessing)
     row = x.reshape(1, -1).astype(model.network.dtype)
     return {"file": name, **ranked(probabilities(model.network, row)[0])}, x
 
