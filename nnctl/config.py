@@ -24,12 +24,13 @@ import numpy as np
 import yaml
 
 from nnctl.activations import ACTIVATIONS, OUTPUTS
+from nnctl.augment import KEYS as AUGMENT_LIMITS
 from nnctl.data import physical_memory
 from nnctl.engine import ENGINES
 from nnctl.errors import ConfigError, one_line
 from nnctl.inputs import open_regular
 from nnctl.losses import LOSSES, OUTPUT_DELTAS
-from nnctl.network import INITIALIZERS
+from nnctl.network import INITIALIZERS, Network
 from nnctl.rules import SINGLE_LAYER_RULES
 from nnctl.schedule import SCHEDULES
 
@@ -50,6 +51,7 @@ MAX_HIDDEN_UNITS = 100_000
 MAX_HIDDEN_LAYERS = 100
 # The network's input and output sizes come from the data; until it is read, assume MNIST's.
 ASSUMED_INPUTS, ASSUMED_CLASSES = 784, 10
+INIT_CHECK_EXAMPLES = 1000  # training examples the initial network's outputs are checked on
 
 # Names other tools use for nnctl's keys, for the did-you-mean of an unknown key.
 ALIASES = {
@@ -83,6 +85,15 @@ def _non_negative(x: float) -> str | None:
 
 def _fraction(x: float) -> str | None:
     return None if 0 <= x < 1 else "must be >= 0 and < 1"
+
+
+def _up_to(limit: float):
+    """A check: a number from 0 to `limit`."""
+
+    def check(x: float) -> str | None:
+        return None if 0 <= x <= limit else f"must be from 0 to {limit:g}, got {_show(x)}"
+
+    return check
 
 
 def _sizes(xs: list[int]) -> str | None:
@@ -186,20 +197,22 @@ class TrainingConfig:
 
 @dataclass
 class ElasticConfig:
-    sigma: float = _key(0.0, _non_negative,
+    sigma: float = _key(0.0, _up_to(AUGMENT_LIMITS["sigma"][1]),
                         help="elastic distortion (Simard 2003): Gaussian sd of the smoothing, "
                              "pixels; 0 = off")
-    alpha: float = _key(0.0, _non_negative,
+    alpha: float = _key(0.0, _up_to(AUGMENT_LIMITS["alpha"][1]),
                         help="elastic distortion: scale of the displacement, pixels; 0 = off")
 
 
 @dataclass
 class AffineConfig:
-    rotation: float = _key(0.0, _non_negative, help="random rotation up to +- this, degrees")
-    scale: float = _key(0.0, _fraction,
+    rotation: float = _key(0.0, _up_to(AUGMENT_LIMITS["rotation"][1]),
+                           help="random rotation up to +- this, degrees")
+    scale: float = _key(0.0, _up_to(AUGMENT_LIMITS["scale"][1]),
                         help="random scaling by 1 +- up to this, horizontal and vertical apart")
-    shear: float = _key(0.0, _non_negative, help="random shear up to +- this, degrees")
-    translation: float = _key(0.0, _non_negative,
+    shear: float = _key(0.0, _up_to(AUGMENT_LIMITS["shear"][1]),
+                        help="random shear up to +- this, degrees")
+    translation: float = _key(0.0, _up_to(AUGMENT_LIMITS["translation"][1]),
                               help="random shift up to +- this, pixels, x and y apart")
 
 
@@ -233,6 +246,12 @@ class Config:
     model: ModelConfig = _key(factory=ModelConfig, help="the network")
     training: TrainingConfig = _key(factory=TrainingConfig, help="how it learns")
     data: DataConfig = _key(factory=DataConfig, help="the examples")
+
+    def where(self, key: str) -> str:
+        """Where the value of `key` came from, to begin an error message with: `FILE: key`,
+        `--set KEY`, or the key alone for a Config built in code (see `config_from_dict`)."""
+        blame = self.__dict__.get("_blame")
+        return blame(key) if blame is not None else _shorten(key)
 
 
 def describe_keys(cls: type = Config, prefix: str = "") -> list[dict[str, str]]:
@@ -388,25 +407,31 @@ def set_dotted(raw: dict, key: str, value: Any, source: str) -> None:
 
 def config_from_dict(raw: dict, source: str, overrides: typing.Sequence[str] = ()) -> Config:
     """Validate a plain mapping and build the Config; a ConfigError names the key and its origin:
-    `source`, or `--set KEY` for the keys in `overrides` (and for what a section given so holds)."""
-    where = _blame(source, overrides)
+    `source`, or `--set KEY` for the keys in `overrides` (and for what a section given so holds).
+    The Config keeps that origin: checks made later (against the data, of the initial weights)
+    name it too, through `Config.where`."""
+    where = Blame(source, tuple(overrides))
     config = _build(Config, raw, where, prefix="")
     _resolve_and_check(config, where)
+    config._blame = where  # not a field: never saved, compared or listed
     return config
 
 
-def _blame(source: str, overrides: typing.Sequence[str]) -> Callable[[str], str]:
-    """where(key) -> 'FILE: key', or '--set KEY' for a key given with --set."""
+@dataclass(frozen=True)
+class Blame:
+    """where(key) -> 'FILE: key', or '--set KEY' for a key given with --set (a class, not a
+    closure, so that a Config carrying it can be pickled)."""
 
-    def where(key: str) -> str:
-        for given in reversed(overrides):
+    source: str
+    overrides: tuple[str, ...] = ()
+
+    def __call__(self, key: str) -> str:
+        for given in reversed(self.overrides):
             if key == given:
                 return f"--set {_shorten(given)}"
             if key.startswith(given + ".") or given.startswith(key + "."):
                 return f"--set {_shorten(given)}: {_shorten(key)}"
-        return f"{source}: {_shorten(key)}"
-
-    return where
+        return f"{self.source}: {_shorten(key)}"
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -636,3 +661,21 @@ def network_memory_problem(sizes: typing.Sequence[int], dtype: str) -> str | Non
     return (f"layers {'-'.join(map(str, sizes))} make {weights:,} weights, {need / 2**30:.1f} GiB "
             f"to draw (float64) and keep ({dtype}), more than this machine's "
             f"{memory / 2**30:.1f} GiB of memory")
+
+
+def check_initial_network(config: Config, network: Network, x: np.ndarray) -> None:
+    """The initial weights drawn by model.init must be finite in the network's dtype, and so must
+    its outputs' logits for the inputs `x` (the first training examples): otherwise a ConfigError
+    names model.init.scale and where it came from, before any training (not a divergence)."""
+    init, dtype = config.model.init, network.dtype
+    what = f"{init.scale:g} (init scheme {init.scheme})"
+    if not all(np.isfinite(W).all() for W in network.weights):
+        raise ConfigError(f"{config.where('model.init.scale')}: {what} draws initial weights "
+                          f"beyond the range of {dtype} (largest {np.finfo(dtype).max:.4g}); "
+                          "use a smaller scale")
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(network.logits(x)).all(axis=1)
+    if not finite.all():
+        raise ConfigError(f"{config.where('model.init.scale')}: {what} makes the initial "
+                          f"network's outputs overflow {dtype} (training example "
+                          f"#{int(np.argmin(finite))}) before any training; use a smaller scale")

@@ -50,6 +50,10 @@ MAX_DIMENSIONS = 16
 MAX_PAYLOAD = 2 * 2**30  # bytes of values in one file
 MAX_GZIP_RATIO = 1032  # deflate's largest expansion: a gzip file of n bytes holds < 1032 n bytes
 MAX_CLASSES = 1000  # labels are class indices 0..999
+# Values of the float IDX types must be finite and no larger than the integer types' (int32):
+# then pixel / 255, sums over a dataset and a network's first layer stay far from overflow.
+MAX_FLOAT_VALUE = 2.0**31
+CHECK_BLOCK = 1 << 22  # values checked at a time: bounds the memory of the check
 
 
 def physical_memory() -> int | None:
@@ -104,7 +108,30 @@ def _read_idx_stream(stream: BinaryIO, name: str, size: int, gzipped: bool) -> n
         raise DataError(f"{name}: {expected} bytes of data expected, the file has more")
     array = np.frombuffer(payload, dtype=dtype).reshape(shape)
     native = dtype.newbyteorder("=")
-    return array if native == dtype else array.byteswap(inplace=True).view(native)  # no copy
+    array = array if native == dtype else array.byteswap(inplace=True).view(native)  # no copy
+    if array.dtype.kind == "f":
+        _check_float_values(array, name)
+    return array
+
+
+def _check_float_values(array: np.ndarray, name: str) -> None:
+    """Every value of a float IDX array is a finite number within +-MAX_FLOAT_VALUE; a DataError
+    names the first item that holds another (`image 12` of images, `value 12` of a 1-D file)."""
+    rows = array.reshape(len(array), -1)
+    step = max(1, CHECK_BLOCK // max(1, rows.shape[1]))
+    for start in range(0, len(rows), step):
+        bad = ~(np.abs(rows[start : start + step]) <= MAX_FLOAT_VALUE)  # NaN is never <=
+        if not bad.any():
+            continue
+        row, column = (int(k) for k in np.argwhere(bad)[0])
+        value = float(rows[start + row, column])
+        item = f"image {start + row} holds a" if array.ndim > 1 else f"value {start + row} is a"
+        noun = "pixel" if array.ndim > 1 else "number"
+        if not np.isfinite(value):
+            raise DataError(f"{name}: {item} non-finite {noun} ({value}); IDX values must be "
+                            "finite numbers")
+        raise DataError(f"{name}: {item} {noun} of {value:.4g}, outside +-2**31 (the int32 "
+                        "range, which float IDX values must stay within)")
 
 
 def _read_header(stream: BinaryIO, name: str) -> tuple[np.dtype, tuple[int, ...]]:

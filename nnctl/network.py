@@ -99,10 +99,13 @@ def init_network(
     rng: np.random.Generator,
     dtype: str = "float32",
 ) -> Network:
-    """Draw W^[l] for each layer from the named scheme (in float64, then cast), biases zero."""
-    weights = [
-        (scale * INITIALIZERS[scheme](fan_in, fan_out, rng)).astype(dtype)
-        for fan_in, fan_out in itertools.pairwise(sizes)
-    ]
+    """Draw W^[l] for each layer from the named scheme (in float64, then cast), biases zero.
+    A weight beyond the dtype's range becomes infinite, without numpy's warnings: callers check
+    (`config.check_initial_network`)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        weights = [
+            (scale * INITIALIZERS[scheme](fan_in, fan_out, rng)).astype(dtype)
+            for fan_in, fan_out in itertools.pairwise(sizes)
+        ]
     biases = [np.zeros(fan_out, dtype=dtype) for fan_out in sizes[1:]]
     return Network(weights, biases, activation, output)

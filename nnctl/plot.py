@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,7 @@ LOSS_NAMES = {
 LEGEND_CHARACTERS = 110  # per row of the legend below the axes
 LABEL_CHARACTERS = 55  # per line of a run's name in the legend
 LINES_BESIDE = 14  # a legend of at most so many lines takes the place of a missing panel
+PLOT_LIMIT = 1e300  # metrics beyond +-this are drawn at it (see _drawable)
 
 
 def loss_kind(run_dir: Path) -> str:
@@ -137,9 +139,18 @@ def _style(k: int) -> dict:
 def _draw_run(axes, records: list[dict], key: str, style: dict) -> None:
     """One run's train (solid) and, where recorded, validation (dashed) `key` per epoch."""
     epochs = [r["epoch"] for r in records]
-    axes.plot(epochs, [r[f"train_{key}"] for r in records], **style)
+    axes.plot(epochs, _drawable([r[f"train_{key}"] for r in records]), **style)
     if all(f"val_{key}" in r for r in records):
-        axes.plot(epochs, [r[f"val_{key}"] for r in records], linestyle="--", **style)
+        axes.plot(epochs, _drawable([r[f"val_{key}"] for r in records]), linestyle="--", **style)
+
+
+def _drawable(values: list[float]) -> np.ndarray:
+    """Finite values clipped to +-PLOT_LIMIT (matplotlib cannot place the ticks of an axis that
+    reaches 1e308: its arithmetic overflows); NaN and infinite ones stay, and are not drawn."""
+    values = np.array(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    values[finite] = values[finite].clip(-PLOT_LIMIT, PLOT_LIMIT)
+    return values
 
 
 def _label_accuracy(axes) -> None:
@@ -245,9 +256,13 @@ def _output(value: float) -> str:
 
 
 def save_figure(figure, plt, out: Path) -> Path:
+    """Draw `figure` into the PNG `out` (atomically) and close it. matplotlib's warnings (a glyph
+    missing from the font for a control character in a run's name, numpy's overflow while
+    placing the ticks of an axis that reaches 1e308) are not the user's: they never show."""
     try:
         make_directory(out.parent)
-        with atomic_file(out) as f:
+        with warnings.catch_warnings(), np.errstate(all="ignore"), atomic_file(out) as f:
+            warnings.simplefilter("ignore")
             figure.savefig(f, format="png", dpi=110)
     finally:
         plt.close(figure)

@@ -198,18 +198,21 @@ class Inputs(NamedTuple):
 
 
 def expand_inputs(paths: list[Path]) -> Inputs:
-    """Files as given; a directory becomes its image files (sorted by name, not recursive, hidden
-    files skipped), the other files it holds are listed in `skipped`. A file is an image when its
-    suffix is one of an image format, or Pillow recognises its header. A path that does not exist,
-    or a file named explicitly, is kept, so that it gets its own error later."""
+    """Files as given; a directory becomes its image files (sorted by name, not recursive: its
+    subdirectories and hidden files are left out), the other entries it holds are listed in
+    `skipped`: files that are not images, and what is not a regular file (a FIFO, a socket, a
+    device, a dangling link), never opened. A file is an image when its suffix is one of an image
+    format, or Pillow recognises its header. A path that does not exist, or a file named
+    explicitly, is kept, so that it gets its own error later."""
     files, skipped = [], []
     for path in map(Path, paths):
         if not path.is_dir():
             files.append(path)
             continue
-        entries = sorted(p for p in path.iterdir() if not p.name.startswith(".") and p.is_file())
+        entries = sorted(p for p in path.iterdir() if not p.name.startswith(".") and not p.is_dir())
         for entry in entries:
-            (files if _looks_like_an_image(entry) else skipped).append(entry)
+            image = entry.is_file() and _looks_like_an_image(entry)
+            (files if image else skipped).append(entry)
     return Inputs(files, skipped)
 
 

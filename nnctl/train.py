@@ -28,7 +28,14 @@ from tqdm import tqdm
 from nnctl.atomic import atomic_write_text
 from nnctl.augment import ChunkDistorter, config_distortions
 from nnctl.checkpoint import SNAPSHOT_UNITS, load_checkpoint, save_checkpoint, save_snapshot
-from nnctl.config import Config, config_to_dict, dump_config, network_memory_problem
+from nnctl.config import (
+    INIT_CHECK_EXAMPLES,
+    Config,
+    check_initial_network,
+    config_to_dict,
+    dump_config,
+    network_memory_problem,
+)
 from nnctl.data import (
     Splits,
     check_classes,
@@ -160,6 +167,7 @@ def train(
             if run_dir is not None:
                 check_new_run_dir(Path(run_dir), force)
             data = _load(config)
+            data.initial = _initial_network(config, data.splits)
             if received:
                 raise Interrupted(f"{signal.Signals(received[0]).name}: stopped while loading "
                                   "the data, before a run directory was made", received[0])
@@ -187,6 +195,8 @@ class _Data:
     splits: Splits
     test_pixels: tuple[np.ndarray, np.ndarray]
     meta: dict  # what every checkpoint records beside the weights and the progress
+    # a new run's initial weights and the generator that drew them (next: the epochs' shuffles)
+    initial: tuple[Network, np.random.Generator] | None = None
 
 
 def _load(config: Config) -> _Data:
@@ -195,10 +205,10 @@ def _load(config: Config) -> _Data:
     sizes = [splits.train.x.shape[1], *config.model.hidden, splits.classes]
     problem = network_memory_problem(sizes, config.training.dtype)
     if problem:
-        raise ConfigError(f"model.hidden: {problem}")
+        raise ConfigError(f"{config.where('model.hidden')}: {problem}")
     if config_distortions(config) and len(splits.train.image_shape) != 2:
-        raise ConfigError(f"data.augment: images of shape {splits.train.image_shape} cannot be "
-                          "distorted (2-D images only)")
+        raise ConfigError(f"{config.where('data.augment')}: images of shape "
+                          f"{splits.train.image_shape} cannot be distorted (2-D images only)")
     paths = data_paths(config.data)
     # The test pixels are read now, so that a bad test file fails before any work, and scaled
     # only at the end: the float copy is not held through training.
@@ -216,20 +226,15 @@ def _load(config: Config) -> _Data:
 def _start(config: Config, run_dir: Path, received: list[int], data: _Data, resume: bool) -> Run:
     """The network and progress of the last checkpoint (resume), or new weights with the epoch-0
     checkpoints (a run stopped before them starts from scratch when resumed)."""
-    splits, tc = data.splits, config.training
+    splits = data.splits
     if resume and has_checkpoint(run_dir):
         network, progress, history = _resume_state(run_dir, data.meta)
         atomic_write_text(run_dir / "config.yaml", dump_config(config))  # with any --set applied
         return Run(config, run_dir, splits, data.test_pixels, data.meta, network, progress,
                    history, received)
+    network, rng = data.initial or _initial_network(config, splits)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     _stop_if_signalled(received, run_dir, "the start, before the first checkpoint")
-    rng = np.random.default_rng(tc.seed)
-    network = init_network(
-        [splits.train.x.shape[1], *config.model.hidden, splits.classes],
-        config.model.activation, config.model.output,
-        config.model.init.scheme, config.model.init.scale, rng, tc.dtype,
-    )
     atomic_write_text(run_dir / "metrics.jsonl", "")
     initial = _validation_metrics(network, splits, config)
     progress = Progress(epoch=0, rng=rng.bit_generator.state, best_epoch=0,
@@ -240,6 +245,18 @@ def _start(config: Config, run_dir: Path, received: list[int], data: _Data, resu
     for checkpoint in ("best.npz", "last.npz"):  # last.npz commits them
         run.checkpoint(checkpoint, initial, progress)
     return run
+
+
+def _initial_network(config: Config, splits: Splits) -> tuple[Network, np.random.Generator]:
+    """The initial weights, drawn by the generator seeded with training.seed (which goes on to
+    shuffle the epochs), checked (`check_initial_network`) on the first training examples."""
+    model = config.model
+    rng = np.random.default_rng(config.training.seed)
+    network = init_network([splits.train.x.shape[1], *model.hidden, splits.classes],
+                           model.activation, model.output, model.init.scheme, model.init.scale,
+                           rng, config.training.dtype)
+    check_initial_network(config, network, splits.train.x[:INIT_CHECK_EXAMPLES])
+    return network, rng
 
 
 def _train_epochs(run: Run, show_progress: bool, on_epoch: Callable[[dict], None]) -> str:

@@ -92,9 +92,11 @@ def import_csv(train_csv: str | Path, to: str | Path, *, test_csv: str | Path | 
 def parse_shape(text: str) -> tuple[int, ...]:
     """An image shape written `28x28` (or `3x32x32`...); a one-line ConfigError otherwise."""
     parts = text.lower().split("x")
-    if not all(re.fullmatch(r"\s*[0-9]{1,10}\s*", part) for part in parts):
+    if not all(re.fullmatch(r"\s*[0-9]+\s*", part) for part in parts):
         raise ConfigError(f"image shape {_shown(text)!r}: expected sizes joined by x, e.g. 28x28")
-    return _given_shape([int(part) for part in parts])
+    # a size of more than 10 digits is too large whatever it is: never converted whole
+    return _given_shape([int(part) if len(part.strip()) <= 10 else MAX_SIDE + 1
+                         for part in parts], shown=text)
 
 
 def write_idx_gz(path: Path, array: np.ndarray, rows: int = 4096) -> None:
@@ -113,19 +115,28 @@ def write_idx_gz(path: Path, array: np.ndarray, rows: int = 4096) -> None:
             gz.write(np.ascontiguousarray(array[start:start + rows], dtype=big).tobytes())
 
 
-def _given_shape(image_shape: Sequence[int] | None) -> tuple[int, ...] | None:
+def _given_shape(image_shape: Sequence[int] | None, shown: str | None = None
+                 ) -> tuple[int, ...] | None:
     """The image shape as a tuple, checked: 1 to MAX_DIMENSIONS - 1 sizes (the IDX reader's
-    limit, with the count), each 1 .. 2**31 - 1; a ConfigError otherwise."""
+    limit, with the count), each 1 .. MAX_SIDE, an image of at most MAX_PAYLOAD pixels (what an
+    IDX file nnctl reads may hold); a ConfigError naming the shape (as `shown`) otherwise."""
     if image_shape is None:
         return None
     shape = tuple(image_shape)
-    if not shape or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
-                            and 0 < d <= MAX_SIDE for d in shape):
+    if shown is None:
         shown = "x".join(map(str, shape)) if len(shape) <= 20 else f"{len(shape)} sizes"
-        raise ConfigError(f"image shape {shown or 'empty'}: each size must be a whole number "
-                          f"from 1 to {MAX_SIDE}")
+    shown = f"image shape {_shown(shown) or 'empty'}"
+    if not shape or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                            and d > 0 for d in shape):
+        raise ConfigError(f"{shown}: each size must be a whole number from 1 to {MAX_SIDE:,}")
     if len(shape) >= MAX_DIMENSIONS:
-        raise ConfigError(f"image shape: {len(shape)} dimensions, at most {MAX_DIMENSIONS - 1}")
+        raise ConfigError(f"{shown}: {len(shape)} dimensions, at most {MAX_DIMENSIONS - 1}")
+    if max(shape) > MAX_SIDE:
+        raise ConfigError(f"{shown}: the sizes are too large: each is at most {MAX_SIDE:,}")
+    if math.prod(shape) > MAX_PAYLOAD:
+        raise ConfigError(f"{shown}: the sizes are too large: an image of {math.prod(shape):,} "
+                          f"pixels, more than the {MAX_PAYLOAD:,} an IDX file nnctl reads may "
+                          "hold")
     return tuple(int(d) for d in shape)
 
 

@@ -22,6 +22,7 @@ import itertools
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ DEFAULT_SEEDS = [0, 1, 2]
 MAX_TRIALS = 10_000
 MAX_VALUES = 1_000
 MAX_SEEDS = 1_000
+MAX_INT_BOUND = 2**62 - 1  # an int distribution's max - min fits a 64-bit integer
 TRIAL_ID = re.compile(r"p\d+-s\d+")
 
 
@@ -250,21 +252,31 @@ def _axis(spec: Any, where: str, method: str, key: str) -> dict:
     low, high = (_bound(spec.get(name), f"{where}: {name}", kind) for name in ("min", "max"))
     if not (low < high or (kind == "int" and low == high)):
         raise ConfigError(f"{where}: min must be below max, got {low} and {high}")
+    if kind == "uniform" and not math.isfinite(high - low):
+        raise ConfigError(f"{where}: max - min must be a finite number (at most "
+                          f"{sys.float_info.max:.4g}), got {low:g} and {high:g}")
     if kind == "loguniform" and low <= 0:
         raise ConfigError(f"{where}: min: a loguniform distribution needs min > 0, got {low}")
     return {"distribution": kind, "min": low, "max": high}
 
 
 def _bound(value: Any, where: str, kind: str) -> float | int:
+    """A distribution's min or max: a finite number (a whole one within +-MAX_INT_BOUND for an
+    int distribution, so that max - min fits the generator's 64-bit integers)."""
     if isinstance(value, str) and kind != "int":
         try:
             value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
         except ValueError:
             pass
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "int" and not (number and isinstance(value, int) and abs(value) < 2**62):
+    if kind == "int" and not (number and isinstance(value, int)):
         raise ConfigError(f"{where}: an int distribution needs whole numbers, got {_shown(value)}")
-    if not number or not math.isfinite(value):
+    if kind == "int" and abs(value) > MAX_INT_BOUND:
+        raise ConfigError(f"{where}: an int distribution's bounds lie within +-(2**62 - 1), got "
+                          f"{_shown(value)}")
+    if not number:
+        raise ConfigError(f"{where}: must be a number, got {_shown(value)}")
+    if not math.isfinite(value):
         raise ConfigError(f"{where}: must be a finite number, got {_shown(value)}")
     return value if kind == "int" else float(value)
 
