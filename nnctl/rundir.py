@@ -383,6 +383,7 @@ def resume_config(run_dir: Path, overrides: Sequence[str] = (),
     saved = run_dir / "config.yaml"
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
+    check_run_entries(run_dir)  # nothing is read through a link either
     if last.exists():
         trained = config_from_dict(load_checkpoint(last)[1]["config"], str(last))
     elif is_run(run_dir) and saved.is_file():

@@ -14,7 +14,7 @@ import socket
 import time
 from pathlib import Path
 
-from nnctl.atomic import confined
+from nnctl.atomic import check_entry, confined
 from nnctl.checkpoint import read_metadata
 from nnctl.config import Config, config_from_dict
 from nnctl.errors import Interrupted, NnctlError, RunDirError, one_line
@@ -45,6 +45,8 @@ def run_trial(raw_config: dict, source: str, run_dir: str, epochs: int, sweep_di
         config = config_from_dict(raw_config, source)
         config.training.epochs = epochs
         with confined(sweep_dir):  # trials/ and the trial's directory: never through a link
+            for directory in (path.parent, path):
+                check_entry(directory, "directory")
             if has_checkpoint(path) or (path / "config.yaml").is_file():
                 outcome["resumed_from"] = _epochs_done(path)
                 train(_resumed_config(path, config), path, resume=True)
