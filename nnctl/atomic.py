@@ -87,11 +87,9 @@ def not_ours(path: Path, kind: str) -> str:
         mode = os.lstat(path).st_mode
     except OSError:
         mode = 0
-    what = ("is a symbolic link" if stat.S_ISLNK(mode)
-            else "is a directory" if stat.S_ISDIR(mode)
-            else "is not a regular file (a FIFO, device or socket)" if kind == "file"
-            else "is not a directory")
-    return (f"{path}: {what}, not a {kind} nnctl made; nnctl writes nothing through it "
+    what = ("is a symbolic link" if stat.S_ISLNK(mode) else "is a directory" if stat.S_ISDIR(mode)
+            else "is a file" if stat.S_ISREG(mode) else "is a FIFO, device or socket")
+    return (f"{path}: {what}, not the {kind} nnctl made there; nnctl writes nothing through it "
             "(remove it, or choose another directory)")
 
 

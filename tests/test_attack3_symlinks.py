@@ -107,10 +107,10 @@ def test_an_own_entry_linked_elsewhere_is_refused(run, run_dir, config_file, els
 
 
 @pytest.mark.parametrize("entry, make, words", [
-    ("checkpoints", lambda p: p.write_bytes(b"a file"), "is not a directory"),
-    ("metrics.jsonl", os.mkfifo, "is not a regular file"),
-    ("config.yaml", os.mkdir, "is a directory"),
-    ("checkpoints/best.npz", os.mkdir, "is a directory"),
+    ("checkpoints", lambda p: p.write_bytes(b"a file"), "is a file, not the directory"),
+    ("metrics.jsonl", os.mkfifo, "is a FIFO, device or socket, not the file"),
+    ("config.yaml", os.mkdir, "is a directory, not the file"),
+    ("checkpoints/best.npz", os.mkdir, "is a directory, not the file"),
 ])
 @pytest.mark.parametrize("mode", ["force", "resume"])
 def test_an_own_entry_of_another_kind_is_refused(run, run_dir, config_file, entry, make, words,
