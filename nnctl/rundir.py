@@ -256,6 +256,9 @@ def reset_run_files(run_dir: Path) -> None:
             _remove_own(checkpoints, [entry.name for entry in os.scandir(checkpoints)
                                       if CHECKPOINT_NAME.fullmatch(entry.name)
                                       and entry.is_file(follow_symlinks=False)], run_dir)
+        except OSError as e:
+            raise RunDirError(f"{run_dir}: cannot read the run directory: {e.strerror or e}"
+                              ) from None
         finally:
             os.close(checkpoints)
         top = open_directory(run_dir)
