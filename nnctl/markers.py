@@ -1,10 +1,12 @@
 """A directory nnctl writes (a run, a sweep, a tour) carries a marker file, held locked (flock) by
 the one process writing the directory, which records its pid in it; the kernel releases the lock
-when that process ends, however it ends. Also: appending one JSON line durably (metrics.jsonl,
-outcomes.jsonl)."""
+when that process ends, however it ends. While the lock is held, what the process writes under the
+directory stays inside it (atomic.confined). Also: appending one JSON line durably (metrics.jsonl,
+outcomes.jsonl), never through a symbolic link."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -13,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from nnctl.atomic import confined, not_ours, open_append, open_file
 from nnctl.errors import RunDirError
 from nnctl.outputs import finite_json
 
@@ -28,10 +31,13 @@ def locked_marker(marker: Path, record: dict, *, cannot_open: Callable[[OSError]
     `durable`: other machines read it); yields its descriptor. Each refusal is a RunDirError with
     the caller's words: the marker cannot be opened or written (`cannot_open(error)`), is not a
     regular file (`not_regular`), or another process holds it (`busy(descriptor)`, which may
-    read the holder's record)."""
+    read the holder's record). A symbolic link as the marker is refused. While the block runs,
+    what this process writes under the marker's directory stays in it (atomic.confined)."""
     try:
-        fd = os.open(marker, FLAGS, 0o666)
+        fd = open_file(marker, FLAGS)
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise RunDirError(not_ours(marker, "file")) from None
         raise RunDirError(cannot_open(e)) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -47,7 +53,8 @@ def locked_marker(marker: Path, record: dict, *, cannot_open: Callable[[OSError]
                 os.fsync(fd)
         except OSError as e:
             raise RunDirError(cannot_open(e)) from None
-        yield fd
+        with confined(marker.parent):
+            yield fd
     finally:
         os.close(fd)  # releases the lock
 
@@ -62,10 +69,12 @@ def holder_pid(fd: int) -> int | None:
 
 
 def append_json_line(path: Path, record: dict) -> None:
-    """One JSON line appended to `path` and flushed to disk (non-finite numbers as null)."""
+    """One JSON line appended to `path` and flushed to disk (non-finite numbers as null); a
+    symbolic link or anything but a regular file at `path` is refused (atomic.open_append)."""
+    line = (json.dumps(finite_json(record), allow_nan=False) + "\n").encode()
     try:
-        with open(path, "a") as f:
-            f.write(json.dumps(finite_json(record), allow_nan=False) + "\n")
+        with os.fdopen(open_append(path), "wb") as f:
+            f.write(line)
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:

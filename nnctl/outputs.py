@@ -3,7 +3,8 @@
 An output option (`--figure`, `plot --out`, `--save-preprocessed`, `inspect-weights --out`,
 `data fetch --to`, ...) never replaces a file that existed before the command started unless the
 user passed `--force`, and never writes into a run directory's own files (its config, metrics,
-summary, marker or checkpoints), with or without `--force`.
+summary, marker or checkpoints), with or without `--force`; a directory on the way swapped for a
+symbolic link after the check does not redirect the write (atomic.pin_directory).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from nnctl.atomic import make_directory
+from nnctl.atomic import make_directory, pin_directory
 from nnctl.errors import NnctlError, RunDirError
 from nnctl.inputs import same_file
 
@@ -26,12 +27,8 @@ def check_output_file(path: str | Path, force: bool = False,
     Refused with a one-line `error`: a file of a run directory and one of the command's `inputs`
     (always), an existing directory, an existing file without `force`.
     """
-    from nnctl.rundir import owning_run  # rundir writes JSON with finite_json below
-
     path = Path(path)
-    run = owning_run(path)
-    if run is not None:
-        raise error(f"{path}: is one of the files of the run {run}; write the output elsewhere")
+    _refuse_run_file(path, path, error)
     if any(same_file(path, given) for given in inputs):
         raise error(f"{path}: is one of the files this command reads; write the output elsewhere")
     if path.is_dir():
@@ -39,7 +36,19 @@ def check_output_file(path: str | Path, force: bool = False,
     if (path.exists() or path.is_symlink()) and not force:
         raise error(f"{path}: already exists; pass --force to replace it, or choose another name")
     make_directory(path.parent, error)
+    # the file goes into this very directory: a link swapped in later for it (or for a directory
+    # above it) cannot take the write into a run
+    _refuse_run_file(pin_directory(path, error) / path.name, path, error)
     return path
+
+
+def _refuse_run_file(real: Path, path: Path, error: type[NnctlError]) -> None:
+    """Refuse the output `path` if `real` (where it resolves) is a run's own file."""
+    from nnctl.rundir import owning_run  # rundir writes JSON with finite_json below
+
+    run = owning_run(real)
+    if run is not None:
+        raise error(f"{path}: is one of the files of the run {run}; write the output elsewhere")
 
 
 def finite_json(value: Any, digits: int | None = None) -> Any:

@@ -18,6 +18,9 @@ runs/NAME/
 A run belongs to one process at a time: choosing and creating a directory is one atomic step
 (mkdir), and every writer takes the lock before it reads or writes anything in the run.
 `--force` removes only the files above, and only in a directory that carries the marker.
+Every one of them must be what nnctl made (a regular file; checkpoints/ a directory), never a
+symbolic link: a run directory where one is not is refused, and while the run is locked nothing
+is written or removed through a link (atomic.confined).
 """
 
 from __future__ import annotations
@@ -32,7 +35,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from nnctl.atomic import atomic_write_text, make_directory, remove_stale_temporaries
+from nnctl.atomic import (
+    atomic_write_text,
+    check_entry,
+    confined,
+    make_directory,
+    not_ours,
+    open_directory,
+    remove_stale_temporaries,
+)
 from nnctl.checkpoint import load_checkpoint
 from nnctl.config import (
     Config,
@@ -103,6 +114,7 @@ def check_new_run_dir(out: Path, force: bool = False) -> None:
 
 def _check_replaceable(out: Path, force: bool) -> None:
     _refuse_foreign(out)
+    check_run_entries(out)
     if has_checkpoint(out) and not force:
         raise RunDirError(f"{out}: already holds a run; continue it with --resume {out}, or "
                           "pass --force to start it over")
@@ -145,9 +157,27 @@ def lock_run(run_dir: Path) -> Iterator[Path]:
                        busy=lambda fd: (f"{run_dir}: is being written by {_holder(run_dir)}; "
                                         "wait for it to finish or stop it (its run is then "
                                         "resumable)")):
+        check_run_entries(run_dir)
         for directory in (run_dir, run_dir / "checkpoints"):  # left by a killed writer
             remove_stale_temporaries(directory)
         yield run_dir
+
+
+def check_run_entries(run_dir: Path) -> None:
+    """Refuse a run directory whose own entries are not what nnctl made: the marker, config,
+    metrics and summary regular files, checkpoints/ a directory and the checkpoints in it regular
+    files (a symbolic link, a FIFO or a directory in their place would take nnctl's writes, or
+    its --force removals, elsewhere)."""
+    for name, kind in ((RUN_MARKER, "file"), *((name, "file") for name in OWN_FILES),
+                       ("checkpoints", "directory")):
+        check_entry(run_dir / name, kind)
+    try:
+        entries = list(os.scandir(run_dir / "checkpoints"))
+    except OSError:
+        return
+    for entry in entries:
+        if CHECKPOINT_NAME.fullmatch(entry.name) and not entry.is_file(follow_symlinks=False):
+            raise RunDirError(not_ours(run_dir / "checkpoints" / entry.name, "file"))
 
 
 def writer_pid(run_dir: Path) -> int | None:
@@ -217,18 +247,38 @@ def _refuse_foreign(run_dir: Path) -> None:
 
 
 def reset_run_files(run_dir: Path) -> None:
-    """Remove what a run writes (its files and checkpoints), nothing else, leaving an empty
-    checkpoints/ and metrics.jsonl (which shows that the directory can be written)."""
-    try:
-        (run_dir / "checkpoints").mkdir(exist_ok=True)
-        for entry in os.scandir(run_dir / "checkpoints"):
-            if CHECKPOINT_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
-        for name in OWN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
+    """Remove what a run writes (its files and checkpoints), nothing else and never through a
+    symbolic link, leaving an empty checkpoints/ and metrics.jsonl (which shows that the
+    directory can be written)."""
+    with confined(run_dir):
+        checkpoints = open_directory(run_dir / "checkpoints", create=True)
+        try:
+            _remove_own(checkpoints, [entry.name for entry in os.scandir(checkpoints)
+                                      if CHECKPOINT_NAME.fullmatch(entry.name)
+                                      and entry.is_file(follow_symlinks=False)], run_dir)
+        except OSError as e:
+            raise RunDirError(f"{run_dir}: cannot read the run directory: {e.strerror or e}"
+                              ) from None
+        finally:
+            os.close(checkpoints)
+        top = open_directory(run_dir)
+        try:
+            _remove_own(top, OWN_FILES, run_dir)
+        finally:
+            os.close(top)
         atomic_write_text(run_dir / "metrics.jsonl", "")
-    except OSError as e:
-        raise RunDirError(f"{run_dir}: cannot write the run directory: {e.strerror or e}") from None
+
+
+def _remove_own(directory: int, names: Sequence[str], run_dir: Path) -> None:
+    """Unlink `names` in the directory open as `directory` (a link is removed, not followed)."""
+    for name in names:
+        try:
+            os.unlink(name, dir_fd=directory)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise RunDirError(f"{run_dir}: cannot write the run directory: {e.strerror or e}"
+                              ) from None
 
 
 # --------------------------------------------------------------------------- run files
@@ -336,6 +386,7 @@ def resume_config(run_dir: Path, overrides: Sequence[str] = (),
     saved = run_dir / "config.yaml"
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
+    check_run_entries(run_dir)  # nothing is read through a link either
     if last.exists():
         trained = config_from_dict(load_checkpoint(last)[1]["config"], str(last))
     elif is_run(run_dir) and saved.is_file():

@@ -7,6 +7,11 @@ DIR/
   outcomes.jsonl   one JSON line per finished trial, and per early-stopping report (appended)
   trials/<id>/     one ordinary run directory per trial (nnctl runs, evaluate, plot... read them)
   results.csv, results.jsonl, best-points.png     written when the sweep ends
+
+Each of them is what nnctl made (regular files; trials/ and each trial a directory), never a
+symbolic link: a sweep directory where one is not is refused when it is locked, and while it is
+nothing is written through a link under it (atomic.confined; a trial confines its writes to the
+sweep directory too, see trial.run_trial).
 """
 
 from __future__ import annotations
@@ -18,7 +23,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nnctl.atomic import atomic_write_text, make_directory, remove_stale_temporaries
+from nnctl.atomic import (
+    atomic_write_text,
+    check_entry,
+    make_directory,
+    remove_stale_temporaries,
+)
 from nnctl.errors import RunDirError
 from nnctl.inputs import open_regular
 from nnctl.markers import append_json_line, holder_pid, locked_marker
@@ -27,6 +37,8 @@ from nnctl.sweep.spec import Sweep, sweep_from_dict
 SWEEP_MARKER = ".nnctl-sweep"
 MAX_SWEEP_BYTES = 64 << 20  # 10,000 trials with their values
 MAX_OUTCOMES_BYTES = 64 << 20
+OWN_FILES = (SWEEP_MARKER, "sweep.json", "outcomes.jsonl", "results.csv", "results.jsonl",
+             "best-points.png")
 
 
 def new_sweep_dir(out: Path | None, name: str) -> Path:
@@ -66,8 +78,24 @@ def lock_sweep(directory: Path, token: str) -> Iterator[Path]:
                        busy=lambda fd: (f"{directory}: another nnctl sweep is running it "
                                         f"({holder_pid(fd) or '?'}); wait for it or stop it"),
                        durable=True):
+        check_sweep_entries(directory)
         remove_stale_temporaries(directory)
         yield directory
+
+
+def check_sweep_entries(directory: Path) -> None:
+    """Refuse a sweep directory whose own entries are not what nnctl made (a symbolic link, a
+    FIFO or a directory where a file goes; a link or a file as trials/ or as a trial's run
+    directory)."""
+    for name in OWN_FILES:
+        check_entry(directory / name, "file")
+    check_entry(directory / "trials", "directory")
+    try:
+        trials = list(os.scandir(directory / "trials"))
+    except OSError:
+        return
+    for entry in trials:
+        check_entry(directory / "trials" / entry.name, "directory")
 
 
 def _marker(directory: Path) -> dict:

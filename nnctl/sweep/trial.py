@@ -14,6 +14,7 @@ import socket
 import time
 from pathlib import Path
 
+from nnctl.atomic import check_entry, confined
 from nnctl.checkpoint import read_metadata
 from nnctl.config import Config, config_from_dict
 from nnctl.errors import Interrupted, NnctlError, RunDirError, one_line
@@ -43,11 +44,14 @@ def run_trial(raw_config: dict, source: str, run_dir: str, epochs: int, sweep_di
         check_shared(sweep_dir, token)
         config = config_from_dict(raw_config, source)
         config.training.epochs = epochs
-        if has_checkpoint(path) or (path / "config.yaml").is_file():
-            outcome["resumed_from"] = _epochs_done(path)
-            train(_resumed_config(path, config), path, resume=True)
-        else:
-            train(config, path)
+        with confined(sweep_dir):  # trials/ and the trial's directory: never through a link
+            for directory in (path.parent, path):
+                check_entry(directory, "directory")
+            if has_checkpoint(path) or (path / "config.yaml").is_file():
+                outcome["resumed_from"] = _epochs_done(path)
+                train(_resumed_config(path, config), path, resume=True)
+            else:
+                train(config, path)
         outcome["status"] = (read_summary(path) or {}).get("status", "failed")
     except TrainingDiverged as e:
         outcome.update(status="diverged", message=str(e))

@@ -5,6 +5,9 @@ DIR/.nnctl-tour marks a directory the tour wrote (and is the file a running tour
 on, `flock`, released by the kernel however the process ends). A directory that holds anything
 and has no marker is refused, with or without --force; a finished tour (its index.html) is
 written again only with --force, which replaces the tour's own files by name and removes nothing.
+Its own entries (the marker, index.html, figures/ and runs/ with everything in them) must be what
+nnctl made, never a symbolic link; while the tour runs nothing is written through a link under it
+(atomic.confined).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nnctl.atomic import make_directory
-from nnctl.markers import append_json_line, holder_pid, locked_marker
+from nnctl.atomic import check_entry, make_directory
 from nnctl.errors import RunDirError
+from nnctl.markers import append_json_line, holder_pid, locked_marker
 
 TOUR_MARKER = ".nnctl-tour"
 PAGE = "index.html"
@@ -57,10 +60,29 @@ def claim_tour_dir(out: Path, force: bool) -> Iterator[Path]:
                        busy=lambda fd: (f"{out}: another nnctl tour is writing there "
                                         f"({_holder(fd)}); wait for it to finish or choose "
                                         "another --out")):
+        check_tour_entries(out)
         if (out / PAGE).exists() and not force:
             raise RunDirError(f"{out}: already holds a tour; pass --force to write it again "
                               "(only the tour's own files are replaced), or choose another --out")
         yield out
+
+
+def check_tour_entries(out: Path) -> None:
+    """Refuse a tour directory whose own entries are not what nnctl made: the marker and
+    index.html regular files; figures/ a tree of directories and regular files; runs/ a
+    directory of run directories (each run checks its own files when it is claimed)."""
+    for name in (TOUR_MARKER, PAGE):
+        check_entry(out / name, "file")
+    for name in ("figures", "runs"):
+        check_entry(out / name, "directory")
+    for top, directories, files in os.walk(out / "figures"):  # links are listed, not followed
+        for name in files:
+            check_entry(Path(top) / name, "file")
+        for name in directories:
+            check_entry(Path(top) / name, "directory")
+    runs = list(os.scandir(out / "runs")) if (out / "runs").is_dir() else []
+    for entry in runs:
+        check_entry(Path(entry.path), "directory")
 
 
 def _holder(fd: int) -> str:
