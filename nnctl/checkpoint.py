@@ -283,6 +283,7 @@ def _check_counts(meta: dict, path: Path) -> None:
     """The metadata's epoch, sizes and progress (if present) have their types and ranges; the
     epoch is the progress's."""
     epoch, sizes = meta.get("epoch"), meta.get("sizes")
+    progress = check_progress(meta["progress"], path) if "progress" in meta else None
     if "epoch" in meta and not _whole(epoch):
         raise CheckpointError(f"{path}: epoch: must be a whole number from 0 to 2**63 - 1, got "
                               f"{_shown(epoch)}")
@@ -290,11 +291,9 @@ def _check_counts(meta: dict, path: Path) -> None:
                                 and all(_whole(size) and size > 0 for size in sizes)):
         raise CheckpointError(f"{path}: sizes: must be a list of 2 to {MAX_LAYERS + 1} layer "
                               f"sizes, got {_shown(sizes)}")
-    if "progress" in meta:
-        progress = check_progress(meta["progress"], path)
-        if "epoch" in meta and epoch != progress.epoch:
-            raise CheckpointError(f"{path}: epoch {epoch} is not its progress.epoch "
-                                  f"({progress.epoch})")
+    if progress is not None and "epoch" in meta and epoch != progress.epoch:
+        raise CheckpointError(f"{path}: epoch {epoch} is not its progress.epoch "
+                              f"({progress.epoch})")
 
 
 def check_progress(raw: Any, path: Path) -> Progress:
