@@ -287,10 +287,9 @@ def _check_counts(meta: dict, path: Path) -> None:
     if "epoch" in meta and not _whole(epoch):
         raise CheckpointError(f"{path}: epoch: must be a whole number from 0 to 2**63 - 1, got "
                               f"{_shown(epoch)}")
-    if "sizes" in meta and not (isinstance(sizes, list) and 2 <= len(sizes) <= MAX_LAYERS + 1
-                                and all(_whole(size) and size > 0 for size in sizes)):
-        raise CheckpointError(f"{path}: sizes: must be a list of 2 to {MAX_LAYERS + 1} layer "
-                              f"sizes, got {_shown(sizes)}")
+    if "sizes" in meta and not (isinstance(sizes, list) and all(map(_whole, sizes))):
+        raise CheckpointError(f"{path}: sizes: must be a list of layer sizes, got "
+                              f"{_shown(sizes)}")  # load_checkpoint compares them with the arrays
     if progress is not None and "epoch" in meta and epoch != progress.epoch:
         raise CheckpointError(f"{path}: epoch {epoch} is not its progress.epoch "
                               f"({progress.epoch})")
