@@ -5,7 +5,8 @@ A trial's metric is its best over its epochs: the highest val_accuracy (the epoc
 best.npz keeps) or the lowest val_loss. A point is ranked once all its trials have a metric
 (finished, stopped by a stop condition, or stopped early by ASHA); a point with a diverged or
 failed trial is listed after the ranked ones, with the reason. Test figures are never used to
-rank: the best point's test accuracy is reported once, after it was chosen.
+rank: the best point's test accuracy is reported once, after it was chosen. A sweep without a
+ranked point has no result: `best_line` is then an error (the command exits 1).
 """
 
 from __future__ import annotations
