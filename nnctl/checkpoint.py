@@ -10,19 +10,21 @@ trained with.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS, OUTPUTS
 from nnctl.atomic import atomic_write_bytes
-from nnctl.config import Config, config_from_dict
+from nnctl.config import MAX_INT, Config, config_from_dict
 from nnctl.errors import CheckpointError, ConfigError, one_line
 from nnctl.inputs import open_regular
 from nnctl.network import Network
@@ -42,6 +44,26 @@ MAX_METADATA_DEPTH = 32
 MAX_NAME = 100  # characters in a member's name
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
                 (2, 0): np.lib.format.read_array_header_2_0}
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint's metadata as `progress`."""
+
+    epoch: int  # epochs completed
+    rng: dict  # the generator's state before the next epoch's shuffle
+    best_epoch: int
+    best_val_accuracy: float | None
+    position: int = 0  # examples done in epoch `epoch + 1` when it was interrupted
+    loss_sum: float = 0.0  # their summed loss, mistakes, updates and seconds
+    mistakes: int = 0
+    updates: int = 0
+    seconds: float = 0.0
+
+
+_COUNTS = ("epoch", "best_epoch", "position", "mistakes", "updates")  # whole numbers >= 0
+_SUMS = ("loss_sum", "seconds")  # finite numbers >= 0
+_IN_EPOCH = ("loss_sum", "mistakes", "updates", "seconds")  # 0 unless an epoch was interrupted
 
 
 def checkpoint_bytes(network: Network, metadata: dict) -> bytes:
@@ -253,7 +275,88 @@ def _metadata(raw: np.ndarray | None, path: Path) -> dict:
     if not (isinstance(meta.get("activation"), str) and isinstance(meta.get("output"), str)
             and meta["activation"] in ACTIVATIONS and meta["output"] in OUTPUTS):
         raise CheckpointError(f"{path}: metadata names an unknown activation or output function")
+    _check_counts(meta, path)
     return meta
+
+
+def _check_counts(meta: dict, path: Path) -> None:
+    """The metadata's epoch, sizes and progress (if present) have their types and ranges; the
+    epoch is the progress's."""
+    epoch, sizes = meta.get("epoch"), meta.get("sizes")
+    progress = check_progress(meta["progress"], path) if "progress" in meta else None
+    if "epoch" in meta and not _whole(epoch):
+        raise CheckpointError(f"{path}: epoch: must be a whole number from 0 to 2**63 - 1, got "
+                              f"{_shown(epoch)}")
+    if "sizes" in meta and not (isinstance(sizes, list) and all(map(_whole, sizes))):
+        raise CheckpointError(f"{path}: sizes: must be a list of layer sizes, got "
+                              f"{_shown(sizes)}")  # load_checkpoint compares them with the arrays
+    if progress is not None and "epoch" in meta and epoch != progress.epoch:
+        raise CheckpointError(f"{path}: epoch {epoch} is not its progress.epoch "
+                              f"({progress.epoch})")
+
+
+def check_progress(raw: Any, path: Path) -> Progress:
+    """A checkpoint's `progress` as a Progress, every field checked for its type and range as a
+    config is (a one-line CheckpointError naming the field otherwise): whole numbers from 0 to
+    2**63 - 1, finite sums >= 0, a best epoch not after the epoch, a validation accuracy from 0
+    to 1 or null, at most `position` mistakes, no sums before an interrupted epoch's first
+    example, and the random generator's state (PCG64) exactly as numpy takes it."""
+    where = f"{path}: progress"
+    fields = {f.name: f for f in dataclasses.fields(Progress)}
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{where}: not a JSON object, got {_shown(raw)}")
+    required = [n for n, f in fields.items() if f.default is dataclasses.MISSING]
+    missing, unknown = [n for n in required if n not in raw], [k for k in raw if k not in fields]
+    if missing or unknown:
+        raise CheckpointError(f"{where}: " + ("no " + ", ".join(missing) if missing else
+                                              f"unknown key {_shown(unknown[0])}"))
+    progress = Progress(**raw)
+    for name in _COUNTS:
+        if not _whole(getattr(progress, name)):
+            raise CheckpointError(f"{where}.{name}: must be a whole number from 0 to 2**63 - 1, "
+                                  f"got {_shown(getattr(progress, name))}")
+    for name in _SUMS:
+        if not _number(getattr(progress, name), 0, math.inf):
+            raise CheckpointError(f"{where}.{name}: must be a finite number >= 0, got "
+                                  f"{_shown(getattr(progress, name))}")
+    accuracy = progress.best_val_accuracy
+    if accuracy is not None and not _number(accuracy, 0, 1):
+        raise CheckpointError(f"{where}.best_val_accuracy: must be a number from 0 to 1 or "
+                              f"null, got {_shown(accuracy)}")
+    if progress.best_epoch > progress.epoch:
+        raise CheckpointError(f"{where}.best_epoch: {progress.best_epoch} is after its epoch "
+                              f"({progress.epoch})")
+    if progress.mistakes > progress.position:
+        raise CheckpointError(f"{where}.mistakes: {progress.mistakes} in {progress.position} "
+                              "examples")
+    if progress.position == 0 and any(getattr(progress, name) for name in _IN_EPOCH):
+        raise CheckpointError(f"{where}: sums of an epoch not begun (position 0)")
+    _check_rng(progress.rng, f"{where}.rng")
+    return progress
+
+
+def _whole(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and 0 <= value <= MAX_INT)
+
+
+def _number(value: Any, low: float, high: float) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and low <= value <= high)
+
+
+def _check_rng(state: Any, where: str) -> None:
+    """A PCG64 state that numpy sets and gives back unchanged (numpy's setter alone lets some
+    wrong ones through, changed)."""
+    generator = np.random.PCG64()
+    try:
+        generator.state = state
+        kept = generator.state == state and state.get("has_uint32") in (0, 1)
+    except (TypeError, ValueError, OverflowError, KeyError, AttributeError):
+        kept = False
+    if not kept:
+        raise CheckpointError(f"{where}: not the state of numpy's PCG64 generator, got "
+                              f"{_shown(state)}")
 
 
 def _shown(value: object, width: int = 60) -> str:
@@ -326,8 +429,12 @@ def load_trained(target: str | Path) -> tuple[Path, Network, dict, Config]:
     its path, network, metadata and config."""
     path = resolve_checkpoint(target)
     network, meta = load_checkpoint(path)
+    return path, network, meta, stored_config(meta, path)
+
+
+def stored_config(meta: dict, path: Path) -> Config:
+    """The config a checkpoint's metadata records, validated (a CheckpointError otherwise)."""
     try:
-        config = config_from_dict(meta.get("config"), source=str(path))
+        return config_from_dict(meta.get("config"), source=str(path))
     except ConfigError as e:
         raise CheckpointError(f"the config stored in the checkpoint is not valid: {e}") from None
-    return path, network, meta, config

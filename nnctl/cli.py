@@ -592,7 +592,8 @@ def runs_command(paths: tuple[str, ...], sort: str, as_json: bool, as_csv: bool)
 
     DIR is a run directory or a directory holding runs (default: runs/). Status: running (a
     process holds the run), finished, stopped (by a stop condition), diverged, interrupted,
-    killed (ended without a word: SIGKILL, a crash; resumable), new (no checkpoint yet).
+    killed (ended without a word: SIGKILL, a crash; resumable), new (no checkpoint yet),
+    damaged (a file of the run is not what nnctl wrote: the problem column says which).
 
     \b
     Example:

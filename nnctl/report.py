@@ -292,6 +292,9 @@ def runs_table(rows: list[dict], keys: list[str]) -> Table:
         table.add_column("differs", overflow="fold", ratio=1, min_width=24)
     for name in ("epochs", "val", "test", "time"):
         table.add_column(name, justify="right", no_wrap=True)
+    damaged = any(row.get("problem") for row in rows)
+    if damaged:
+        table.add_column("problem", overflow="fold", ratio=1)
     for name, row in zip(names, rows):
         best = row["best_epoch"]
         differs = " ".join(f"{short_key(key)}={value_text(row[key])}" for key in keys)
@@ -302,6 +305,8 @@ def runs_table(rows: list[dict], keys: list[str]) -> Table:
             _percent(row["best_val_accuracy"]) + (f" ({best})" if best else ""),
             _percent(row["test_accuracy"]),
             "-" if row["seconds"] is None else f"{row['seconds']:.0f} s",
+            *([escape((row.get("problem") or "").replace(row["run"] + os.sep, ""))]
+              if damaged else []),
         )
     return table
 

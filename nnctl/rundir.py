@@ -284,14 +284,51 @@ def _remove_own(directory: int, names: Sequence[str], run_dir: Path) -> None:
 # --------------------------------------------------------------------------- run files
 
 
+# summary.json's figures: numbers or null
+SUMMARY_NUMBERS = ("epochs", "best_epoch", "best_val_accuracy", "test_loss", "test_accuracy",
+                   "train_seconds")
+
+
 def read_summary(run_dir: Path) -> dict | None:
-    """summary.json as a dict, or None if it is missing or not one (at most 1 MiB is read)."""
+    """summary.json as a dict, or None if it is missing or not one (see load_summary)."""
     try:
-        with open_regular(run_dir / "summary.json", "a summary", RunDirError, 1 << 20) as f:
-            summary = json.loads(f.read())
-    except (RunDirError, ValueError, RecursionError):
+        return load_summary(run_dir)
+    except RunDirError:
         return None
-    return summary if isinstance(summary, dict) else None
+
+
+def load_summary(run_dir: Path) -> dict | None:
+    """summary.json as a dict (None if there is none); a one-line RunDirError if it is not a
+    summary of nnctl: a JSON object of at most 1 MiB with a known status, its figures numbers
+    or null."""
+    path = run_dir / "summary.json"
+    try:
+        with open_regular(path, "a summary", RunDirError, 1 << 20) as f:
+            text = f.read()
+    except RunDirError:
+        if not os.path.lexists(path):
+            return None
+        raise
+    try:
+        summary = json.loads(text)
+    except (ValueError, RecursionError):
+        raise RunDirError(f"{path}: not valid JSON; not a summary of nnctl") from None
+    problem = (("not a JSON object" if not isinstance(summary, dict) else None)
+               or (f"status {summary.get('status')!r:.40} is none of {', '.join(STATUSES)}"
+                   if summary.get("status") not in STATUSES else None)
+               or _not_numbers(summary, SUMMARY_NUMBERS))
+    if problem:
+        raise RunDirError(f"{path}: {problem}; not a summary of nnctl")
+    return summary
+
+
+def _not_numbers(record: dict, keys: tuple[str, ...]) -> str | None:
+    """What is wrong with a record whose `keys`, where present, must be numbers or null."""
+    for key in keys:
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} is not a number"
+    return None
 
 
 def append_metrics(run_dir: Path, record: dict) -> None:
@@ -341,13 +378,10 @@ def _metrics_record(line: bytes, required: tuple[str, ...]) -> dict | str:
         return "not valid JSON"
     if not isinstance(record, dict):
         return "not a JSON object"
-    for key in (*required, *OPTIONAL_METRIC_KEYS):
-        value = record.get(key)
-        if key in required and key not in record:
-            return f"no {key}"
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            return f"{key} is not a number"
-    return record
+    missing = [key for key in required if key not in record]
+    if missing:
+        return f"no {missing[0]}"
+    return _not_numbers(record, (*required, *OPTIONAL_METRIC_KEYS)) or record
 
 
 def restore_history(run_dir: Path, epochs: int) -> list[dict]:

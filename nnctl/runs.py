@@ -7,14 +7,25 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from nnctl.checkpoint import read_metadata
-from nnctl.config import PATH_KEYS, flatten
-from nnctl.errors import NnctlError, RunDirError
-from nnctl.rundir import checkpoint_path, is_run, read_metrics, read_summary, writer_pid
+from nnctl.checkpoint import read_metadata, stored_config
+from nnctl.config import PATH_KEYS, config_to_dict, flatten, load_config
+from nnctl.errors import NnctlError, RunDirError, one_line
+from nnctl.rundir import (
+    STATUSES,
+    checkpoint_path,
+    is_run,
+    load_summary,
+    read_metrics,
+    writer_pid,
+)
 from nnctl.terminal import shown
+
+T = TypeVar("T")
 
 MAX_DEPTH = 3  # run directories are looked for this deep below a directory given (sweeps nest)
 # Keys that always differ between runs and say nothing about the experiment.
@@ -26,7 +37,7 @@ class RunInfo:
     """One run as `nnctl runs` lists it."""
 
     path: Path
-    status: str  # running, finished, stopped, diverged, interrupted, killed, new, unreadable
+    status: str  # running, finished, stopped, diverged, interrupted, killed, new, damaged
     config: dict  # flattened: {"training.learning_rate": 0.1, ...}
     network: str  # 784-300-10
     rule: str
@@ -35,6 +46,7 @@ class RunInfo:
     best_val_accuracy: float | None
     test_accuracy: float | None  # of the best checkpoint, once the run is complete
     seconds: float | None  # training time of the epochs completed
+    problem: str | None = None  # why the run is damaged: its first file that is not nnctl's
 
     def as_dict(self, keys: list[str]) -> dict:
         return {"run": str(self.path), "status": self.status, "network": self.network,
@@ -42,7 +54,8 @@ class RunInfo:
                 **{key: self.config.get(key) for key in keys},
                 "epochs": self.epochs, "best_epoch": self.best_epoch,
                 "best_val_accuracy": self.best_val_accuracy,
-                "test_accuracy": self.test_accuracy, "seconds": self.seconds}
+                "test_accuracy": self.test_accuracy, "seconds": self.seconds,
+                "problem": self.problem}
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
@@ -77,47 +90,72 @@ def _natural(path: Path) -> tuple:
 
 
 def read_run(path: Path) -> RunInfo:
-    """What `path` holds, from its files and its lock; a damaged run is listed as unreadable."""
-    try:
-        meta = read_metadata(checkpoint_path(path, "last.npz"))
-    except NnctlError:
-        meta = None
-    summary = read_summary(path) or {}
-    metrics = _metrics(path)
-    config = flatten(meta["config"]) if meta and isinstance(meta.get("config"), dict) else {}
-    progress = (meta or {}).get("progress") or {}
+    """What `path` holds, from its files and its lock. A damaged run (a file that is not what
+    nnctl wrote: its checkpoint, its stored config, config.yaml, summary.json, metrics.jsonl) is
+    listed as damaged, with the first problem found."""
+    problems: list[str] = []
+    meta = _read(problems, lambda: _last_metadata(path)) or {}
+    summary = _read(problems, lambda: load_summary(path)) or {}
+    metrics = _read(problems, lambda: read_metrics(path)
+                    if os.path.lexists(path / "metrics.jsonl") else [])
+    saved = _read(problems, lambda: _saved_config(path))
+    config = flatten(meta["config"]) if meta else saved
+    if metrics is not None and len(metrics) < meta.get("epoch", 0):
+        problems.append(f"{path / 'metrics.jsonl'}: holds {len(metrics)} epochs, last.npz "
+                        f"{meta['epoch']}")
+    progress = meta.get("progress") or {}
+    problem = problems[0] if problems else None
     return RunInfo(
         path=path,
-        status=status(path, meta, summary),
-        config=config,
-        network="-".join(map(str, meta["sizes"])) if meta and "sizes" in meta else "?",
-        rule=str(config.get("training.rule", "?")),
-        epochs=int(meta.get("epoch", 0)) if meta else 0,
+        status=status(path, meta, summary, problem),
+        config=config or {},
+        network="-".join(map(str, meta["sizes"])) if "sizes" in meta else "?",
+        rule=str((config or {}).get("training.rule", "?")),
+        epochs=meta.get("epoch", 0),
         best_epoch=progress.get("best_epoch"),
         best_val_accuracy=progress.get("best_val_accuracy"),
         test_accuracy=summary.get("test_accuracy"),
-        seconds=sum(m.get("seconds", 0) for m in metrics) if metrics else None,
+        seconds=sum(m.get("seconds") or 0 for m in metrics) if metrics else None,
+        problem=problem,
     )
 
 
-def status(path: Path, meta: dict | None, summary: dict) -> str:
-    """running (a process holds the lock), else how the last process ended (summary.json's
-    status); killed if it ended without saying (SIGKILL, a crash); new before any checkpoint."""
+def _read(problems: list[str], read: Callable[[], T]) -> T | None:
+    """What `read` returns, or None with its error's message added to `problems`."""
+    try:
+        return read()
+    except NnctlError as e:
+        problems.append(one_line(e))
+        return None
+
+
+def _last_metadata(path: Path) -> dict | None:
+    """last.npz's metadata, checked, with its stored config (None before the first checkpoint)."""
+    last = checkpoint_path(path, "last.npz")
+    if not os.path.lexists(last):
+        return None
+    meta = read_metadata(last)
+    stored_config(meta, last)
+    return meta
+
+
+def _saved_config(path: Path) -> dict | None:
+    """config.yaml, checked and flattened (None if there is none)."""
+    saved = path / "config.yaml"
+    return flatten(config_to_dict(load_config(saved))) if os.path.lexists(saved) else None
+
+
+def status(path: Path, meta: dict, summary: dict, problem: str | None = None) -> str:
+    """running (a process holds the lock), damaged (`problem`), else how the last process ended
+    (summary.json's status); killed if it ended without saying (SIGKILL, a crash); new before
+    any checkpoint."""
     if writer_pid(path) is not None:
         return "running"
-    if summary.get("status") in ("finished", "stopped", "diverged", "interrupted"):
+    if problem is not None:
+        return "damaged"
+    if summary.get("status") in STATUSES:
         return summary["status"]
-    if meta is None:
-        return "new" if not checkpoint_path(path, "last.npz").exists() else "unreadable"
-    return "killed"
-
-
-def _metrics(path: Path) -> list[dict]:
-    """The readable records of metrics.jsonl (none if it cannot be read)."""
-    try:
-        return read_metrics(path, lenient=True)
-    except RunDirError:
-        return []
+    return "killed" if meta else "new"
 
 
 def differing_keys(runs: list[RunInfo]) -> list[str]:

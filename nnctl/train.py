@@ -27,7 +27,14 @@ from tqdm import tqdm
 
 from nnctl.atomic import atomic_write_text
 from nnctl.augment import ChunkDistorter, config_distortions
-from nnctl.checkpoint import SNAPSHOT_UNITS, load_checkpoint, save_checkpoint, save_snapshot
+from nnctl.checkpoint import (
+    SNAPSHOT_UNITS,
+    Progress,
+    check_progress,
+    load_checkpoint,
+    save_checkpoint,
+    save_snapshot,
+)
 from nnctl.config import (
     INIT_CHECK_EXAMPLES,
     Config,
@@ -79,21 +86,6 @@ class TrainingDiverged(NnctlError):
     """The loss became NaN or infinite (exit status 3)."""
 
     exit_code = 3
-
-
-@dataclass
-class Progress:
-    """Where training stands; saved in every checkpoint's metadata."""
-
-    epoch: int  # epochs completed
-    rng: dict  # the generator's state before the next epoch's shuffle
-    best_epoch: int
-    best_val_accuracy: float | None
-    position: int = 0  # examples done in epoch `epoch + 1` when it was interrupted
-    loss_sum: float = 0.0  # their summed loss, mistakes, updates and seconds
-    mistakes: int = 0
-    updates: int = 0
-    seconds: float = 0.0
 
 
 @dataclass
@@ -228,7 +220,7 @@ def _start(config: Config, run_dir: Path, received: list[int], data: _Data, resu
     checkpoints (a run stopped before them starts from scratch when resumed)."""
     splits = data.splits
     if resume and has_checkpoint(run_dir):
-        network, progress, history = _resume_state(run_dir, data.meta)
+        network, progress, history = _resume_state(run_dir, data.meta, len(splits.train))
         atomic_write_text(run_dir / "config.yaml", dump_config(config))  # with any --set applied
         return Run(config, run_dir, splits, data.test_pixels, data.meta, network, progress,
                    history, received)
@@ -434,7 +426,10 @@ def _epoch_checkpoint(run: Run, metrics: dict) -> None:
                       run.network.weights[0][:SNAPSHOT_UNITS])
 
 
-def _resume_state(run_dir: Path, meta: dict) -> tuple[Network, Progress, list[dict]]:
+def _resume_state(run_dir: Path, meta: dict, examples: int
+                  ) -> tuple[Network, Progress, list[dict]]:
+    """The network, progress and metrics of the run's last.npz, checked against the data it
+    trains on (`examples` in an epoch)."""
     last = checkpoint_path(run_dir, "last.npz")
     network, saved = load_checkpoint(last)
     if saved.get("preprocessing") != meta["preprocessing"]:
@@ -443,10 +438,13 @@ def _resume_state(run_dir: Path, meta: dict) -> tuple[Network, Progress, list[di
     if saved.get("image_shape") != meta["image_shape"] or network.sizes[-1] != meta["classes"]:
         raise CheckpointError(f"{last}: was trained on other data ({saved.get('image_shape')}, "
                               f"{network.sizes[-1]} classes)")
-    try:
-        progress = Progress(**saved["progress"])
-    except (KeyError, TypeError):
-        raise CheckpointError(f"{last}: has no training progress to resume from") from None
+    if "progress" not in saved:
+        raise CheckpointError(f"{last}: has no training progress to resume from")
+    progress = check_progress(saved["progress"], last)
+    if progress.position >= examples:
+        raise CheckpointError(f"{last}: progress.position is {progress.position:,}, outside the "
+                              f"epoch's examples (0 to {examples - 1:,}: the run trains on "
+                              f"{examples:,})")
     return network, progress, restore_history(run_dir, progress.epoch)
 
 

@@ -5,7 +5,8 @@ A trial's metric is its best over its epochs: the highest val_accuracy (the epoc
 best.npz keeps) or the lowest val_loss. A point is ranked once all its trials have a metric
 (finished, stopped by a stop condition, or stopped early by ASHA); a point with a diverged or
 failed trial is listed after the ranked ones, with the reason. Test figures are never used to
-rank: the best point's test accuracy is reported once, after it was chosen.
+rank: the best point's test accuracy is reported once, after it was chosen. A sweep without a
+ranked point has no result: `best_line` is then an error (the command exits 1).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nnctl.atomic import atomic_write_text
+from nnctl.errors import NnctlError, one_line
 from nnctl.outputs import csv_text, dumps
 from nnctl.runs import mean_sd
 from nnctl.sweep.spec import METRICS, Sweep, point_label
@@ -109,13 +111,24 @@ def best_line(sweep: Sweep, results: list[PointResult]) -> str:
     """The best point, and its test accuracy (mean ± sd over its seeds), said once."""
     best = results[0] if results and results[0].ranked else None
     if best is None:
-        return "no point has all its trials finished: nothing to choose"
+        raise NnctlError(no_result(sweep, results))
     tests = [t["test_accuracy"] for t in best.trials if t.get("test_accuracy") is not None]
     test = (f"test accuracy {_mean_sd(tests, True)} over its {len(tests)} seeds"
             if tests else "no test accuracy recorded")
     return (f"best point {best.point} ({best.label or 'the base config'}): {sweep.metric} "
             f"{_mean_sd([t[sweep.metric] for t in best.trials], sweep.metric == 'val_accuracy')};"
             f" {test} (chosen on validation only)")
+
+
+def no_result(sweep: Sweep, results: list[PointResult]) -> str:
+    """Why a sweep without a ranked point chose nothing: how many of its trials failed or
+    diverged, and the first one's reason."""
+    trials = [t for r in sorted(results, key=lambda r: r.point) for t in r.trials]
+    bad = [t for t in trials if t["status"] not in HAS_METRIC or t.get(sweep.metric) is None]
+    first = (f"; the first, {bad[0]['id']}, {bad[0]['status']}: "
+             f"{one_line(bad[0].get('message') or 'no ' + sweep.metric)[:200]}" if bad else "")
+    return (f"the sweep has no result: {len(bad)} of {len(trials)} trials failed or diverged, so "
+            f"no point has all its trials finished{first}")
 
 
 def results_table(sweep: Sweep, results: list[PointResult], directory: Path) -> Table:

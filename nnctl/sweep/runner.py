@@ -73,6 +73,8 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
     not run again. SIGINT / SIGTERM end it with `Interrupted` once running trials have saved
     their checkpoints."""
     with deferred_signals() as received:
+        if resume is not None:  # checked as a sweep file is, before Ray is imported
+            sweep, token = _stored(sweep, resume)
         ray = import_ray(address)  # a second or two
         if received:
             raise Interrupted(f"{signal.Signals(received[0]).name}: stopped while starting; "
@@ -80,8 +82,6 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
         if resume is None:
             state.check_new_sweep_dir(out)  # nothing is written before Ray is up
             token = state.new_token()
-        else:
-            sweep, token = _stored(sweep, resume)
         unfinished = resume is None or not ({t.id for t in sweep.trials} <= {
             r["trial"] for r in state.read_outcomes(resume) if "outcome" in r})
         with (connect(ray, workers, address, received) if unfinished

@@ -17,8 +17,10 @@ directory (or on another node) finds the same files.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import itertools
+import json
 import math
 import os
 import re
@@ -108,22 +110,65 @@ class Sweep:
                 "trials": [vars(trial) for trial in self.trials]}
 
 
-def sweep_from_dict(data: dict) -> Sweep:
-    """A sweep as `Sweep.as_dict` stored it; a KeyError or TypeError if it is not one."""
-    trials = [Trial(str(t["id"]), int(t["point"]), int(t["seed"]), dict(t["values"]))
-              for t in data["trials"]]
-    sweep = Sweep(str(data["source"]), dict(data["base"]), dict(data["parameters"]),
-                  str(data["method"]), data["samples"], int(data["sample_seed"]),
-                  [int(s) for s in data["seeds"]], str(data["metric"]), data["early_stop"],
-                  trials)
-    seeds = sweep.seeds
-    if (sweep.metric not in METRICS or not trials or not seeds or len(set(seeds)) != len(seeds)
-            or len(trials) % len(seeds)
-            or not all(TRIAL_ID.fullmatch(t.id) for t in trials)  # ids name directories
-            or any((t.point, t.seed) != (k // len(seeds), seeds[k % len(seeds)])
-                   for k, t in enumerate(trials))):  # as load_sweep laid them out
-        raise TypeError("not a sweep")
-    return sweep
+STORED_KEYS = ("nnctl_sweep", "token", "source", *TOP_KEYS, "trials")  # sweep.json's
+
+
+def sweep_from_dict(data: Any, where: str = "sweep.json") -> Sweep:
+    """A sweep as `Sweep.as_dict` stored it, checked by the same validator as a sweep file (its
+    base inline), and its trials where `load_sweep` lays them out, with values on the axes; a
+    ConfigError naming `where` otherwise."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: not a JSON object")
+    for key in data:
+        if key not in STORED_KEYS:
+            raise ConfigError(f"{where}: {_shown(key)}: unknown key")
+    missing = [key for key in ("source", "base", "method", "seeds", "metric", "trials")
+               if key not in data]
+    if missing or not isinstance(data["source"], str) or not isinstance(data["base"], dict):
+        raise ConfigError(f"{where}: " + (f"no {missing[0]}" if missing else
+                                          "source must be a file name and base a config"))
+    raw = {key: data[key] for key in TOP_KEYS if key in data}
+    if raw.get("samples") is None:  # as_dict stores a grid's unused samples and sample_seed
+        raw.pop("samples", None)
+        if raw.get("sample_seed") == 0:
+            raw.pop("sample_seed")
+    sweep = _checked(raw, where, Path.cwd())
+    stored = data["trials"]
+    expected = [vars(trial) for trial in sweep.trials]
+    if (not isinstance(stored, list) or len(stored) != len(expected)
+            or not all(isinstance(t, dict) for t in stored)):
+        raise ConfigError(f"{where}: trials: must be the sweep's {len(expected):,} trials")
+    for k, (trial, laid) in enumerate(zip(stored, expected)):
+        first = k - k % len(sweep.seeds)  # the point's first trial: its values are the point's
+        point = expected[k] if sweep.method == "grid" else stored[first]  # random: as drawn
+        if (set(trial) != set(laid) or not all(_same(trial[key], laid[key])
+                                               for key in ("id", "point", "seed"))
+                or not _on_axes(trial["values"], sweep.parameters)
+                or not _same(trial["values"], point["values"])):
+            raise ConfigError(f"{where}: trials: trial {k} is not the sweep's {laid['id']}")
+    trials = [Trial(t["id"], t["point"], t["seed"], dict(t["values"])) for t in stored]
+    return dataclasses.replace(sweep, source=data["source"], trials=trials)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same JSON value (1 and true are not)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _on_axes(values: Any, parameters: dict) -> bool:
+    """A point's values: one per parameter, each a listed value or within its distribution."""
+    if not isinstance(values, dict) or list(values) != list(parameters):
+        return False
+    for key, axis in parameters.items():
+        value = values[key]
+        if "values" in axis:
+            if not any(_same(value, listed) for listed in axis["values"]):
+                return False
+        elif (isinstance(value, bool) or not isinstance(value, (int, float))
+              or (axis["distribution"] == "int") != isinstance(value, int)
+              or not axis["min"] <= value <= axis["max"]):
+            return False
+    return True
 
 
 def point_label(values: dict) -> str:
@@ -139,13 +184,20 @@ def point_label(values: dict) -> str:
 def load_sweep(path: str | Path) -> Sweep:
     """Read, validate and expand a sweep file; every trial's config is validated too."""
     source = str(path)
-    raw = parse_yaml(read_config_text(Path(path)), source)
+    sweep = _checked(parse_yaml(read_config_text(Path(path)), source), source, Path(path).parent)
+    check_trials(sweep)
+    return sweep
+
+
+def _checked(raw: Any, source: str, here: Path) -> Sweep:
+    """The sweep a sweep file's contents describe (its base file relative to `here`), every key
+    checked, expanded to its trials; the one validator of a sweep file and of sweep.json."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a sweep file is a mapping with keys {', '.join(TOP_KEYS)}")
     for key in raw:
         if key not in TOP_KEYS:
             raise ConfigError(f"{source}: {_shown(key)}: unknown key{_did_you_mean(key, TOP_KEYS)}")
-    base = _base(raw.get("base"), source, Path(path).parent)
+    base = _base(raw.get("base"), source, here)
     method = _choice(raw.get("method", "grid"), METHODS, f"{source}: method")
     metric = raw.get("metric", "val_accuracy")
     if isinstance(metric, str) and metric.startswith("test"):
@@ -160,10 +212,8 @@ def load_sweep(path: str | Path) -> Sweep:
     width = max(3, len(str(len(points) - 1)))
     trials = [Trial(f"p{k:0{width}d}-s{seed}", k, seed, values)
               for k, values in enumerate(points) for seed in seeds]
-    sweep = Sweep(source, base, parameters, method, samples, sample_seed, seeds, metric,
-                  early_stop, trials)
-    check_trials(sweep)
-    return sweep
+    return Sweep(source, base, parameters, method, samples, sample_seed, seeds, metric,
+                 early_stop, trials)
 
 
 def check_trials(sweep: Sweep) -> list[Config]:
@@ -355,7 +405,7 @@ def _draw(parameter: dict, rng: np.random.Generator) -> Any:
 def _whole(value: Any, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{where}: must be a whole number from {low:,} to {high:,}, got "
-                          f"{_shown(value)}")
+                          f"{_show(value)}")
     return value
 
 

@@ -29,7 +29,7 @@ from nnctl.atomic import (
     make_directory,
     remove_stale_temporaries,
 )
-from nnctl.errors import RunDirError
+from nnctl.errors import ConfigError, RunDirError
 from nnctl.inputs import open_regular
 from nnctl.markers import append_json_line, holder_pid, locked_marker
 from nnctl.sweep.spec import Sweep, sweep_from_dict
@@ -148,9 +148,16 @@ def read_sweep(directory: Path) -> tuple[Sweep, str]:
         text = f.read(MAX_SWEEP_BYTES + 1)
     try:
         data = json.loads(text)
-        return sweep_from_dict(data), str(data["token"])
-    except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
+    except (ValueError, RecursionError):
         raise RunDirError(f"{path}: not a sweep file of nnctl (damaged?)") from None
+    try:
+        sweep = sweep_from_dict(data, str(path))
+    except ConfigError as e:  # the sweep file's own checks: a sweep.json nnctl did not write
+        raise RunDirError(f"{e}; not a sweep file of nnctl (damaged?)") from None
+    if not isinstance(data.get("token"), str) or data.get("nnctl_sweep") != 1:
+        raise RunDirError(f"{path}: no token or nnctl_sweep: 1; not a sweep file of nnctl "
+                          "(damaged?)")
+    return sweep, data["token"]
 
 
 # --------------------------------------------------------------------------- outcomes.jsonl
