@@ -15,21 +15,20 @@ import _signal
 import os
 
 _SIGNALS = (_signal.SIGINT, _signal.SIGTERM)
-_LINES = {number: f"{name}: stopped while starting; nothing was done\n".encode()
-          for number, name in zip(_SIGNALS, ("SIGINT", "SIGTERM"))}
 
 
 def _stop_quietly(signum: int, frame: object) -> None:
     """Exit at once: raising would unwind through whatever is importing, where an exception can
     turn into another one (`Error calling __set_name__`) and end as a traceback."""
+    name = b"SIGINT" if signum == _signal.SIGINT else b"SIGTERM"
     try:
-        os.write(2, _LINES[signum])
+        os.write(2, name + b": stopped while starting; nothing was done\n")
     except OSError:
         pass
     os._exit(128 + signum)
 
 
-_PREVIOUS = {s: _signal.signal(s, _stop_quietly) for s in _SIGNALS}
+_PREVIOUS = {s: _signal.signal(s, _stop_quietly) for s in _SIGNALS}  # INSTALLED: see the tests
 
 from nnctl.terminal import hold_standard_fds  # after the handler, on purpose
 

@@ -385,8 +385,8 @@ def test_a_bad_sweep_json_is_refused_before_ray_is_imported(stored_sweep):
     where, data = stored_sweep
     data["early_stop"]["reduction_factor"] = 1
     (where / "sweep.json").write_text(json.dumps(data))
-    code = ("import sys\nfrom nnctl.cli import main\ntry:\n    main()\nexcept SystemExit as e:\n"
-            "    print('ray' in sys.modules, e.code)\n")
+    code = ("import sys\nfrom nnctl.cli import main\ntry:\n    status = main()\n"
+            "except SystemExit as e:\n    status = e.code\nprint('ray' in sys.modules, status)\n")
     result = subprocess.run([sys.executable, "-c", code, "sweep", "--resume", str(where)],
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.stdout.split() == ["False", "1"], (result.stdout, result.stderr)

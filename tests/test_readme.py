@@ -178,9 +178,9 @@ def test_the_readme_results_are_docs_results():
 # ------------------------------------------------------------------ the walkthrough, run
 
 # What may differ from run to run: decimals (accuracies, losses, probabilities, seconds) and the
-# integers of a duration or a speed (`left ~6s`, `~1m04s`, `100k ex/s`). Other integers (digits,
-# epochs, counts) must be as shown.
-NUMBER = r"\d+\.\d+(?:e[-+]?\d+)?|\d+(?:m\d+)?(?=s\b)|\d+(?=k ex/s)"
+# integers of a duration or a speed (`left ~6s` or `left <1s`, `~1m04s`, `100k ex/s`). Other
+# integers (digits, epochs, counts) must be as shown.
+NUMBER = r"[~<]\d+(?:m\d+)?s\b|\d+\.\d+(?:e[-+]?\d+)?|\d+(?:m\d+)?(?=s\b)|\d+(?=k ex/s)"
 
 
 def pattern(shown: str) -> re.Pattern:
