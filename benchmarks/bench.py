@@ -57,8 +57,8 @@ from benchmarks.workload import (
     load_mnist_train,
     parse_network,
 )
+from nnctl.core.rules import one_hot
 from nnctl.engine import CHUNK_SIZES, ENGINES
-from nnctl.rules import one_hot
 
 TOOLS = (*ENGINES, *PEERS)  # nnctl's engines (BASELINE among them), then the peers
 # Defaults of a full run and of --quick (a check that every phase runs, in seconds)

@@ -49,8 +49,8 @@ from benchmarks.workload import (
     load_mnist_train,
     parse_network,
 )
+from nnctl.core.rules import one_hot
 from nnctl.engine import CHUNK_SIZES, fused, parts
-from nnctl.rules import one_hot
 
 EPOCH = 60_000
 FULL = {"networks": ["784-1000-500-10", "784-300-10", "784-800-10", "784-500-150-10",

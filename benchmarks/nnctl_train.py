@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nnctl.rundir import read_summary
+from nnctl.io.run_dir import read_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = "configs/mlp-300.yaml"

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from benchmarks.workload import LEARNING_RATE, SEED, Runner
-from nnctl.network import Network
+from nnctl.core.network import Network
 
 # tool name -> (module that must be importable, how to install it)
 PEERS = {

@@ -14,10 +14,10 @@ from typing import Protocol
 
 import numpy as np
 
-from nnctl.config import DataConfig
-from nnctl.data import data_paths, make_dataset, read_examples
+from nnctl.core.network import Network, init_network
 from nnctl.engine import CHUNK_SIZES, make_engine
-from nnctl.network import Network, init_network
+from nnctl.io.config import DataConfig
+from nnctl.io.data import data_paths, make_dataset, read_examples
 
 LEARNING_RATE = 0.1
 DTYPE = "float32"

@@ -26,6 +26,11 @@ def assert_one_line_error(result, status: int, *words: str) -> None:
         assert word in lines[0], (word, lines[0])
 
 
+def checkpoints(run_dir: Path) -> dict[str, bytes]:
+    """A run's checkpoints by name, with their bytes."""
+    return {p.name: p.read_bytes() for p in sorted((run_dir / "checkpoints").glob("*.npz"))}
+
+
 def snapshot(directory: Path) -> dict:
     """Every file below `directory` with its bytes: compare before and after a command."""
     return {p: p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
@@ -37,9 +42,9 @@ def sigterm_after_chunks(monkeypatch, calls: int) -> None:
     import os
     import signal
 
-    import nnctl.train
+    import nnctl.tasks.train
 
-    make_engine = nnctl.train.make_engine
+    make_engine = nnctl.tasks.train.make_engine
 
     def engine_that_gets_a_signal(*args):
         run_chunk, count = make_engine(*args), [0]
@@ -53,7 +58,7 @@ def sigterm_after_chunks(monkeypatch, calls: int) -> None:
 
         return wrapped
 
-    monkeypatch.setattr(nnctl.train, "make_engine", engine_that_gets_a_signal)
+    monkeypatch.setattr(nnctl.tasks.train, "make_engine", engine_that_gets_a_signal)
 
 
 @pytest.fixture
@@ -119,8 +124,8 @@ def tiny_dataset(tmp_path):
 def digit_reader(tmp_path_factory) -> Path:
     """A run of 784-100-10 trained on 20,000 MNIST digits for 3 epochs (a few seconds): it reads
     typeset digits and digits drawn with a mouse (`nnctl serve`'s tests)."""
-    from nnctl.config import config_from_dict
-    from nnctl.train import train
+    from nnctl.io.config import config_from_dict
+    from nnctl.tasks.train import train
 
     config = config_from_dict({"model": {"hidden": [100]}, "training": {"epochs": 3},
                                "data": {"limit": 20000, "validation": 1000}}, "digit-reader")

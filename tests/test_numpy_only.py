@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from nnctl.checkpoint import load_checkpoint
-from nnctl.config import load_config
-from nnctl.data import read_idx
-from nnctl.train import train
+from nnctl.io.checkpoint import load_checkpoint
+from nnctl.io.config import load_config
+from nnctl.io.data import read_idx
+from nnctl.tasks.train import train
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "how-to" / "numpy-only.md"
 TEST_IMAGES = (Path(__file__).resolve().parent.parent / "data" / "mnist"

@@ -21,8 +21,8 @@ import click
 import pytest
 
 from nnctl.cli import cli
-from nnctl.config import describe_keys
-from nnctl.report import COMPILE_NOTICE
+from nnctl.cli.text import COMPILE_NOTICE
+from nnctl.io.config import describe_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nnctl.predict import predict
-from nnctl.runs import find_runs, mean_sd
+from nnctl.io.run_info import find_runs, mean_sd
+from nnctl.tasks.predict import predict
 
 DIGITS = Path(__file__).resolve().parent.parent / "data" / "own-digits"
 

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from nnctl.runs import mean_sd
+from nnctl.io.run_info import mean_sd
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = [  # (config stem, the paper's network, the paper's test error in %, group)

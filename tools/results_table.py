@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nnctl.rundir import read_summary
-from nnctl.runs import find_runs, read_run, summarise_seeds
+from nnctl.io.run_dir import read_summary
+from nnctl.io.run_info import find_runs, read_run, summarise_seeds
 
 
 def row(directory: Path) -> str:

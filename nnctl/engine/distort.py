@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit
 
-from nnctl.augment import field_choice, resampling_maps
+from nnctl.core.distortions import field_choice, resampling_maps
 
 
 def distort(images: np.ndarray, params: dict[str, np.ndarray], bank: np.ndarray,

@@ -18,7 +18,7 @@ does from a plain loop), so the weights agree to rounding (tests/test_engines.py
 - The sigmoid is 1 / (1 + exp(-z)) as in activations.py (exp is several times cheaper than tanh
   here), and f' is taken from a = f(z) where that gives the same number (sigmoid, tanh).
 - Every constant comes in typed like the weights, so float32 arithmetic stays float32.
-- Deep nets may run in two threads instead: engine/parts.py (sgd_chunk_parts), chosen by
+- Deep nets may run in two threads instead: engine/threads.py (sgd_chunk_parts), chosen by
   `parts.threads_for`.
 
 numba is imported by the engine modules only; `nnctl --help` and `nnctl evaluate` never load it.
@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from nnctl.dropout import hidden_offsets
+from nnctl.core.dropout import hidden_offsets
+from nnctl.core.network import Network
 from nnctl.engine.boundary import ChunkResult, RunChunk
 from nnctl.errors import Diverged
-from nnctl.network import Network
 
 if TYPE_CHECKING:
-    from nnctl.engine.parts import Schedule
+    from nnctl.engine.threads import Schedule
 
 # The tables' names as codes the compiled loop branches on. Module-level integers are
 # compile-time constants to numba, so each branch below is chosen once per compilation. Adding an
@@ -451,7 +451,9 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     constants = np.array([0.5, 1.0, 0.0, np.finfo(dtype).tiny], dtype=dtype)
     codes = (ACTIVATION_CODES[network.activation], OUTPUT_CODES[network.output], LOSS_CODES[loss],
              RULE_CODES[rule])
-    from nnctl.engine import parts  # the two-thread kernel (it builds on this module's helpers)
+    from nnctl.engine import (
+        threads as parts,  # the two-thread kernel (it builds on this module's helpers)
+    )
 
     threads = parts.threads_for(network.sizes, rule) if threads is None else threads
     if threads == 2 and (rule != "backprop" or L < 2):

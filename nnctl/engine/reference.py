@@ -16,13 +16,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnctl.activations import ACTIVATIONS, DERIVATIVES, OUTPUTS
-from nnctl.dropout import layer_keeps
+from nnctl.core.activations import ACTIVATIONS, DERIVATIVES, OUTPUTS
+from nnctl.core.dropout import layer_keeps
+from nnctl.core.losses import OUTPUT_DELTAS, loss_function
+from nnctl.core.network import Network
+from nnctl.core.rules import SINGLE_LAYER_RULES
 from nnctl.engine.boundary import ChunkResult, RunChunk
 from nnctl.errors import Diverged
-from nnctl.losses import OUTPUT_DELTAS, loss_function
-from nnctl.network import Network
-from nnctl.rules import SINGLE_LAYER_RULES
 
 
 class Functions(NamedTuple):

@@ -1,7 +1,7 @@
 """What `nnctl serve` answers about one trained network, loaded once.
 
 Every request only reads the network (numpy's forward pass on weights nobody writes), so many
-threads may ask at once. An image is prepared by `nnctl predict`'s own code (`nnctl.predict`),
+threads may ask at once. An image is prepared by `nnctl predict`'s own code (`nnctl.tasks.predict`),
 never by a copy of it.
 """
 
@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.activations import ACTIVATIONS
-from nnctl.checkpoint import load_trained
-from nnctl.data import recorded_preprocessing
+from nnctl.core.activations import ACTIVATIONS
+from nnctl.core.network import Network
 from nnctl.errors import NnctlError
-from nnctl.images import tile
-from nnctl.network import Network
-from nnctl.predict import (
+from nnctl.figures.weights import tile
+from nnctl.io.checkpoint import load_trained
+from nnctl.io.data import recorded_preprocessing
+from nnctl.io.run_dir import owning_run, read_summary
+from nnctl.tasks.predict import (
     decode_image,
     decode_side,
     network_image_shape,
@@ -27,7 +28,6 @@ from nnctl.predict import (
     probabilities,
     ranked,
 )
-from nnctl.rundir import owning_run, read_summary
 
 TOP_UNITS = 8  # hidden units shown for an MLP: those that respond most to the drawing
 WEIGHT_ZOOM = 4  # pixels per weight in a template or filter picture (as inspect-weights draws)

@@ -17,10 +17,10 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from nnctl.atomic import atomic_write_text
 from nnctl.errors import NnctlError, one_line
-from nnctl.outputs import csv_text, dumps
-from nnctl.runs import mean_sd
+from nnctl.io.atomic import atomic_write_text
+from nnctl.io.outputs import csv_text, dumps
+from nnctl.io.run_info import mean_sd
 from nnctl.sweep.spec import METRICS, Sweep, point_label
 from nnctl.terminal import shown
 
@@ -95,8 +95,8 @@ def write_results(directory: Path, sweep: Sweep, results: list[PointResult]) -> 
 
 def plot_best(directory: Path, results: list[PointResult]) -> Path | None:
     """best-points.png: the learning curves of the trials of the best few ranked points."""
-    from nnctl.plot import learning_curves
-    from nnctl.runs import run_labels
+    from nnctl.figures.curves import learning_curves
+    from nnctl.io.run_info import run_labels
     from nnctl.sweep.state import trial_dir
 
     paths = [trial_dir(directory, t["id"]) for r in results[:BEST_PLOTTED] if r.ranked

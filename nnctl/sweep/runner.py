@@ -31,7 +31,7 @@ from nnctl.sweep import state
 from nnctl.sweep.results import PointResult, plot_best, point_results, write_results
 from nnctl.sweep.spec import METRICS, Sweep, Trial, check_trials
 from nnctl.sweep.trial import run_trial
-from nnctl.train import deferred_signals
+from nnctl.tasks.train import deferred_signals
 
 MAX_RETRIES = 3  # times Ray runs a trial again after its worker process died
 STOP_SECONDS = 60  # how long a stopped sweep waits for its trials to save their checkpoints

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.config import (
+from nnctl.errors import ConfigError
+from nnctl.io.config import (
     PATH_KEYS,
     Config,
     _show,
@@ -41,8 +42,7 @@ from nnctl.config import (
     read_config_text,
     set_dotted,
 )
-from nnctl.errors import ConfigError
-from nnctl.runs import short_key, value_text
+from nnctl.io.run_info import short_key, value_text
 
 METHODS = ("grid", "random")
 METRICS = {"val_accuracy": "max", "val_loss": "min"}  # and whether higher or lower is better

@@ -23,15 +23,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nnctl.atomic import (
+from nnctl.errors import ConfigError, RunDirError
+from nnctl.io.atomic import (
     atomic_write_text,
     check_entry,
     make_directory,
     remove_stale_temporaries,
 )
-from nnctl.errors import ConfigError, RunDirError
-from nnctl.inputs import open_regular
-from nnctl.markers import append_json_line, holder_pid, locked_marker
+from nnctl.io.inputs import open_regular
+from nnctl.io.markers import append_json_line, holder_pid, locked_marker
 from nnctl.sweep.spec import Sweep, sweep_from_dict
 
 SWEEP_MARKER = ".nnctl-sweep"
@@ -43,7 +43,7 @@ OWN_FILES = (SWEEP_MARKER, "sweep.json", "outcomes.jsonl", "results.csv", "resul
 
 def new_sweep_dir(out: Path | None, name: str) -> Path:
     """An empty directory for a new sweep: `out`, or the first free runs/NAME[-k]."""
-    from nnctl.rundir import _new_numbered  # the same numbering as train's run directories
+    from nnctl.io.run_dir import _new_numbered  # the same numbering as train's run directories
 
     if out is None:
         return _new_numbered(Path("runs") / name)

@@ -14,11 +14,11 @@ import socket
 import time
 from pathlib import Path
 
-from nnctl.atomic import check_entry, confined
-from nnctl.checkpoint import read_metadata
-from nnctl.config import Config, config_from_dict
 from nnctl.errors import Interrupted, NnctlError, RunDirError, one_line
-from nnctl.rundir import (
+from nnctl.io.atomic import check_entry, confined
+from nnctl.io.checkpoint import read_metadata
+from nnctl.io.config import Config, config_from_dict
+from nnctl.io.run_dir import (
     SAFE_TO_CHANGE,
     changed_keys,
     checkpoint_path,
@@ -34,7 +34,7 @@ def run_trial(raw_config: dict, source: str, run_dir: str, epochs: int, sweep_di
               token: str) -> dict:
     """Train the trial in `run_dir` until `epochs` (or a stop condition); its outcome: status
     (finished, stopped, diverged, failed, interrupted), message and figures (`trial_figures`)."""
-    from nnctl.train import TrainingDiverged, train
+    from nnctl.tasks.train import TrainingDiverged, train
 
     started = time.perf_counter()
     path = Path(run_dir)

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from nnctl import __version__
-from nnctl.atomic import atomic_write_text
 from nnctl.errors import Interrupted, NnctlError
+from nnctl.io.atomic import atomic_write_text
 from nnctl.tour import calculus, mnist, units
 from nnctl.tour.context import Tour
 from nnctl.tour.outdir import PAGE, claim_tour_dir
@@ -48,7 +48,7 @@ def run_tour(out: str | Path, quick: bool = False, force: bool = False,
     """Run every section into `out` (see outdir.claim_tour_dir), `echo` one line per claim,
     write out/index.html atomically and return its path. Raises ClaimsFailed if a claim did not
     hold; SIGINT / SIGTERM stop it between sections (Interrupted) without writing the page."""
-    from nnctl.train import deferred_signals
+    from nnctl.tasks.train import deferred_signals
 
     start = time.perf_counter()
     out = Path(out)

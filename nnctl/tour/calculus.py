@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnctl.activations import ACTIVATIONS, DERIVATIVES
-from nnctl.config import load_config
-from nnctl.gradcheck import TOLERANCE, check
-from nnctl.tour import plots
+from nnctl.core.activations import ACTIVATIONS, DERIVATIVES
+from nnctl.figures import lecture as plots
+from nnctl.io.config import load_config
+from nnctl.tasks.gradcheck import TOLERANCE, check
 from nnctl.tour.context import Tour
 from nnctl.tour.mnist import CONFIGS
 from nnctl.tour.page import Claim, Quote, Section
@@ -39,7 +39,7 @@ def activations(tour: Tour) -> Section:
     figure = tour.figure("activations.png", plots.activations(SHOWN, ACTIVATIONS, DERIVATIVES),
                          "sigmoid, tanh, ReLU and softplus with their derivatives",
                          "Each activation f (solid) and its derivative f′ (dashed), drawn from "
-                         "nnctl.activations' ACTIVATIONS and DERIVATIVES tables.")
+                         "nnctl.core.activations' ACTIVATIONS and DERIVATIVES tables.")
     rows = [["activation", "f (slide)", "f′ (slide)", "largest |f′ − central difference|"]]
     rows += [[name, *SLIDE_FORMULAS[name], f"{errors[name]:.1e}"] for name in SHOWN]
     return Section("activations", "Activations and their derivatives", [

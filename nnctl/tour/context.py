@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nnctl.outputs import check_output_file
+from nnctl.io.outputs import check_output_file
 from nnctl.tour.page import Figure
 
 
@@ -36,7 +36,7 @@ class Tour:
     def figure(self, name: str, drawn, alt: str, caption: str) -> Figure:
         """Save a matplotlib Figure `drawn` as figures/`name` (replacing the tour's own file)
         and take it onto the page."""
-        from nnctl.plot import pyplot, save_figure
+        from nnctl.figures.curves import pyplot, save_figure
 
         path = check_output_file(self.path("figures", name), force=True)
         save_figure(drawn, pyplot(), path)

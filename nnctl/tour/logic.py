@@ -1,5 +1,5 @@
 """The small demonstrations on points in the plane: McCulloch-Pitts threshold units, the
-perceptron and delta rules (nnctl.rules) on separable and non-separable sets, and XOR for one
+perceptron and delta rules (nnctl.core.rules) on separable and non-separable sets, and XOR for one
 layer, two linear layers and one hidden layer of sigmoid units (nnctl's network and engine)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnctl.core.network import Network, init_network
+from nnctl.core.rules import delta, one_hot, perceptron
+from nnctl.core.schedules import learning_rate
 from nnctl.engine import make_engine
-from nnctl.network import Network, init_network
-from nnctl.rules import delta, one_hot, perceptron
-from nnctl.schedule import learning_rate
 
 BOOLEAN_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
 XOR_LABELS = np.array([0, 1, 1, 0])
@@ -61,7 +61,8 @@ class PerceptronRun:
 
 
 def train_perceptron(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> PerceptronRun:
-    """Rosenblatt's rule, nnctl.rules.perceptron, until an epoch without a mistake or `epochs`."""
+    """Rosenblatt's rule, nnctl.core.rules.perceptron, until an epoch without a mistake or
+    `epochs`."""
     W, b = np.zeros((1, 2)), np.zeros(1)
     rng = np.random.default_rng(seed)
     lines, mistakes = [np.zeros(3)], []
@@ -142,8 +143,8 @@ def squared_error(x: np.ndarray, y: np.ndarray, line: np.ndarray) -> float:
 
 def train_delta(x: np.ndarray, y: np.ndarray, epochs: int, seed: int,
                 schedule: tuple[str, float, float] = ("inverse", 0.05, 0.05)) -> DeltaRun:
-    """Widrow-Hoff, nnctl.rules.delta, with eta from nnctl.schedule (`schedule`: name, eta,
-    decay); against numpy.linalg.lstsq's minimum of the same J."""
+    """Widrow-Hoff, nnctl.core.rules.delta, with eta from nnctl.core.schedules (`schedule`:
+    name, eta, decay); against numpy.linalg.lstsq's minimum of the same J."""
     W, b = np.zeros((1, 2)), np.zeros(1)
     rng = np.random.default_rng(seed)
     J = []

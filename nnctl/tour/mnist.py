@@ -10,17 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.checkpoint import load_checkpoint
-from nnctl.config import load_config
-from nnctl.evaluate import evaluate_checkpoint
-from nnctl.images import epoch_checkpoints, epoch_weights, inspect_weights
-from nnctl.plot import learning_curves
-from nnctl.rundir import checkpoint_path
-from nnctl.runs import mean_sd, run_labels
-from nnctl.tour import plots
+from nnctl.figures import lecture as plots
+from nnctl.figures.curves import learning_curves
+from nnctl.figures.weights import epoch_checkpoints, epoch_weights, inspect_weights
+from nnctl.io.checkpoint import load_checkpoint
+from nnctl.io.config import load_config
+from nnctl.io.run_dir import checkpoint_path
+from nnctl.io.run_info import mean_sd, run_labels
+from nnctl.tasks.evaluate import evaluate_checkpoint
+from nnctl.tasks.train import TrainResult, train
 from nnctl.tour.context import Tour
 from nnctl.tour.page import Claim, Quote, Section
-from nnctl.train import TrainResult, train
 
 CONFIGS = Path(__file__).resolve().parent.parent.parent / "configs"  # beside the bundled data
 SINGLE, MLP = "single-layer-softmax.yaml", "mlp-300.yaml"

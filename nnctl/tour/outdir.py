@@ -12,17 +12,14 @@ nnctl made, never a symbolic link; while the tour runs nothing is written throug
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nnctl.atomic import check_entry, make_directory
 from nnctl.errors import RunDirError
-from nnctl.markers import append_json_line, holder_pid, locked_marker
+from nnctl.io.atomic import check_entry, make_directory
+from nnctl.io.markers import holder_pid, locked_marker
 
 TOUR_MARKER = ".nnctl-tour"
 PAGE = "index.html"

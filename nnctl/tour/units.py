@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnctl.tour import logic, plots
+from nnctl.figures import lecture as plots
+from nnctl.tour import logic
 from nnctl.tour.context import Tour
 from nnctl.tour.page import Claim, Quote, Section
 
@@ -62,7 +63,7 @@ def perceptron_separable(tour: Tour) -> Section:
         Quote("Reminder: Perceptron Learning Algorithm", [
             "While more classification errors",
             "If ŷ⁽ⁱ⁾ ≠ y⁽ⁱ⁾:  w = w + y⁽ⁱ⁾ x⁽ⁱ⁾"])],
-        [("# nnctl.rules.perceptron, one unit, w = 0 at the start, eta = 1, the bias as the "
+        [("# nnctl.core.rules.perceptron, one unit, w = 0 at the start, eta = 1, the bias as the "
          "weight on x₀ = 1"),
          CALL.format(f"x, y, line = logic.separable_set({SEED}); "
                      f"run = logic.train_perceptron(x, y, {PERCEPTRON_EPOCHS}, {SEED}); "
@@ -108,7 +109,7 @@ def non_separable(tour: Tour) -> Section:
             "ADALINE: ∇J_n(wᵗ) = −η (y⁽ⁿ⁾ − wᵀx⁽ⁿ⁾) x⁽ⁿ⁾",
             "Widrow-Hoff, LMS, or delta rule",
             "J_n(w) = (y⁽ⁿ⁾ − wᵀx⁽ⁿ⁾)²"])],
-        ["# nnctl.rules.perceptron and nnctl.rules.delta; eta from nnctl.schedule",
+        ["# nnctl.core.rules.perceptron and nnctl.core.rules.delta; eta from nnctl.core.schedules",
          CALL.format(f"x, y = logic.overlapping_set({SEED}); "
                      f"print(logic.train_perceptron(x, y, {NON_SEPARABLE_EPOCHS}, {SEED}).mistakes)"
                      f"; d = logic.train_delta(x, y, {DELTA_EPOCHS}, {SEED}); "
@@ -122,8 +123,8 @@ def non_separable(tour: Tour) -> Section:
                f"{distance:.2%} of the least-squares w", excess < 0.01)],
         [figure],
         notes=[(f"The delta rule's learning rate: {name} schedule, η = {eta:g} / (1 + {decay:g}·t) "
-               "for t epochs done (nnctl.schedule): with a constant η, per-example steps keep "
-               "the weights in a band around the minimum whose width grows with η.")])
+               "for t epochs done (nnctl.core.schedules): with a constant η, per-example steps "
+               "keep the weights in a band around the minimum whose width grows with η.")])
 
 
 def xor(tour: Tour) -> Section:

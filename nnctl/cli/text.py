@@ -1,0 +1,321 @@
+"""What the terminal shows: training's summary, epoch lines and bar; the evaluation report."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from nnctl.core.schedules import learning_rate
+from nnctl.engine import engine_name
+from nnctl.terminal import shown
+
+if TYPE_CHECKING:
+    from nnctl.io.config import TrainingConfig
+    from nnctl.tasks.train import Run, TrainResult
+
+
+def number(value: float | None, spec: str) -> str:
+    """A metric for people: `value` formatted by `spec`; n/a when a run file holds null (a NaN
+    or an infinity, written as null so that the JSON stays valid)."""
+    return "n/a" if value is None else format(value, spec)
+
+
+def rate(examples_per_second: float) -> str:
+    """Examples per second, as the bar and the summary show it: `950`, `3.2k`, `108k`, `1.2M`."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if examples_per_second >= scale:
+            value = examples_per_second / scale
+            return f"{value:.1f}{suffix}" if value < 10 else f"{value:.0f}{suffix}"
+    return f"{examples_per_second:.0f}"
+
+
+def duration(seconds: float) -> str:
+    """An estimated time: `<1s`, `~45s`, `~1m20s`, `~2h05m`."""
+    s = round(seconds)
+    if s < 1:
+        return "<1s"
+    if s < 60:
+        return f"~{s}s"
+    if s < 3600:
+        return f"~{s // 60}m{s % 60:02d}s"
+    return f"~{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def seconds_left(epoch_seconds: list[float], epochs_left: float) -> float:
+    """The remaining epochs times the mean epoch time so far."""
+    return epochs_left * sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else 0.0
+
+
+def epoch_line(record: dict, run: Run) -> str:
+    """One line per epoch, 80 columns for typical figures; `*` marks a better validation accuracy
+    (the weights best.npz keeps):
+    `epoch  2/10  loss 0.0928 acc 97.13%  val 0.0772 97.78% *  lr 0.0833  left ~25s`."""
+    epochs = run.config.training.epochs
+    line = (f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  "
+            f"loss {number(record['train_loss'], '.4f')} "
+            f"acc {number(record['train_accuracy'], '.2%')}")
+    if "val_accuracy" in record:
+        best = "*" if run.progress.best_epoch == record["epoch"] else " "
+        line += (f"  val {number(record['val_loss'], '.4f')} "
+                 f"{number(record['val_accuracy'], '.2%')} {best}")
+    line += f"  lr {record['learning_rate']:<6.3g}"
+    epochs_left = epochs - record["epoch"]
+    if epochs_left > 0:
+        left = seconds_left([r["seconds"] for r in run.history], epochs_left)
+        line += f"  left {duration(left)}"
+    return line.rstrip()
+
+
+def bar_format(epoch: int, epochs: int) -> str:
+    """tqdm's format for the bar of an epoch; the running figures are its description:
+    `epoch 2/10  37%|█████▌         | loss 0.0928 acc 97.13%  108k ex/s  left ~25s`."""
+    return f"epoch {epoch}/{epochs} {{percentage:3.0f}}%|{{bar}}| {{desc}}"
+
+
+def bar_figures(run: Run, seen: int, loss_sum: float, mistakes: int, seconds: float) -> str:
+    """The bar's figures after `seen` examples of the epoch, trained in `seconds`."""
+    n = len(run.splits.train)
+    seconds = max(seconds, 1e-9)
+    epoch_seconds = [r["seconds"] for r in run.history] + [seconds * n / seen]
+    epochs_left = run.config.training.epochs - run.progress.epoch - seen / n
+    return (f"loss {loss_sum / seen:.4f} acc {1 - mistakes / seen:.2%}  "
+            f"{rate(seen / seconds)} ex/s  "
+            f"left {duration(seconds_left(epoch_seconds, epochs_left))}")
+
+
+COMPILE_NOTICE = "compiling the fast engine, first run only (~10 s)"
+
+
+def run_summary(run: Run) -> list[str]:
+    """What is about to run, before the first epoch (and the compile notice when due)."""
+    config, tc, network, splits = run.config, run.config.training, run.network, run.splits
+    parameters = sum(W.size + b.size for W, b in zip(network.weights, network.biases))
+    hidden = f"{config.model.activation} hidden, " if len(network.sizes) > 2 else ""
+    validation = 0 if splits.validation is None else len(splits.validation)
+    order = "shuffled each epoch" if tc.shuffle else "in file order"
+    rows = {
+        "network": f"{'-'.join(map(str, network.sizes))} ({parameters:,} parameters), {hidden}"
+                   f"{config.model.output} output",
+        "rule": f"{tc.rule} on {tc.loss} loss, seed {tc.seed}, {order}",
+        "data": f"{len(splits.train):,} train, {validation:,} validation, "
+                f"{len(run.test_pixels[1]):,} test examples",
+        "epochs": _summary_epochs(tc),
+        "lr": _summary_lr(tc),
+        "engine": f"{engine_name(tc.engine)}, {tc.dtype}",
+    }
+    lines = [f"nnctl: {_summary_start(run)}", *(f"{key:>9} {value}" for key, value in rows.items())]
+    if validation:
+        lines.append(
+            f"{'*':>9} marks a better validation accuracy: its weights are kept (best.npz)"
+        )
+    if engine_name(tc.engine) == "fused":
+        from nnctl.engine import fused  # numba is loaded only for the fused engine
+
+        if not fused.is_compiled():
+            lines.append(COMPILE_NOTICE)
+    return lines
+
+
+def _summary_start(run: Run) -> str:
+    """`training into DIR`, or where a resumed run goes on."""
+    progress, epochs = run.progress, run.config.training.epochs
+    if progress.position:
+        return (f"continuing {shown(run.run_dir)} in epoch {progress.epoch + 1} of {epochs}, after "
+                f"example {progress.position:,} of {len(run.splits.train):,}")
+    if progress.epoch:
+        return f"continuing {shown(run.run_dir)} after epoch {progress.epoch} of {epochs}"
+    return f"training into {shown(run.run_dir)}"
+
+
+def _summary_epochs(tc: TrainingConfig) -> str:
+    stop = tc.stop
+    early = [text for on, text in (
+        (stop.patience, f"after {stop.patience} epochs without a better val acc"),
+        (stop.tolerance, f"when |dJ|/J < {stop.tolerance:g}" if stop.tolerance else ""),
+        (stop.no_mistakes, "after an epoch without training mistakes"),
+    ) if on]
+    return f"{tc.epochs}" + (f" (stop early {' or '.join(early)})" if early else "")
+
+
+def _summary_lr(tc: TrainingConfig) -> str:
+    first = tc.learning_rate
+    last = learning_rate(tc.schedule, first, tc.decay, max(tc.epochs, 1))
+    if last == first:
+        return f"{first:g} (constant)"
+    return (f"{first:g} to {last:.3g} in epoch {tc.epochs} "
+            f"({tc.schedule} schedule, decay {tc.decay:g})")
+
+
+def result_lines(result: TrainResult) -> list[str]:
+    """What `train` prints on stdout at the end: time, the kept epoch and its test accuracy."""
+    lines = []
+    if result.already_complete:
+        lines.append(f"{shown(result.run_dir)}: the run is complete ({result.stop_reason}); "
+                     "nothing to do (resume with --set training.epochs=N to train on)")
+    elif result.history:
+        seconds = sum(r["seconds"] for r in result.history)
+        examples = sum(r["seconds"] * r["examples_per_second"] for r in result.history)
+        kept = next((r for r in result.history if r["epoch"] == result.best_epoch), {})
+        best = (f"; best val acc {number(kept['val_accuracy'], '.2%')} in epoch {kept['epoch']}"
+                if "val_accuracy" in kept else "")
+        lines.append(f"{len(result.history)} epochs in {seconds:.1f} s "
+                     f"({rate(examples / max(seconds, 1e-9))} ex/s){best}")
+    accuracy = result.test["accuracy"]
+    tested = (f"test accuracy {accuracy:.2%} (error {1 - accuracy:.2%}) with the weights of epoch "
+              f"{result.best_epoch} -> {shown(result.run_dir)}")
+    return [*lines, f"stopped: {result.stop_reason}", tested]
+
+
+def keys_text(keys: list[dict]) -> str:
+    """`train --keys`: every config key (config.describe_keys), its type and default, then what it
+    means on an indented line."""
+    lines = ["Config keys, set in the YAML file or with --set KEY=VALUE:"]
+    for key in keys:
+        lines.append(f"{key['key']} ({key['type']}, default {key['default']})")
+        lines += textwrap.wrap(key["help"], 76, initial_indent="    ", subsequent_indent="    ")
+    return "\n".join(lines)
+
+
+def evaluation_tables(result: dict) -> list[Table]:
+    """The summary, per-class and confusion tables; file names are shown with their control
+    characters escaped and never read as rich markup (a directory may be called `[/tmp]`)."""
+    summary = Table(title=f"{result['split']}: {result['examples']} examples "
+                          f"({escape(shown(result['checkpoint']))})")
+    for name in ("accuracy", "error rate", "mean loss"):
+        summary.add_column(name, justify="right")
+    summary.add_row(number(result["accuracy"], ".2%"), number(result["error_rate"], ".2%"),
+                    number(result["loss"], ".4f"))
+
+    per_class = Table(title="per class")
+    for name in ("class", "support", "precision", "recall"):
+        per_class.add_column(name, justify="right")
+    for row in result["per_class"]:
+        per_class.add_row(
+            str(row["class"]), str(row["support"]),
+            "-" if row["precision"] is None else f"{row['precision']:.2%}",
+            "-" if row["recall"] is None else f"{row['recall']:.2%}",
+        )
+
+    confusion = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    classes = len(result["confusion_matrix"])
+    confusion.add_column("", justify="right", style="bold")
+    for k in range(classes):
+        confusion.add_column(str(k), justify="right")
+    for k, row in enumerate(result["confusion_matrix"]):
+        cells = [f"[bold]{v}[/bold]" if j == k else (str(v) if v else "[dim]0[/dim]")
+                 for j, v in enumerate(row)]
+        confusion.add_row(str(k), *cells)
+    return [summary, per_class, confusion]
+
+
+def print_tables(tables: list[Table], console: Console | None = None) -> None:
+    """Print rich tables (to stdout by default). Their cells are rich markup, so a name in them
+    goes through escape(shown(...)); emoji codes are left as typed (`:cat:` in a run's name)."""
+    console = console or Console(emoji=False, highlight=False)
+    for table in tables:
+        console.print(table)
+
+
+def gradcheck_table(results, examples: int) -> Table:
+    table = Table(title=f"gradients on {examples} training examples: backprop against central "
+                        "differences")
+    for name in ("array", "shape", "checked", "max |gradient|", "relative error"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for r in results:
+        error = f"{r.error:.2e}" if r.ok else f"[bold red]{r.error:.2e}[/bold red]"
+        table.add_row(r.name, "x".join(map(str, r.shape)), str(r.checked),
+                      f"{r.largest_gradient:.3e}", error)
+    return table
+
+
+def dataset_tables(result: dict) -> list[Table]:
+    shape = "x".join(map(str, result["image_shape"]))
+    summary = Table(title=f"{escape(shown(result['directory']))}: {result['classes']} classes, "
+                          f"images {shape} {result['pixel_dtype']}")
+    for name in ("split", "examples", "pixel min", "pixel max", "pixel mean", "labels"):
+        summary.add_column(name, justify="right")
+    for split, s in result["splits"].items():
+        summary.add_row(split, f"{s['count']:,}", str(s["pixel_min"]), str(s["pixel_max"]),
+                        f"{s['pixel_mean']:.2f}", f"{s['label_min']}..{s['label_max']}")
+    balance = Table(title="examples per class")
+    balance.add_column("class", justify="right")
+    for split in result["splits"]:
+        balance.add_column(split, justify="right")
+    for k in range(result["classes"]):
+        balance.add_row(str(k), *(f"{s['class_counts'][k]:,}" for s in result["splits"].values()))
+    return [summary, balance]
+
+
+def verify_table(report: list[dict]) -> Table:
+    table = Table(title="verify")
+    for name in ("file", "ok", "message"):
+        table.add_column(name)
+    for r in report:
+        table.add_row(escape(shown(str(r["file"]).rsplit("/", 1)[-1])),
+                      "[green]yes[/green]" if r["ok"] else "[red]no[/red]",
+                      escape(shown(r["message"])))
+    return table
+
+
+def runs_table(rows: list[dict], keys: list[str]) -> Table:
+    """`nnctl runs`: one row per run (RunInfo.as_dict). What the runs share goes in the title,
+    what differs in the columns: network and rule if they differ, and the config keys that
+    differ as `key=value` in one column that wraps (so that any number of them fits)."""
+    import os.path
+
+    from rich import box
+
+    from nnctl.io.run_info import short_key, value_text
+
+    parent = (os.path.commonpath([os.path.dirname(row["run"]) or "." for row in rows])
+              if rows else "")
+    shared = [f"{name} {rows[0][name]}" for name in ("network", "rule")
+              if rows and len({row[name] for row in rows}) == 1]
+    varying = [name for name in ("network", "rule") if not any(name in s for s in shared)
+               and not (name == "network" and "model.hidden" in keys)]  # hidden= says it
+    title = f"{len(rows)} runs in {parent}/" + (f": {', '.join(shared)}" if shared else "")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+                  title=escape(shown(title)), title_justify="left",
+                  caption="val: best validation accuracy (its epoch); test: that checkpoint's; "
+                          "epochs: done/training.epochs", caption_justify="left")
+    keys = [key for key in keys if key != "training.epochs"]  # shown as done/max in "epochs"
+    names = [shown(os.path.relpath(row["run"], parent)) for row in rows]
+    table.add_column("run", no_wrap=True, min_width=min(32, max(map(len, names), default=3)))
+    table.add_column("status", no_wrap=True)
+    for name in varying:
+        table.add_column(name, justify="right", no_wrap=True)
+    if keys:
+        table.add_column("differs", overflow="fold", ratio=1, min_width=24)
+    for name in ("epochs", "val", "test", "time"):
+        table.add_column(name, justify="right", no_wrap=True)
+    damaged = any(row.get("problem") for row in rows)
+    if damaged:
+        table.add_column("problem", overflow="fold", ratio=1)
+    for name, row in zip(names, rows):
+        best = row["best_epoch"]
+        differs = " ".join(f"{short_key(key)}={value_text(row[key])}" for key in keys)
+        table.add_row(
+            escape(name), row["status"], *(escape(shown(row[v])) for v in varying),
+            *([escape(shown(differs))] if keys else []),
+            _epochs(row),
+            _percent(row["best_val_accuracy"]) + (f" ({best})" if best else ""),
+            _percent(row["test_accuracy"]),
+            "-" if row["seconds"] is None else f"{row['seconds']:.0f} s",
+            *([escape((row.get("problem") or "").replace(row["run"] + os.sep, ""))]
+              if damaged else []),
+        )
+    return table
+
+
+def _epochs(row: dict) -> str:
+    """Epochs done, and of how many when the run stopped early or is not done."""
+    most = row.get("training.epochs")
+    return str(row["epochs"]) if most in (None, row["epochs"]) else f"{row['epochs']}/{most}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"

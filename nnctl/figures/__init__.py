@@ -1,0 +1,1 @@
+"""Every picture nnctl draws: weights, learning curves, confusion, the lecture's figures."""

@@ -1,0 +1,310 @@
+"""`nnctl sweep` on a real Ray (no mocks): embedded, and a head started by `ray start` that
+--address connects to, on 127.0.0.1 only. Real processes and signals: SIGTERM to the sweep then
+--resume, SIGKILL to the worker running a trial; both end with the checkpoints of an
+uninterrupted sweep, byte for byte."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("ray", reason="the sweep extra: pip install -e '.[sweep]'")
+
+NNCTL = str(Path(sys.executable).parent / "nnctl")
+# Trials of about a second (the reference engine on 3,000 MNIST digits), so that a signal can
+# land in the middle of one; the last learning rate diverges.
+SWEEP = {
+    "base": {"model": {"hidden": [50], "activation": "relu", "init": {"scheme": "he"}},
+             "training": {"epochs": 3, "engine": "reference", "learning_rate": 0.05},
+             "data": {"limit": 4000, "validation": 1000}},
+    "parameters": {"training.learning_rate": {"values": [0.02, 0.05, 1.0e20]}},
+    "seeds": [0, 1],
+}
+CHECKPOINTS = ("best.npz", "last.npz", "epoch-003.npz")
+
+
+@pytest.fixture(scope="module")
+def ray_env():
+    """The environment of the sweeps: Ray's files under a short temporary directory (its
+    socket paths must stay short), kept on loopback, no usage reports."""
+    temp = tempfile.mkdtemp(prefix="nr", dir="/tmp")
+    env = dict(os.environ, RAY_TMPDIR=temp, RAY_USAGE_STATS_ENABLED="0",
+               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    env.pop("RAY_ADDRESS", None)
+    yield env
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def sweep_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("spec") / "lr.yaml"
+    path.write_text(yaml.safe_dump(SWEEP, sort_keys=False))
+    return path
+
+
+def sweep(env, *args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([NNCTL, "sweep", *map(str, args)], check=False, env=env,
+                          capture_output=True, text=True, timeout=240, **kwargs)
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+def start_sweep(env, *args) -> subprocess.Popen:
+    """A sweep in its own process group, as a shell runs a command in a terminal."""
+    process = subprocess.Popen([NNCTL, "sweep", *map(str, args)], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    STARTED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def no_sweep_left_running():
+    """A sweep a failed test left running is ended (its process group: Ray's processes too)."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for(condition, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def epochs_done(run_dir: Path) -> int:
+    try:
+        return (run_dir / "metrics.jsonl").read_text().count("\n")
+    except OSError:
+        return 0
+
+
+def committed_epochs(run_dir: Path) -> int:
+    """The epochs last.npz says are done (0 before it exists)."""
+    from nnctl.errors import NnctlError
+    from nnctl.io.checkpoint import read_metadata
+
+    try:
+        return int(read_metadata(run_dir / "checkpoints" / "last.npz").get("epoch", 0))
+    except NnctlError:
+        return 0
+
+
+def same_checkpoints(a: Path, b: Path) -> None:
+    for trial in sorted(p.name for p in (a / "trials").iterdir()):
+        for name in CHECKPOINTS:
+            first, second = (d / "trials" / trial / "checkpoints" / name for d in (a, b))
+            assert first.exists() == second.exists(), (trial, name)
+            if first.exists():
+                assert first.read_bytes() == second.read_bytes(), (trial, name)
+
+
+def validation_results(directory: Path) -> list[dict]:
+    with open(directory / "results.csv") as f:
+        return [{k: v for k, v in row.items() if k != "seconds_mean"} for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, ray_env, sweep_file):
+    """The sweep run once, uninterrupted, on embedded Ray with 2 workers."""
+    out = tmp_path_factory.mktemp("reference") / "sweep"
+    result = sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
+    return out, result
+
+
+def test_a_sweep_on_embedded_ray_ranks_its_points(reference):
+    out, result = reference
+    assert result.returncode == 0, result.stderr
+    assert "embedded Ray 2.60.0, 2 workers" in result.stderr
+    trial_lines = [line for line in result.stderr.splitlines() if line.startswith("p0")]
+    assert len(trial_lines) == 6
+    assert sum("diverged" in line and "the loss became" in line for line in trial_lines) == 2
+    rows = validation_results(out)
+    assert [row["label"] for row in rows[2:]] == ["lr=1e+20"] and rows[2]["rank"] == ""
+    assert rows[0]["rank"] == "1" and float(rows[0]["mean"]) >= float(rows[1]["mean"])
+    assert {row["label"] for row in rows[:2]} == {"lr=0.02", "lr=0.05"}
+    assert result.stdout.count("test accuracy") == 1  # once, for the best point
+    best = next(line for line in result.stdout.splitlines() if line.startswith("best point"))
+    assert rows[0]["label"] in best
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [line["point"] for line in lines] == [int(row["point"]) for row in rows]
+    assert all(len(line["trials"]) == 2 for line in lines)
+    assert (out / "best-points.png").stat().st_size > 10_000
+
+
+def test_each_trial_is_an_ordinary_run_directory(reference, run, tmp_path):
+    out, _ = reference
+    listed = run("runs", out, "--json")
+    runs = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert sorted(r["status"] for r in runs) == ["diverged"] * 2 + ["finished"] * 4
+    trial = out / "trials" / "p000-s0"
+    summary = json.loads((trial / "summary.json").read_text())
+    evaluated = json.loads(run("evaluate", trial, "--json").stdout)
+    assert evaluated["accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert run("plot", trial, "--out", tmp_path / "curves.png").exit_code == 0
+    assert run("inspect-weights", trial, "--out", tmp_path / "figures").exit_code == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(trial, copy)
+    resumed = run("train", "--resume", copy, "--set", "training.epochs=4", "--quiet")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert epochs_done(copy) == 4
+
+
+def test_resuming_a_complete_sweep_changes_no_trial(reference, ray_env):
+    out, _ = reference
+    before = {p: p.read_bytes() for p in sorted((out / "trials").rglob("*")) if p.is_file()}
+    result = sweep(ray_env, "--resume", out)
+    assert result.returncode == 0, result.stderr
+    assert "Ray" not in result.stderr  # nothing left to run: Ray is not started
+    assert {p: p.read_bytes() for p in before} == before
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the sweep", "Ctrl-C: SIGINT to its group"])
+def test_a_stopped_sweep_resumes_to_the_uninterrupted_results(reference, ray_env, sweep_file,
+                                                               tmp_path, how):
+    out = tmp_path / "stopped"
+    process = start_sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
+    wait_for(lambda: epochs_done(out / "trials" / "p000-s0") >= 1)
+    if how.startswith("SIGTERM"):
+        process.send_signal(signal.SIGTERM)
+    else:  # a terminal sends Ctrl-C to the foreground process group
+        os.killpg(process.pid, signal.SIGINT)
+    _stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == (143 if how.startswith("SIGTERM") else 130), stderr
+    assert stderr.strip().splitlines()[-1].endswith(f"resume with: nnctl sweep --resume {out}")
+    assert "Traceback" not in stderr
+    statuses = [json.loads((d / "summary.json").read_text())["status"]
+                for d in (out / "trials").iterdir() if (d / "summary.json").exists()]
+    assert "interrupted" in statuses  # a trial saved its checkpoint mid-way
+    result = sweep(ray_env, "--resume", out)
+    assert result.returncode == 0, result.stderr
+    assert "resumed from epoch" in result.stderr
+    same_checkpoints(reference[0], out)
+    assert validation_results(out) == validation_results(reference[0])
+
+
+@pytest.mark.parametrize("seconds", [0.5, 1.5])  # libraries importing; Ray starting
+def test_sigterm_while_starting_is_a_clean_stop(ray_env, sweep_file, tmp_path, seconds):
+    out = tmp_path / "early"
+    process = start_sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
+    time.sleep(seconds)  # (Ray sets a SIGTERM handler of its own while it starts)
+    process.send_signal(signal.SIGTERM)
+    _stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert len(stderr.strip().splitlines()) <= 2 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("SIGTERM: ")
+    if out.exists():  # stopped once the sweep directory was made: a sweep to resume
+        from nnctl.sweep.state import read_sweep
+
+        assert len(read_sweep(out)[0].trials) == 6
+        assert stderr.strip().endswith(f"resume with: nnctl sweep --resume {out}")
+    else:
+        assert "nothing was" in stderr
+
+
+def test_a_worker_killed_mid_trial_costs_only_its_unfinished_epoch(reference, ray_env,
+                                                                   sweep_file, tmp_path):
+    out = tmp_path / "killed"
+    trial = out / "trials" / "p000-s0"
+    process = start_sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
+    wait_for(lambda: committed_epochs(trial) >= 1)  # last.npz commits an epoch
+    first_epoch = (trial / "metrics.jsonl").read_text().splitlines()[0]
+    worker = json.loads((trial / ".nnctl-run").read_text())["pid"]
+    assert worker != process.pid
+    os.kill(worker, signal.SIGKILL)
+    _stdout, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr
+    line = next(line for line in stderr.splitlines() if line.startswith("p000-s0"))
+    assert "finished (3 epochs, resumed from epoch" in line
+    # epoch 1 was not trained again: its record (with its wall time) is the one written before
+    assert (trial / "metrics.jsonl").read_text().splitlines()[0] == first_epoch
+    same_checkpoints(reference[0], out)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head(ray_env, tmp_path):
+    """A Ray head started with `ray start --block` on 127.0.0.1 (token authentication on, as
+    Ray 2.5x has it by default), stopped by its PID."""
+    port = free_port()
+    env = dict(ray_env, RAY_AUTH_MODE="token")
+    head = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--node-ip-address",
+         "127.0.0.1", "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false",
+         "--disable-usage-stats", "--temp-dir", ray_env["RAY_TMPDIR"], "--block"],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        def listening() -> bool:
+            assert head.poll() is None, head.stderr.read()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(listening, 90)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+
+
+def test_a_sweep_on_a_ray_cluster_with_early_stopping(ray_head, tmp_path):
+    address, env = ray_head
+    spec = {**SWEEP, "parameters": {"training.learning_rate": {"values": [0.02, 0.05, 1e-9]}},
+            "seeds": [0], "early_stop": {"min_epochs": 1, "reduction_factor": 2}}
+    spec["base"] = {**SWEEP["base"], "training": {**SWEEP["base"]["training"],
+                                                  "engine": "fused"}}
+    path = tmp_path / "early.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = tmp_path / "on-cluster"
+    # one trial at a time: the hopeless one reaches the first rung after the two others
+    result = sweep(env, path, "--out", out, "--address", address, "--workers", 1)
+    assert result.returncode == 0, result.stderr
+    assert f"cluster at {address} (1 nodes, 2 CPUs)" in result.stderr
+    assert "rungs at epochs 1, 2" in result.stderr
+    lines = {line.split()[0]: line for line in result.stderr.splitlines()
+             if line.startswith("p0")}
+    assert "finished (3 epochs)" in lines["p000-s0"]  # the first at every rung goes on
+    assert "early-stopped (1 epochs)" in lines["p002-s0"]  # below the others at epoch 1
+    rows = validation_results(out)
+    assert rows[-1]["label"] == "lr=1e-09" and rows[-1]["early_stopped"] == "1"
+    assert epochs_done(out / "trials" / "p002-s0") == 1
+    rungs = [json.loads(line) for line in (out / "outcomes.jsonl").read_text().splitlines()
+             if "rung" in line]
+    first = {r["trial"]: r["value"] for r in rungs if r["rung"] == 1}
+    assert first["p002-s0"] < min(first["p000-s0"], first["p001-s0"])
+
+
+def test_a_cluster_address_that_does_not_answer_is_a_one_line_error(ray_env, tmp_path, sweep_file):
+    result = sweep(ray_env, sweep_file, "--out", tmp_path / "x", "--address",
+                   f"127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "no Ray cluster answers there" in result.stderr
+    assert not (tmp_path / "x").exists()
