@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test lint docs results bench serve-bench sweep-bench reproduce clean
+.PHONY: install train test test-fast lint docs results bench serve-bench sweep-bench reproduce clean
 
 install: $(STAMP)
 
@@ -26,8 +26,15 @@ $(SWEEP_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[sweep]'
 	touch $(SWEEP_STAMP)
 
+# Every test, on every core (pytest-xdist; a module's tests stay on one worker, so its fixtures
+# are made once); `make test-fast` leaves out the tests marked slow, for the edit loop.
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadscope
+
 test: install $(SWEEP_STAMP) lint docs
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+test-fast: install
+	$(PYTEST) -m "not slow"
 
 # The linter and its configuration (pyproject.toml: [tool.ruff]) come with the test extra.
 lint: install

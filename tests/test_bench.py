@@ -11,6 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("## Seconds per epoch", "## Where the fused engine's time goes",
             "## Peak memory of `nnctl train`", "## End to end: `nnctl train` of 784-300-10",

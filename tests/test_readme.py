@@ -237,6 +237,8 @@ def post(curl: str, url: str, cwd: Path) -> str:
         return response.read().decode()
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_the_readme_walkthrough_runs_as_shown(tmp_path):
     for name in ("configs", "data"):
         (tmp_path / name).symlink_to(ROOT / name)

@@ -151,6 +151,8 @@ def before_the_handler(frame: str) -> bool:
     return match is not None and int(match[1]) < installed
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 @pytest.mark.parametrize("how, moments", [("-m", 30), ("console script", 15)])
 def test_sigint_in_the_first_moments_is_quiet(place, how, moments):
     """SIGINT at `moments` moments from 0 to 0.3 s after the start of `nnctl train`."""

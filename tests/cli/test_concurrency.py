@@ -21,6 +21,8 @@ from nnctl.errors import RunDirError
 from nnctl.io.checkpoint import load_checkpoint
 from nnctl.io.run_dir import RUN_MARKER, claim_run_dir, writer_pid
 
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
 
 def nnctl(*args) -> list[str]:
     return [sys.executable, "-m", "nnctl", *map(str, args)]

@@ -100,6 +100,7 @@ def cases():
                 yield activation, dtype, HIDDEN[i % len(HIDDEN)], p_hidden
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("activation,dtype,hidden,p_hidden", list(cases()))
 def test_two_threads_match_the_reference_engine(sample, activation, dtype, hidden, p_hidden):
     ref, ref_results, _ = train("reference", sample, dtype, hidden, activation, p_hidden=p_hidden)

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -264,37 +263,6 @@ def test_a_sweep_whose_every_trial_failed_has_no_result(write_sweep):
         best_line(sweep, point_results(sweep, outcomes_of(sweep, one_each)))
     some = point_results(sweep, outcomes_of(sweep, {"p000-s1": "failed"}))
     assert best_line(sweep, some).startswith("best point 1")  # one point finished: a result
-
-
-@pytest.fixture
-def ray_env():
-    pytest.importorskip("ray", reason="the sweep extra: pip install -e '.[sweep]'")
-    temp = tempfile.mkdtemp(prefix="nr", dir="/tmp")  # Ray's socket paths must stay short
-    env = dict(os.environ, RAY_TMPDIR=temp, RAY_USAGE_STATS_ENABLED="0",
-               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
-    env.pop("RAY_ADDRESS", None)
-    yield env
-    shutil.rmtree(temp, ignore_errors=True)
-
-
-def test_a_real_sweep_whose_trials_all_fail_exits_1_and_so_does_its_resume(ray_env, tmp_path):
-    spec = {"base": {**BASE, "data": {**BASE["data"],
-                                      "train_images": str(tmp_path / "none" / "images.gz")}},
-            "parameters": {"training.learning_rate": {"values": [0.1, 0.2]}}, "seeds": [0]}
-    (tmp_path / "fails.yaml").write_text(yaml.safe_dump(spec))
-    out = tmp_path / "sweep"
-    nnctl = [sys.executable, "-m", "nnctl", "sweep"]
-    result = subprocess.run([*nnctl, tmp_path / "fails.yaml", "--out", out, "--workers", "2"],
-                            env=ray_env, capture_output=True, text=True, timeout=300,
-                            check=False)
-    assert result.returncode == 1, result.stderr
-    error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith("Error: the sweep has no result: 2 of 2 trials failed"), error
-    assert "p000-s0, failed:" in error and "images.gz: no such file" in error
-    assert "Traceback" not in result.stderr and (out / "results.csv").exists()
-    again = subprocess.run([*nnctl, "--resume", out], env=ray_env, capture_output=True,
-                           text=True, timeout=300, check=False)
-    assert again.returncode == 1 and again.stderr.strip().splitlines()[-1] == error
 
 
 # --------------------------------------------------------------------------- item 8

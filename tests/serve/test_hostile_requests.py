@@ -194,6 +194,8 @@ LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/status").exists(),
                                 reason="reads peak memory from /proc (Linux)")
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 @LINUX_PROC
 def test_12_large_uploads_at_once_keep_the_server_under_its_bound(digit_reader):
     """The attack of item 17: 12 uploads of 4096x4096 images (PNG and JPEG of noise) at once."""

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 pytest.importorskip("ray", reason="the sweep extra: pip install -e '.[sweep]'")
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.subprocess]
 
 NNCTL = str(Path(sys.executable).parent / "nnctl")
 # Trials of about a second (the reference engine on 3,000 MNIST digits), so that a signal can
@@ -308,3 +309,25 @@ def test_a_cluster_address_that_does_not_answer_is_a_one_line_error(ray_env, tmp
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "no Ray cluster answers there" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_real_sweep_whose_trials_all_fail_exits_1_and_so_does_its_resume(ray_env, tmp_path):
+    base = {"model": {"hidden": [8]}, "training": {"epochs": 2},
+            "data": {"limit": 300, "validation": 100}}
+    spec = {"base": {**base, "data": {**base["data"],
+                                      "train_images": str(tmp_path / "none" / "images.gz")}},
+            "parameters": {"training.learning_rate": {"values": [0.1, 0.2]}}, "seeds": [0]}
+    (tmp_path / "fails.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "sweep"
+    nnctl = [sys.executable, "-m", "nnctl", "sweep"]
+    result = subprocess.run([*nnctl, tmp_path / "fails.yaml", "--out", out, "--workers", "2"],
+                            env=ray_env, capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 1, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: the sweep has no result: 2 of 2 trials failed"), error
+    assert "p000-s0, failed:" in error and "images.gz: no such file" in error
+    assert "Traceback" not in result.stderr and (out / "results.csv").exists()
+    again = subprocess.run([*nnctl, "--resume", out], env=ray_env, capture_output=True,
+                           text=True, timeout=300, check=False)
+    assert again.returncode == 1 and again.stderr.strip().splitlines()[-1] == error

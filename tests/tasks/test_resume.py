@@ -90,6 +90,7 @@ def nnctl_cmd(*args):
     return [sys.executable, "-m", "nnctl", *map(str, args)]
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_cli_stops_cleanly_on_a_signal(tmp_path, signum, status):
     config = tmp_path / "slow.yaml"
@@ -113,6 +114,8 @@ def test_cli_stops_cleanly_on_a_signal(tmp_path, signum, status):
     assert meta["epoch"] >= 1 and all(np.isfinite(W).all() for W in network.weights)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_sigkill_at_random_moments_never_breaks_a_checkpoint(tmp_path):
     """20 real `nnctl train` processes killed at random moments (start-up, data loading, training,
     checkpoint writes); every checkpoint left behind loads, and resuming ends where a run that was

@@ -26,6 +26,8 @@ from nnctl.tour import logic
 from nnctl.tour.outdir import PAGE, TOUR_MARKER, claim_tour_dir
 from nnctl.tour.page import Claim, Figure, Quote, Section, render
 
+pytestmark = [pytest.mark.slow]
+
 SECTIONS = ["threshold-units", "perceptron", "delta-rule", "xor", "activations", "single-layer",
             "mlp", "backpropagation"]
 
