@@ -1,3 +1,3 @@
 """nnctl: train, evaluate and explain digit classifiers, per-example SGD as in the lecture."""
 
-__version__ = "0.1.0"
+from nnctl.version import __version__ as __version__

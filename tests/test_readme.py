@@ -40,7 +40,9 @@ def text(page: Path) -> str:
 def commands(group: click.Group = cli, prefix: str = "") -> dict[str, click.Command]:
     """Every visible command by its path: {"train": ..., "data info": ...}."""
     found = {}
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):  # the root group loads its commands lazily
+        command = group.get_command(context, name)
         if command.hidden:
             continue
         found[prefix + name] = command
@@ -123,9 +125,10 @@ def stale_in(line: str) -> list[str]:
     command, known, stale = cli, option_names(cli) | {"--help", "-h"}, []
     while words and isinstance(command, click.Group) and not words[0].startswith("-"):
         name = words.pop(0)
-        if name not in command.commands:
+        subcommand = command.get_command(click.Context(command), name)
+        if subcommand is None:
             return [] if not name.islower() else [f"command {name}"]  # COMMAND: a placeholder
-        command = command.commands[name]
+        command = subcommand
         known |= option_names(command)
     for word, after in zip(words, [*words[1:], ""]):
         if word.startswith("--") and word.split("=")[0] not in known:

@@ -1,4 +1,5 @@
-"""What the terminal shows: training's summary, epoch lines and bar; the evaluation report."""
+"""What the terminal shows: training's summary, epoch lines and result (the bar's figures:
+tasks/progress_bar.py); the evaluation, gradcheck, dataset and runs tables."""
 
 from __future__ import annotations
 
@@ -11,43 +12,18 @@ from rich.table import Table
 
 from nnctl.core.schedules import learning_rate
 from nnctl.engine import engine_name
+from nnctl.tasks.progress_bar import duration, rate, seconds_left
 from nnctl.terminal import shown
 
 if TYPE_CHECKING:
     from nnctl.io.config import TrainingConfig
-    from nnctl.tasks.train import Run, TrainResult
+    from nnctl.tasks.run_state import Run, TrainResult
 
 
 def number(value: float | None, spec: str) -> str:
     """A metric for people: `value` formatted by `spec`; n/a when a run file holds null (a NaN
     or an infinity, written as null so that the JSON stays valid)."""
     return "n/a" if value is None else format(value, spec)
-
-
-def rate(examples_per_second: float) -> str:
-    """Examples per second, as the bar and the summary show it: `950`, `3.2k`, `108k`, `1.2M`."""
-    for scale, suffix in ((1e6, "M"), (1e3, "k")):
-        if examples_per_second >= scale:
-            value = examples_per_second / scale
-            return f"{value:.1f}{suffix}" if value < 10 else f"{value:.0f}{suffix}"
-    return f"{examples_per_second:.0f}"
-
-
-def duration(seconds: float) -> str:
-    """An estimated time: `<1s`, `~45s`, `~1m20s`, `~2h05m`."""
-    s = round(seconds)
-    if s < 1:
-        return "<1s"
-    if s < 60:
-        return f"~{s}s"
-    if s < 3600:
-        return f"~{s // 60}m{s % 60:02d}s"
-    return f"~{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def seconds_left(epoch_seconds: list[float], epochs_left: float) -> float:
-    """The remaining epochs times the mean epoch time so far."""
-    return epochs_left * sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else 0.0
 
 
 def epoch_line(record: dict, run: Run) -> str:
@@ -68,23 +44,6 @@ def epoch_line(record: dict, run: Run) -> str:
         left = seconds_left([r["seconds"] for r in run.history], epochs_left)
         line += f"  left {duration(left)}"
     return line.rstrip()
-
-
-def bar_format(epoch: int, epochs: int) -> str:
-    """tqdm's format for the bar of an epoch; the running figures are its description:
-    `epoch 2/10  37%|█████▌         | loss 0.0928 acc 97.13%  108k ex/s  left ~25s`."""
-    return f"epoch {epoch}/{epochs} {{percentage:3.0f}}%|{{bar}}| {{desc}}"
-
-
-def bar_figures(run: Run, seen: int, loss_sum: float, mistakes: int, seconds: float) -> str:
-    """The bar's figures after `seen` examples of the epoch, trained in `seconds`."""
-    n = len(run.splits.train)
-    seconds = max(seconds, 1e-9)
-    epoch_seconds = [r["seconds"] for r in run.history] + [seconds * n / seen]
-    epochs_left = run.config.training.epochs - run.progress.epoch - seen / n
-    return (f"loss {loss_sum / seen:.4f} acc {1 - mistakes / seen:.2%}  "
-            f"{rate(seen / seconds)} ex/s  "
-            f"left {duration(seconds_left(epoch_seconds, epochs_left))}")
 
 
 COMPILE_NOTICE = "compiling the fast engine, first run only (~10 s)"

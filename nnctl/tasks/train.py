@@ -19,13 +19,12 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from nnctl.cli.text import bar_figures, bar_format
 from nnctl.core.distortions import ChunkDistorter, config_distortions
 from nnctl.core.dropout import ChunkMasks, config_dropout
 from nnctl.core.network import Network, init_network
@@ -39,7 +38,6 @@ from nnctl.io.checkpoint import (
     Progress,
     check_progress,
     load_checkpoint,
-    save_checkpoint,
     save_snapshot,
 )
 from nnctl.io.config import (
@@ -73,6 +71,8 @@ from nnctl.io.run_dir import (
     restore_history,
 )
 from nnctl.tasks.evaluate import loss_and_accuracy
+from nnctl.tasks.progress_bar import bar_figures, bar_format
+from nnctl.tasks.run_state import Run, TrainResult
 
 
 def interrupted_after_completion(signum: int, run_dir: Path) -> Interrupted:
@@ -86,17 +86,6 @@ class TrainingDiverged(NnctlError):
     """The loss became NaN or infinite (exit status 3)."""
 
     exit_code = 3
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    epochs: int
-    stop_reason: str
-    best_epoch: int
-    history: list[dict] = field(default_factory=list)
-    test: dict = field(default_factory=dict)
-    already_complete: bool = False  # a resume found nothing left to do
 
 
 @contextmanager
@@ -113,26 +102,6 @@ def deferred_signals() -> Iterator[list[int]]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-@dataclass
-class Run:
-    """A run being trained: its config and directory, its data, its network and where it stands."""
-
-    config: Config
-    run_dir: Path
-    splits: Splits
-    test_pixels: tuple[np.ndarray, np.ndarray]
-    meta: dict  # what every checkpoint records beside the weights and the progress
-    network: Network
-    progress: Progress
-    history: list[dict]
-    received: list[int]  # signals deferred so far
-
-    def checkpoint(self, name: str, metrics: dict, progress: Progress) -> None:
-        save_checkpoint(checkpoint_path(self.run_dir, name), self.network,
-                        dict(self.meta, epoch=progress.epoch, metrics=metrics,
-                             progress=dataclasses.asdict(progress)))
 
 
 def train(

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from nnctl import __version__
 from nnctl.errors import Interrupted, NnctlError
 from nnctl.io.atomic import atomic_write_text
 from nnctl.tour import calculus, mnist, units
 from nnctl.tour.context import Tour
 from nnctl.tour.outdir import PAGE, claim_tour_dir
 from nnctl.tour.page import Section, render
+from nnctl.version import __version__
 
 LECTURE = ("Neural networks, CE-477: Machine Learning - CS-828: Theory of Machine Learning, "
            "Sharif University of Technology, Fall 2024 (Fatemeh Seyyedsalehi)")

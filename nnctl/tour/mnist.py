@@ -18,7 +18,8 @@ from nnctl.io.config import load_config
 from nnctl.io.run_dir import checkpoint_path
 from nnctl.io.run_info import mean_sd, run_labels
 from nnctl.tasks.evaluate import evaluate_checkpoint
-from nnctl.tasks.train import TrainResult, train
+from nnctl.tasks.run_state import TrainResult
+from nnctl.tasks.train import train
 from nnctl.tour.context import Tour
 from nnctl.tour.page import Claim, Quote, Section
 

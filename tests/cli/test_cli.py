@@ -4,8 +4,11 @@ inspect-weights."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 from PIL import Image
@@ -218,11 +221,36 @@ def test_plot_and_evaluate_figure(run, write_config, tmp_path):
 def test_help_has_an_example_for_every_command_and_no_colour_off_a_terminal(run):
     from nnctl.cli import cli
 
-    commands = [[name] for name in cli.commands if name != "data"]
-    commands += [["data", name] for name in cli.commands["data"].commands]
+    context = click.Context(cli)
+    commands = [[name] for name in cli.list_commands(context) if name != "data"]
+    commands += [["data", name] for name in cli.get_command(context, "data").commands]
     for command in commands:
         result = run(*command, "--help")
         assert result.exit_code == 0 and "Example:" in result.stdout, command
     assert run("--version").stdout.startswith("nnctl, version ")
     table = run("data", "info", Path(__file__).resolve().parents[2] / "data" / "mnist")
     assert table.exit_code == 0 and "\x1b[" not in table.stdout  # not a terminal: no colour codes
+
+
+# Runs `nnctl ARGS...` in a fresh interpreter, then prints the status, the heavy libraries and the
+# command modules it loaded.
+LOADED = ("import sys\nfrom nnctl.cli import main\nsys.argv = ['nnctl', *sys.argv[1:]]\n"
+          "status = main()\nloaded = {m.split('.')[0] for m in sys.modules}\n"
+          "heavy = {'numpy', 'numba', 'matplotlib', 'ray'} & loaded\n"
+          "commands = [m for m in sys.modules if m.startswith('nnctl.cli.')]\n"
+          "print(status, sorted(heavy), sorted(commands))")
+
+
+def test_help_loads_each_command_module_but_not_the_library(tmp_path):
+    """The root group is lazy: --help imports the command modules (each a line in the list) but
+    no numpy, numba, matplotlib or Ray; a command loads its own module only."""
+    from nnctl.cli import COMMANDS, cli
+
+    context = click.Context(cli)
+    assert cli.list_commands(context) == sorted(COMMANDS)
+    assert all(cli.get_command(context, name).name == name for name in COMMANDS)
+    modules = sorted(where.split(":")[0] for where in COMMANDS.values())
+    for args, loaded in ((["--help"], modules), (["train", "--help"], ["nnctl.cli.train"])):
+        done = subprocess.run([sys.executable, "-c", LOADED, *args], cwd=tmp_path,
+                              capture_output=True, text=True, check=True)
+        assert done.stdout.splitlines()[-1] == f"0 [] {loaded}", done.stdout

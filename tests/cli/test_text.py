@@ -1,5 +1,5 @@
-"""What `nnctl train` shows: the summary before training, the epoch lines, the bar, the result,
-and `train --keys`; all of it fits an 80-column terminal."""
+"""What `nnctl train` shows: the summary before training, the epoch lines, the result and
+`train --keys`; all of it fits an 80-column terminal (the bar: tests/tasks/test_progress_bar.py)."""
 
 from __future__ import annotations
 
@@ -8,45 +8,14 @@ import os
 import re
 import typing
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
 import pytest
-from tqdm import tqdm
+from fake_runs import MLP_300, fake_run
 
 import nnctl.engine.fused
-from nnctl.cli.text import (
-    COMPILE_NOTICE,
-    bar_figures,
-    bar_format,
-    duration,
-    epoch_line,
-    rate,
-    result_lines,
-    run_summary,
-    seconds_left,
-)
-from nnctl.core.network import init_network
-from nnctl.io.config import Config, config_from_dict, describe_keys
-from nnctl.tasks.train import Progress, TrainResult
-
-MLP_300 = {"model": {"hidden": [300]},
-           "training": {"epochs": 10, "schedule": "inverse", "decay": 0.2, "stop": {"patience": 3}}}
-
-
-def fake_run(raw: dict = MLP_300, *, epochs_done: int = 0, position: int = 0, best_epoch: int = 0,
-             seconds: float = 8.0, validation: int = 5000):
-    """A Run as report.py reads it, on MNIST's sizes, without loading data or training."""
-    config = config_from_dict(raw, "test")
-    network = init_network([784, *config.model.hidden, 10], config.model.activation,
-                           config.model.output, "lecun", 1.0, np.random.default_rng(0), "float32")
-    history = [{"epoch": e, "seconds": seconds} for e in range(1, epochs_done + 1)]
-    progress = Progress(epochs_done, {}, best_epoch, None, position=position)
-    splits = SimpleNamespace(train=range(60_000 - validation),
-                             validation=range(validation) if validation else None)
-    return SimpleNamespace(config=config, network=network, splits=splits, history=history,
-                           test_pixels=(None, np.zeros(10_000)), progress=progress,
-                           run_dir=Path("runs/mlp-300"))
+from nnctl.cli.text import COMPILE_NOTICE, epoch_line, result_lines, run_summary
+from nnctl.io.config import Config, describe_keys
+from nnctl.tasks.run_state import TrainResult
 
 
 def record(epoch: int, **changes) -> dict:
@@ -76,30 +45,12 @@ def test_epoch_line_marks_a_better_validation_accuracy_only():
     assert "*" not in epoch_line(no_validation, fake_run(epochs_done=3, best_epoch=3, validation=0))
 
 
-def test_time_left_is_the_remaining_epochs_times_the_mean_epoch_time():
-    assert seconds_left([10.0, 20.0], 3) == 45.0
-    assert seconds_left([], 3) == 0.0
-    assert [duration(s) for s in (0.3, 4.4, 80, 3900)] == ["<1s", "~4s", "~1m20s", "~1h05m"]
+def test_no_time_left_is_shown_after_the_last_epoch():
     last = epoch_line(record(10), fake_run(epochs_done=10, best_epoch=10))
     assert "left" not in last  # nothing left after the last epoch
 
 
-def test_the_bar_leaves_room_for_the_bar_at_80_columns():
-    run = fake_run(epochs_done=1)  # in epoch 2, 20,480 of 55,000 examples done in 3 s
-    figures = bar_figures(run, 20_480, 0.0928 * 20_480, round(0.0287 * 20_480), 3.0)
-    shown = tqdm.format_meter(20_480, 55_000, 3.0, ncols=80, prefix=figures,
-                              bar_format=bar_format(2, 10))
-    assert len(shown) <= 80, shown
-    bar = shown.split("|")[1]
-    assert len(bar) >= 15, shown
-    # the same figure in the same format as the epoch lines and the summary
-    assert "acc 97.13%" in figures and "6.8k ex/s" in figures
-    # 8 epochs of 8 s and the rest of this one (34,520 examples at 6,827 ex/s) are left
-    assert figures.endswith(f"left {duration(8 * 8.0 + 34_520 / (20_480 / 3.0))}")
-
-
-def test_one_format_for_examples_per_second():
-    assert [rate(x) for x in (950, 3_210, 107_591, 1_234_567)] == ["950", "3.2k", "108k", "1.2M"]
+def test_the_result_line_shows_the_rate_as_the_bar_does():
     result = TrainResult(Path("runs/x"), 2, "reached training.epochs = 2", 2,
                          [record(1, val_accuracy=0.95), record(2)], {"accuracy": 0.9725})
     first = result_lines(result)[0]

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from nnctl import __version__
 from nnctl.errors import ConfigError, DataError, RunDirError, one_line
 from nnctl.io.atomic import atomic_file, make_directory, remove_stale_temporaries
 from nnctl.io.data import STANDARD_NAMES, check_file, read_idx
 from nnctl.io.datasets.catalog import KNOWN, accepted_sums, lookup
 from nnctl.io.datasets.layout import SPLITS, sha256_file, why_unreadable
 from nnctl.io.outputs import check_output_file
+from nnctl.version import __version__
 
 CHUNK = 1 << 16  # bytes per read while downloading
 DEADLINE = 600.0  # seconds one file may take from one mirror, plus 1 s per MIN_RATE bytes of it
