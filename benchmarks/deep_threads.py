@@ -10,7 +10,7 @@ network is trained four ways, the repeats interleaved (repeat 1 of every way, th
 - parts, one thread: sgd_chunk_parts running both parts in one thread;
 - parts, two threads: sgd_chunk_parts, part 1 in a helper thread, three barriers per example
   on a net with two hidden layers;
-- automatic: what `nnctl train` does (parts.threads_for, then parts.Pace chunk by chunk).
+- automatic: what `nnctl train` does (threads.threads_for, then threads.Pace chunk by chunk).
 
 The report also estimates how far each way is from the memory bandwidth: the bytes an example
 moves (each weight of layers >= 2 read in the forward pass, read and written in the fused
@@ -50,7 +50,9 @@ from benchmarks.workload import (
     parse_network,
 )
 from nnctl.core.rules import one_hot
-from nnctl.engine import CHUNK_SIZES, fused, parts
+from nnctl.engine import CHUNK_SIZES, fused
+from nnctl.engine.kernels import PAD
+from nnctl.engine.threads import Pace, usable_cores
 
 EPOCH = 60_000
 FULL = {"networks": ["784-1000-500-10", "784-300-10", "784-800-10", "784-500-150-10",
@@ -71,8 +73,8 @@ class Always:
         pass
 
 
-class Recorded(parts.Pace):
-    """parts.Pace, counting the chunks whose bulk (all but the first PROBE examples) it ran in
+class Recorded(Pace):
+    """threads.Pace, counting the chunks whose bulk (all but the first PROBE examples) it ran in
     two threads."""
 
     def __init__(self) -> None:
@@ -114,7 +116,7 @@ def copy_bandwidth(megabytes: float, repeats: int = 5) -> float:
 def bytes_per_example(sizes: list[int], nonzero: float) -> float:
     """Weights moved per example: 3 passes (read; read + write) over layers >= 2 and over the
     non-zero pixels' rows of W^[1]T (padded as the engine pads them)."""
-    padded = -(-sizes[1] // fused.PAD) * fused.PAD
+    padded = -(-sizes[1] // PAD) * PAD
     weights = nonzero * padded + sum(a * b for a, b in pairwise(sizes[1:]))
     return 3 * weights * np.dtype(DTYPE).itemsize
 
@@ -203,7 +205,7 @@ def report(args, results: dict, bandwidth: dict, nonzero: float,
     lines = ["# Deep nets in one thread and two: the fused engine", "",
              (f"{command} (median of {args.repeats} interleaved runs of {n:,} examples, scaled "
               f"to a {EPOCH:,}-example epoch; workload.py's workload; {nonzero:.0f} non-zero "
-              f"pixels per example on average; {parts.usable_cores()} usable cores). "
+              f"pixels per example on average; {usable_cores()} usable cores). "
               "Two threads doing pure arithmetic ran "
               + " and ".join(f"{s:.2f}x" for s in scaling)
               + " as fast as one (before and after the timings: about 2 when the second core "
@@ -242,7 +244,7 @@ def main() -> None:
                 else defaults["networks"])
     args.examples = args.examples or defaults["examples"]
     args.repeats = args.repeats or defaults["repeats"]
-    log(f"usable cores: {parts.usable_cores()}")
+    log(f"usable cores: {usable_cores()}")
     x, labels = load_mnist_train()
     targets = one_hot(labels, 10, DTYPE)
     order = np.random.default_rng(SEED).permutation(len(x))[: args.examples]

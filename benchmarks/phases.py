@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from benchmarks.workload import BASELINE, DTYPE, SEED, parse_network
-from nnctl.engine import fused
+from nnctl.engine import fused, kernels
 
 REPEATS = 3
 
@@ -22,14 +22,14 @@ REPEATS = 3
 def layer1_kernel() -> Callable[..., float]:
     """A compiled loop of layer 1's forward product and update over `order`'s examples.
 
-    It calls the fused engine's private kernels `_sparse_matvec` and `_sparse_update` on purpose:
+    It calls the fused engine's compiled passes `kernels.sparse_matvec` and `kernels.sparse_update`:
     the point is to time the engine's very loops, and no public function runs one layer alone.
     This is the only place the benchmark reaches into the engine; if the kernels are renamed or
     change their arguments, only this function (and only --profile) breaks.
     """
     from numba import njit
 
-    matvec, update = fused._sparse_matvec, fused._sparse_update
+    matvec, update = kernels.sparse_matvec, kernels.sparse_update
 
     @njit
     def layer1_only(order, indptr, cols, vals, W, z, step):
@@ -45,7 +45,7 @@ def layer1_kernel() -> Callable[..., float]:
 def time_layer1(kernel: Callable[..., float], hidden: int, order: np.ndarray,
                 sparse: tuple[np.ndarray, np.ndarray, np.ndarray], inputs: int) -> float:
     """Median seconds of `kernel` over `order` with weights of a realistic size (W^[1]T padded)."""
-    width = -(-hidden // fused.PAD) * fused.PAD
+    width = -(-hidden // kernels.PAD) * kernels.PAD
     rng = np.random.default_rng(SEED)
     W = rng.normal(0.0, 0.05, (inputs, width)).astype(DTYPE)
     z, step = np.zeros(width, dtype=DTYPE), rng.normal(0.0, 1e-4, width).astype(DTYPE)
@@ -63,8 +63,8 @@ def phases_section(networks: list[str], x: np.ndarray, rows: list[dict]) -> list
     sparse = fused.to_sparse_rows(x)
     order = np.random.default_rng(SEED).permutation(len(x))
     kernel = layer1_kernel()
-    what = ("Layer 1's sparse passes timed alone (the engine's own `_sparse_matvec` + "
-            f"`_sparse_update` over the same {len(x):,} examples, "
+    what = ("Layer 1's sparse passes timed alone (the engine's own `sparse_matvec` + "
+            f"`sparse_update` over the same {len(x):,} examples, "
             f"{statistics.mean(np.diff(sparse[0])):.0f} non-zero pixels each on average), "
             "against the full epoch above; the rest is the dense layers, the activations, the "
             "softmax, the loss and the bookkeeping.")

@@ -175,6 +175,6 @@ def data_augment_preview(config_path: str, out: str, examples: int, variants: in
     Example:
       nnctl data augment-preview configs/default.yaml --out figures/augment.png
     """
-    from nnctl.core.distortions import preview
+    from nnctl.tasks.preview import preview
 
     click.echo(shown(preview(config_path, out, examples, variants, force)))

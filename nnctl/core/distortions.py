@@ -29,14 +29,13 @@ bank of 512 made the compiled resampling half as slow again) x 8 x 29 x 29 offse
 distinct fields; but overlapping windows of one field are correlated, as fresh fields are not.
 
 `distort` is the readable numpy version; nnctl/engine/distort.py is its compiled twin, which
-training uses (tests/test_augment.py checks they agree).
+training uses (engine/inputs.py; tests/core/test_distortions.py checks they agree).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -99,6 +98,12 @@ def distortions_from_dict(raw: Any, where: str = "data.augment") -> Distortions:
                                   f"{limit:g}, got {value!r}")
             values[name] = float(value)
     return Distortions(**values)
+
+
+def config_distortions(config: Any) -> Distortions:
+    """The distortions a validated Config's `data.augment` switches on (checked again here for
+    the bounds the resampling needs)."""
+    return distortions_from_dict(asdict(config.data.augment))
 
 
 def _mapping(raw: Any, where: str, keys: list[str]) -> dict:
@@ -247,120 +252,3 @@ def bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ((1 - fy) * ((1 - fx) * pixel(i, j) + fx * pixel(i, j + 1))
             + fy * ((1 - fx) * pixel(i + 1, j) + fx * pixel(i + 1, j + 1)))
 
-
-# --------------------------------------------------------------------------- preview
-
-
-def config_distortions(config: Any) -> Distortions:
-    """The distortions a validated Config's `data.augment` switches on (checked again here for
-    the bounds the resampling needs)."""
-    return distortions_from_dict(asdict(config.data.augment))
-
-
-BLOCK = 512  # positions of an epoch whose distortions are drawn from one generator
-
-
-class ChunkDistorter:
-    """The distorted training inputs of a chunk of an epoch, drawn from a generator of the run's
-    (seed, epoch, block of BLOCK positions): the same for both engines (whose chunks hold whole
-    blocks) and after a resume anywhere, whatever happened before."""
-
-    def __init__(self, distortions: Distortions, source: np.ndarray,
-                 image_shape: tuple[int, ...], seed: int):
-        from nnctl.engine.distort import distort as compiled  # numba, as the fused engine
-
-        self.distortions, self.source, self.shape, self.seed = (
-            distortions, source, tuple(image_shape), seed)
-        self.bank = field_bank(distortions, self.shape, seed)
-        self.distort = compiled
-
-    def inputs(self, epoch: int, start: int, indices: np.ndarray) -> np.ndarray:
-        """Rows of distorted x[indices], the examples at positions start, start + 1, ... of
-        `epoch` (start a multiple of BLOCK)."""
-        out = np.empty((len(indices), self.source.shape[1]), self.source.dtype)
-        for offset in range(0, len(indices), BLOCK):
-            rows = indices[offset : offset + BLOCK]
-            rng = np.random.default_rng([self.seed, epoch, (start + offset) // BLOCK])
-            params = draw(self.distortions, len(rows), rng)
-            self.distort(np.ascontiguousarray(self.source[rows]), params, self.bank, self.shape,
-                         out=out[offset : offset + len(rows)])
-        return out
-
-
-def preview(config_path: str | Path, out: str | Path, examples: int = 8, variants: int = 6,
-            force: bool = False) -> Path:
-    """A PNG of `examples` training digits (one of each class in turn, picked at random with the
-    config's seed), each followed by `variants` random distortions of it as the config's
-    `data.augment` says. `out` is checked (see `check_output_file`) before anything is read."""
-    from nnctl.errors import DataError, RunDirError
-    from nnctl.figures.weights import save_image
-    from nnctl.io.data import load_training_data
-    from nnctl.io.outputs import check_output_file
-
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise RunDirError(f"{out}: not a .png file name")
-    out = check_output_file(out, force, inputs=[Path(config_path)])
-    from nnctl.io.config import load_config
-
-    config = load_config(config_path)
-    distortions = config_distortions(config)
-    if not distortions:
-        raise ConfigError(f"{config_path}: data.augment switches no distortion on "
-                          "(elastic: sigma, alpha; affine: rotation, scale, shear, translation)")
-    train = load_training_data(config.data, "float32").train
-    shape = train.image_shape
-    if len(shape) != 2:
-        raise DataError(f"{config_path}: images of shape {shape} cannot be distorted (2-D only)")
-    seed = config.training.seed
-    rng = np.random.default_rng(seed)
-    picks = pick_digits(train.labels, examples, rng)
-    params = draw(distortions, examples * variants, rng)
-    distorted = distort(np.repeat(train.x[picks], variants, axis=0), params,
-                        field_bank(distortions, shape, seed), shape)
-    title = f"{Path(config_path).name}: {distortions.describe()} (seed {seed})"
-    picture = preview_figure(train.x[picks], distorted.reshape(examples, variants, -1),
-                             [f"digit {train.labels[k]}\nexample {k}" for k in picks], shape,
-                             title)
-    return save_image(picture, out)
-
-
-def pick_digits(labels: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of `count` random examples: one of the first class, one of the second, ..."""
-    classes = np.unique(labels)
-    return np.array([rng.choice(np.flatnonzero(labels == classes[k % len(classes)]))
-                     for k in range(count)])
-
-
-def preview_figure(originals: np.ndarray, distorted: np.ndarray, names: list[str],
-                   image_shape: tuple[int, ...], title: str, zoom: int = 3):
-    """A row per image: its name, the image and its distortions (`distorted[k]` of
-    `originals[k]`), as stored (ink light on dark), `zoom` times enlarged with square pixels."""
-    from PIL import Image
-
-    from nnctl.figures.weights import (
-        GREY,
-        SMALL_SIZE,
-        TITLE_SIZE,
-        stack,
-        table,
-        text_block,
-        with_margin,
-    )
-
-    height, width = image_shape
-
-    def tile(pixels: np.ndarray) -> Image.Image:
-        grey = np.rint(pixels.reshape(height, width) * 255.0).clip(0, 255).astype(np.uint8)
-        picture = Image.fromarray(grey, "L").resize((width * zoom, height * zoom), Image.NEAREST)
-        return picture.convert("RGB")
-
-    header = [text_block(""), text_block("original", SMALL_SIZE, GREY),
-              *(text_block(f"distorted {k + 1}", SMALL_SIZE, GREY)
-                for k in range(distorted.shape[1]))]
-    rows = [[text_block(name), tile(image), *map(tile, variants)]
-            for name, image, variants in zip(names, originals, distorted)]
-    note = ("Each row: a training digit, then random distortions of it (bilinear resampling, "
-            "black outside the image).")
-    return with_margin(stack([text_block(title, TITLE_SIZE), text_block(note, SMALL_SIZE, GREY),
-                              table([header, *rows])]))

@@ -1,4 +1,4 @@
-"""A barrier for the fused engine's two threads (parts.sgd_chunk_parts), called in compiled code.
+"""A barrier for the fused engine's two threads (threads.sgd_chunk_parts), called in compiled code.
 
 Each thread counts the barriers it has reached and publishes the count in its own slot of
 `flags` (an int64 array, the two slots a cache line apart), then waits until the other thread's
@@ -15,7 +15,7 @@ costs an idle core, not milliseconds of burning, and the idle core is where the 
 the waiting partner at once; sched_yield() instead kept the core busy, and measured slower on a
 busy machine (784-800-800-10 in two threads, 9.1 and 11.7 s per epoch against 5.3 and 6.6 s
 sleeping, alternate runs). When both threads run, a barrier takes ~0.1 us; when the machine is
-so busy that they rarely run together, parts.Pace runs both parts in one thread.
+so busy that they rarely run together, threads.Pace runs both parts in one thread.
 
 The intrinsics name only LLVM intrinsics and the C library's usleep, no addresses, so
 numba's on-disk cache (cache=True) stores and reloads the compiled code as usual.

@@ -18,6 +18,6 @@ class ChunkResult(NamedTuple):
 
 # run_chunk(indices, eta, inputs=None, keep=None) trains the examples `indices` in that order,
 # per example, in place, on their inputs x[indices] or on `inputs` (row k for indices[k]:
-# distorted or dropped-out images), with hidden dropout factors keep[k] (dropout.py) if given;
+# distorted or dropped-out images), with hidden dropout factors keep[k] (core/dropout.py) if given;
 # it raises errors.Diverged at the first example whose loss is not finite.
 RunChunk = Callable[..., ChunkResult]

@@ -1,10 +1,10 @@
-"""The compiled twin of augment.distort: the same resampling, one loop over images and pixels.
+"""The compiled twin of distortions.distort: the same resampling, one loop over images and pixels.
 
-The affine maps and the choice of elastic field are prepared by augment.py's own functions
+The affine maps and the choice of elastic field are prepared by core/distortions.py's own functions
 (`resampling_maps`, `field_choice`, a few numpy operations per chunk); the loop reads the
 displacement of each pixel straight from the bank, the symmetry of the field being a start and
-two strides into it rather than a flipped copy. Every number is computed as augment.distort
-computes it, in float64, so the two agree to rounding (tests/test_augment.py).
+two strides into it rather than a flipped copy. Every number is computed as distortions.distort
+computes it, in float64, so the two agree to rounding (tests/core/test_distortions.py).
 
 numba is imported here only.
 """
@@ -21,7 +21,7 @@ from nnctl.core.distortions import field_choice, resampling_maps
 
 def distort(images: np.ndarray, params: dict[str, np.ndarray], bank: np.ndarray,
             image_shape: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
-    """As augment.distort (images (n, H*W) float32 or float64, C-contiguous), into `out` if
+    """As distortions.distort (images (n, H*W) float32 or float64, C-contiguous), into `out` if
     given (the same shape and dtype, not `images`)."""
     height, width = image_shape
     images = np.ascontiguousarray(images)

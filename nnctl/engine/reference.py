@@ -4,7 +4,7 @@ For each training example: (1) feed forward, keeping z^[l] and a^[l]; (2) the ba
 delta^[L] = d loss / d z^[L], then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l]; (3) update every
 weight, W^[l] <- W^[l] - eta delta^[l] a^[l-1]T (and the bias, the weight on a^[l-1]_0 = 1).
 Layers are numbered 1..L as on the slides: W[l] is W^[l], a[0] is the input x.
-With dropout (nnctl/dropout.py) a hidden layer's output is a^[l] = f(z^[l]) * keep^[l], and its
+With dropout (core/dropout.py) a hidden layer's output is a^[l] = f(z^[l]) * keep^[l], and its
 delta^[l] carries the same factor.
 """
 

@@ -23,26 +23,26 @@ import numpy as np
 from numba import njit
 
 from nnctl.engine.barrier import SLOT, wait_for_partner
-from nnctl.engine.fused import (  # the one-thread kernel's building blocks
+from nnctl.engine.kernels import (
     PAD,
     ZERO,
     Kernel,
-    _argmax,
-    _dot,
-    _hidden_delta,
-    _hidden_output,
-    _output_and_loss,
-    _output_delta,
-    _padded,
-    _sparse_matvec,
-    _sparse_update,
     aligned_zeros,
+    argmax,
+    dot,
+    hidden_delta,
+    hidden_output,
+    output_and_loss,
+    output_delta,
+    padded,
+    sparse_matvec,
+    sparse_update,
 )
 
 
 @njit(cache=True)
 def _add(x, y):
-    """y += x elementwise (a loop over slices from 0 vectorizes: see _sparse_matvec)."""
+    """y += x elementwise (a loop over slices from 0 vectorizes: see sparse_matvec)."""
     for i in range(x.shape[0]):
         y[i] += x[i]
 
@@ -91,7 +91,7 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
     """
     L = sizes.shape[0] - 1
     zero = c[ZERO]
-    dL, rk_L = sizes[L], _padded(sizes[L - 1])
+    dL, rk_L = sizes[L], padded(sizes[L - 1])
     zL, aL, deltaL = zLs[first, :dL], aLs[first, :dL], deltaLs[first, :dL]
     barriers = 0  # passed so far in this chunk
     total_loss = 0.0
@@ -104,41 +104,41 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
         for p in range(first, last):
             j0, j1 = lo[p, 1], hi[p, 1]
             j1_padded = W1T.shape[1] if p == 1 else j1  # part 1 runs over the zero padding
-            _sparse_matvec(W1T, cols, vals, p0, p1, j0, j1_padded, zero, z[1])
+            sparse_matvec(W1T, cols, vals, p0, p1, j0, j1_padded, zero, z[1])
             _add(b1[j0:j1], z[1, j0:j1])
-            _hidden_output(z[1, j0:j1], f[1, j0:j1], a[1, j0:j1], keep, done, k_off[1] + j0,
-                           act, c)
+            hidden_output(z[1, j0:j1], f[1, j0:j1], a[1, j0:j1], keep, done, k_off[1] + j0,
+                          act, c)
         for l in range(2, L):  # z^[l] = W^[l] a^[l-1] + b^[l], the part's rows
             barriers = _next_barrier(flags, first, last, barriers)  # a^[l-1] complete
-            dk, rk, a_prev = sizes[l - 1], _padded(sizes[l - 1]), a[l - 1, : sizes[l - 1]]
+            dk, rk, a_prev = sizes[l - 1], padded(sizes[l - 1]), a[l - 1, : sizes[l - 1]]
             for p in range(first, last):
                 j0, j1 = lo[p, l], hi[p, l]
                 for j in range(j0, j1):
                     w = params[w_off[l] + j * rk : w_off[l] + j * rk + dk]
-                    z[l, j] = _dot(w, a_prev, c) + params[b_off[l] + j]
-                _hidden_output(z[l, j0:j1], f[l, j0:j1], a[l, j0:j1], keep, done, k_off[l] + j0,
-                               act, c)
+                    z[l, j] = dot(w, a_prev, c) + params[b_off[l] + j]
+                hidden_output(z[l, j0:j1], f[l, j0:j1], a[l, j0:j1], keep, done, k_off[l] + j0,
+                              act, c)
         # z^[L] = W^[L] a^[L-1] + b^[L]: each part's share, from its columns of W^[L]
         for p in range(first, last):
             i0, i1, share = lo[p, L - 1], hi[p, L - 1], sums[done % 2, p]
             for j in range(dL):
                 w = params[w_off[L] + j * rk_L + i0 : w_off[L] + j * rk_L + i1]
-                share[j] = _dot(w, a[L - 1, i0:i1], c)
+                share[j] = dot(w, a[L - 1, i0:i1], c)
                 if p == 0:
                     share[j] += params[b_off[L] + j]
         barriers = _next_barrier(flags, first, last, barriers)  # both shares of z^[L]
         for j in range(dL):
             zL[j] = sums[done % 2, 0, j] + sums[done % 2, 1, j]
-        example_loss = _output_and_loss(zL, aL, y, out, loss, c)
+        example_loss = output_and_loss(zL, aL, y, out, loss, c)
         if not np.isfinite(example_loss):  # every thread stops here, before any update
             return total_loss, mistakes, done, done, float(example_loss)
         total_loss += example_loss
-        if _argmax(aL) != labels[n]:
+        if argmax(aL) != labels[n]:
             mistakes += 1
 
         # 2. backward: delta^[L], then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l], with
         # W^[l]T delta^[l] and step 3's update of W^[l] in one pass, as in sgd_chunk
-        _output_delta(aL, y, out, loss, deltaL, c)
+        output_delta(aL, y, out, loss, deltaL, c)
         for p in range(first, last):  # W^[L]: the part's columns
             i0, i1 = lo[p, L - 1], hi[p, L - 1]
             a_own, below = a[L - 1, i0:i1], delta[L - 1, i0:i1]
@@ -153,10 +153,10 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
                     w[i] = wi - step * a_own[i]
                 if p == 0:
                     params[b_off[L] + j] -= step
-            _hidden_delta(z[L - 1, i0:i1], f[L - 1, i0:i1], a_own, below, keep, done,
-                          k_off[L - 1] + i0, act, c)
+            hidden_delta(z[L - 1, i0:i1], f[L - 1, i0:i1], a_own, below, keep, done,
+                         k_off[L - 1] + i0, act, c)
         for l in range(L - 1, 1, -1):  # W^[l]: the part's rows
-            dk, rk, a_prev = sizes[l - 1], _padded(sizes[l - 1]), a[l - 1, : sizes[l - 1]]
+            dk, rk, a_prev = sizes[l - 1], padded(sizes[l - 1]), a[l - 1, : sizes[l - 1]]
             for p in range(first, last):
                 share = shares[l, p]
                 for i in range(dk):
@@ -173,15 +173,15 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
             for p in range(first, last):
                 k0, k1 = lo[p, l - 1], hi[p, l - 1]
                 _sum_of(shares[l, 0, k0:k1], shares[l, 1, k0:k1], delta[l - 1, k0:k1])
-                _hidden_delta(z[l - 1, k0:k1], f[l - 1, k0:k1], a[l - 1, k0:k1],
-                              delta[l - 1, k0:k1], keep, done, k_off[l - 1] + k0, act, c)
+                hidden_delta(z[l - 1, k0:k1], f[l - 1, k0:k1], a[l - 1, k0:k1],
+                             delta[l - 1, k0:k1], keep, done, k_off[l - 1] + k0, act, c)
         # 3. layer 1's update, the part's columns, on the rows of the non-zero inputs only
         for p in range(first, last):
             j0, j1 = lo[p, 1], hi[p, 1]
             step, delta1 = step1[j0:j1], delta[1, j0:j1]
             for j in range(j1 - j0):
                 step[j] = -(eta * delta1[j])
-            _sparse_update(W1T, cols, vals, p0, p1, j0, W1T.shape[1] if p == 1 else j1, step1)
+            sparse_update(W1T, cols, vals, p0, p1, j0, W1T.shape[1] if p == 1 else j1, step1)
             _add(step, b1[j0:j1])
     return total_loss, mistakes, order.shape[0], order.shape[0], 0.0
 
@@ -202,7 +202,7 @@ def two_parts(sizes: np.ndarray, width: int, dtype, schedule: Schedule | None) -
     z, a, f, delta = (aligned_zeros((L + 1, width), dtype) for _ in range(4))
     step1 = aligned_zeros(width, dtype)
     shares = aligned_zeros((L + 1, 2, width), dtype)
-    row = _padded(int(sizes[L]))
+    row = padded(int(sizes[L]))
     sums = aligned_zeros((2, 2, row), dtype)
     zLs, aLs, deltaLs = (aligned_zeros((2, row), dtype) for _ in range(3))
     schedule = schedule or Pace()

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnctl.core.dropout import ChunkMasks, config_dropout, layer_keeps
+from nnctl.core.dropout import config_dropout, layer_keeps
 from nnctl.core.losses import loss_function
 from nnctl.core.network import Network, init_network
 from nnctl.core.rules import TARGETS
 from nnctl.engine import make_engine, reference
+from nnctl.engine.inputs import ChunkMasks
 from nnctl.errors import NnctlError
 from nnctl.io.config import Config, check_initial_network
 from nnctl.io.data import load_training_data

@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from nnctl.core.distortions import ChunkDistorter, config_distortions
-from nnctl.core.dropout import ChunkMasks, config_dropout
+from nnctl.core.distortions import config_distortions
+from nnctl.core.dropout import config_dropout
 from nnctl.core.network import Network, init_network
 from nnctl.core.rules import TARGETS
 from nnctl.core.schedules import learning_rate
 from nnctl.engine import CHUNK_SIZES, Diverged, RunChunk, engine_name, make_engine
+from nnctl.engine.inputs import ChunkDistorter, ChunkMasks
 from nnctl.errors import SIGNAL_EXIT, CheckpointError, ConfigError, Interrupted, NnctlError
 from nnctl.io.atomic import atomic_write_text
 from nnctl.io.checkpoint import (

@@ -1,17 +1,14 @@
-"""augment.py (the distortions, readable numpy), its compiled twin engine/distort.py, and
-`nnctl data augment-preview`."""
+"""core/distortions.py (the distortions, readable numpy) and its compiled twin engine/distort.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from nnctl.core import distortions as augment
 from nnctl.core.distortions import Distortions, distort, distortions_from_dict, draw, field_bank
 from nnctl.engine import distort as twin
 from nnctl.errors import ConfigError
-from tests.conftest import assert_one_line_error
 
 EXTREME = Distortions(sigma=8, alpha=60, rotation=180, scale=0.99, shear=80, translation=12)
 SQUARE, WIDE = (12, 12), (9, 14)
@@ -157,35 +154,3 @@ def test_distortions_from_a_config_mapping():
                        ({"affine": 15}, "data.augment.affine: must be a mapping")):
         with pytest.raises(ConfigError, match=words):
             distortions_from_dict(raw)
-
-
-# --------------------------------------------------------------------------- the preview command
-
-
-def test_augment_preview_writes_a_png_and_refuses_an_existing_one(run, write_config, tmp_path):
-    config = write_config({"data": {"augment": {"elastic": {"sigma": 4, "alpha": 34},
-                                                "affine": {"rotation": 15}}}})
-    out = tmp_path / "figures" / "augment.png"
-    result = run("data", "augment-preview", config, "--out", out, "--examples", 3,
-                 "--variants", 2)
-    assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == str(out)
-    with Image.open(out) as picture:
-        assert picture.format == "PNG" and picture.width > 3 * 84 and picture.height > 3 * 84
-    before = out.read_bytes()
-    assert_one_line_error(run("data", "augment-preview", config, "--out", out), 1,
-                          "already exists", "--force")
-    assert out.read_bytes() == before
-    result = run("data", "augment-preview", config, "--out", out, "--force")
-    assert result.exit_code == 0, result.stderr
-    assert out.read_bytes() != before  # drawn anew, with the default number of examples
-
-
-def test_augment_preview_needs_a_distortion(run, write_config, tmp_path):
-    out = tmp_path / "augment.png"
-    assert_one_line_error(run("data", "augment-preview", write_config({}), "--out", out), 2,
-                          "data.augment")
-    bad = write_config({"data": {"augment": {"affine": {"rotation": "a lot"}}}}, "bad.yaml")
-    assert_one_line_error(run("data", "augment-preview", bad, "--out", out), 2,
-                          "data.augment.affine.rotation")
-    assert not out.exists()

@@ -1,5 +1,6 @@
-"""Dropout: the masks (fresh per example, from (seed, epoch, block)), both engines equal with
-them, resume exact with them mid-epoch, gradcheck through them, and the config's refusals."""
+"""Dropout: both engines equal with the masks (engine/inputs.py, tested in
+tests/engine/test_inputs.py), resume exact with them mid-epoch, gradcheck through them, and the
+config's refusals."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from conftest import assert_one_line_error, checkpoints, sigterm_after_chunks
 import nnctl.engine.reference
 import nnctl.tasks.train
 from nnctl.core.activations import ACTIVATIONS
-from nnctl.core.dropout import ChunkMasks, Dropout, hidden_offsets
+from nnctl.core.dropout import Dropout, hidden_offsets
 from nnctl.core.network import init_network
 from nnctl.core.rules import TARGETS
 from nnctl.engine import make_engine
+from nnctl.engine.inputs import ChunkMasks
 from nnctl.errors import Interrupted
 from nnctl.io.checkpoint import load_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
@@ -35,38 +37,6 @@ def config(engine: str = "fused", dtype: str = "float32", epochs: int = 2,
                      "dropout": dropout or {"input": 0.2, "hidden": 0.5}},
         "data": {"limit": 6000, "validation": 500, **data},
     })), "test")
-
-
-# --------------------------------------------------------------------------- the masks
-
-
-def test_masks_keep_each_unit_with_chance_one_minus_p_scaled_by_its_inverse():
-    masks = ChunkMasks(Dropout(0.2, 0.5), SIZES, seed=0, dtype=np.float32)
-    inputs, hidden = masks.draw(1, 0, 4096)
-    assert inputs.shape == (4096, 784) and hidden.shape == (4096, 20)
-    assert set(np.unique(inputs)) == {np.float32(0), np.float32(1 / 0.8)}
-    assert set(np.unique(hidden)) == {np.float32(0), np.float32(2)}
-    assert (inputs == 0).mean() == pytest.approx(0.2, abs=0.005)
-    assert (hidden == 0).mean() == pytest.approx(0.5, abs=0.02)
-    assert inputs.mean() == pytest.approx(1.0, abs=0.01)  # inverted: the expected input is x
-
-
-def test_masks_depend_on_the_position_only_not_on_the_chunks():
-    masks = ChunkMasks(Dropout(0.3, 0.4), SIZES, seed=7, dtype=np.float64)
-    whole = masks.draw(2, 0, 2048)
-    parts = [masks.draw(2, start, 512) for start in range(0, 2048, 512)]
-    for k in (0, 1):
-        assert np.array_equal(whole[k], np.concatenate([p[k] for p in parts]))
-
-
-def test_masks_are_fresh_for_every_example_epoch_and_seed():
-    masks = ChunkMasks(Dropout(0.0, 0.5), SIZES, seed=0, dtype=np.float32)
-    inputs, hidden = masks.draw(1, 0, 512)
-    assert inputs is None
-    assert len({row.tobytes() for row in hidden}) > 500
-    assert not np.array_equal(hidden, masks.draw(2, 0, 512)[1])
-    other = ChunkMasks(Dropout(0.0, 0.5), SIZES, seed=1, dtype=np.float32)
-    assert not np.array_equal(hidden, other.draw(1, 0, 512)[1])
 
 
 def test_hidden_offsets_lay_the_layers_side_by_side():

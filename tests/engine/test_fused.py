@@ -100,18 +100,6 @@ def test_fused_matches_reference(mnist_sample, dtype, rule, hidden, activation, 
         assert 0 < ref_updates < len(labels)
 
 
-def test_fused_engine_knows_every_table_entry():
-    from nnctl.core.activations import OUTPUTS
-    from nnctl.core.losses import LOSSES
-    from nnctl.core.rules import SINGLE_LAYER_RULES
-    from nnctl.engine import fused
-
-    assert set(fused.ACTIVATION_CODES) == set(ACTIVATIONS)
-    assert set(fused.OUTPUT_CODES) == set(OUTPUTS)
-    assert set(fused.LOSS_CODES) == set(LOSSES)
-    assert set(fused.RULE_CODES) == {"backprop", *SINGLE_LAYER_RULES}
-
-
 def test_training_moved_the_weights(mnist_sample):
     """The equivalence above is not vacuous: an epoch changes the weights far beyond the
     tolerance."""

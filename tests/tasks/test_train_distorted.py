@@ -74,11 +74,3 @@ def test_elastic_needs_both_sigma_and_alpha(run, write_config, tmp_path, elastic
     result = run("train", config, "--out", tmp_path / "run")
     assert result.exit_code == 2 and "go together" in result.stderr
     assert not (tmp_path / "run").exists()
-
-
-def test_augment_preview_draws_the_configs_distortions(run, write_config, tmp_path):
-    config = write_config({"data": {"augment": {"affine": {"rotation": 15.0}}}})
-    out = tmp_path / "preview.png"
-    result = run("data", "augment-preview", config, "--out", out, "--examples", "3")
-    assert result.exit_code == 0, result.stderr
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
