@@ -82,9 +82,11 @@ def train(config: str | Path | Mapping[str, Any] | None = None, out: str | Path 
     """
     texts = _override_texts(overrides)
     if resume:
-        if out is None or force or isinstance(config, Mapping):
-            raise ConfigError("resume continues the run in `out` (with its own config, or a "
-                              "config file): it takes no dict config and no force")
+        if out is None or force:
+            raise ConfigError("resume continues the run in `out` in place: give out, and no "
+                              "force")
+        if isinstance(config, Mapping):
+            raise ConfigError("resume compares the run's config with a config file, not a dict")
         resolved = resume_config(Path(out), texts, config)
     elif config is None:
         raise ConfigError("give a config to train, or resume=True to continue the run in `out`")
@@ -137,7 +139,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, eq=False, repr=False)  # compared and hashed as itself
 class Model:
     """A trained network, loaded from its checkpoint with the config and the input
     preprocessing it was trained with: classify arrays of images with `predict` and

@@ -242,6 +242,32 @@ def test_errors_are_the_commands(case, tmp_path_factory):
     assert shown.stderr == f"Error: {str(raised.value).replace(str(api_dir), str(cli_dir))}\n"
 
 
+def test_overrides_take_python_and_numpy_values():
+    from nnctl.api import _override_texts, _read_config
+
+    overrides = {"model.hidden": (np.int64(30), 20), "training.learning_rate": np.float32(0.5),
+                 "data.augment": {"elastic": {"sigma": 4.0, "alpha": 34}}, "data.deskew": True}
+    texts = _override_texts(overrides)
+    assert texts == ["model.hidden=[30, 20]", "training.learning_rate=0.5",
+                     "data.augment={elastic: {sigma: 4.0, alpha: 34}}", "data.deskew=true"]
+    config = _read_config(CONFIG, texts)
+    assert (config.model.hidden, config.training.learning_rate) == ([30, 20], 0.5)
+    assert (config.data.augment.elastic.sigma, config.data.deskew) == (4.0, True)
+    with pytest.raises(nnctl.ConfigError, match=r"^--set data.dir: a object is not a config"):
+        _override_texts({"data.dir": object()})
+
+
+@pytest.mark.parametrize("arguments,words", [
+    ({}, "give a config to train, or resume=True"),
+    ({"resume": True}, "resume continues the run in `out` in place"),
+    ({"resume": True, "out": "runs/x", "force": True}, "no force"),
+    ({"resume": True, "out": "runs/x", "config": {}}, "not a dict"),
+])
+def test_train_refuses_what_the_command_line_cannot_say(arguments, words):
+    with pytest.raises(nnctl.ConfigError, match=re.escape(words)):
+        nnctl.train(**arguments)
+
+
 def test_import_nnctl_is_light_and_exports_the_api(tmp_path):
     program = ("import sys, nnctl\n"
                "heavy = {'numpy', 'click', 'rich', 'yaml', 'nnctl.api'} & set(sys.modules)\n"
