@@ -287,6 +287,12 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Confi
         raise ConfigError(
             f"{source}: the config must be a mapping with sections model, training, data"
         )
+    return config_with_overrides(raw, source, overrides)
+
+
+def config_with_overrides(raw: dict, source: str, overrides: typing.Sequence[str] = ()) -> Config:
+    """The config of a mapping read from `source` with `--set dotted.key=value` overrides applied
+    (to `raw` itself), validated."""
     given = []
     for item in overrides:
         key, value = parse_override(item)

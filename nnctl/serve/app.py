@@ -13,7 +13,7 @@ Every request is bounded: one request per connection, at most MAX_CONNECTIONS ha
 (more wait in the listen queue), SOCKET_SECONDS for any read or write and CONNECTION_SECONDS
 for the whole connection, a body of at most MAX_BODY bytes declared by Content-Length before it
 is read, and PREPARING images decoded and prepared at a time, in PREPARING threads of their own
-(`nnctl.tasks.predict` decodes a large image reduced, and one at a time: the largest image it takes,
+(`nnctl.io.images` decodes a large image reduced, and one at a time: the largest image it takes,
 4096 x 4096, then needs tens of MB instead of about 450, and a server sent many at once stays
 within a few hundred MB). A request waits SOCKET_SECONDS for its turn, then gets a 503. A bad
 request gets a 4xx answer {"error": "..."} and one line in the log, never a traceback. Nothing is

@@ -1,8 +1,8 @@
 """What `nnctl serve` answers about one trained network, loaded once.
 
 Every request only reads the network (numpy's forward pass on weights nobody writes), so many
-threads may ask at once. An image is prepared by `nnctl predict`'s own code (`nnctl.tasks.predict`),
-never by a copy of it.
+threads may ask at once. An image is read and prepared by `nnctl predict`'s own code
+(`nnctl.io.images`, `nnctl.tasks.predict`), never by a copy of it.
 """
 
 from __future__ import annotations
@@ -19,15 +19,9 @@ from nnctl.errors import NnctlError
 from nnctl.figures.weights import tile
 from nnctl.io.checkpoint import load_trained
 from nnctl.io.data import recorded_preprocessing
+from nnctl.io.images import decode_image, decode_side
 from nnctl.io.run_dir import owning_run, read_summary
-from nnctl.tasks.predict import (
-    decode_image,
-    decode_side,
-    network_image_shape,
-    preprocess,
-    probabilities,
-    ranked,
-)
+from nnctl.tasks.predict import network_image_shape, preprocess, probabilities, ranked
 
 TOP_UNITS = 8  # hidden units shown for an MLP: those that respond most to the drawing
 WEIGHT_ZOOM = 4  # pixels per weight in a template or filter picture (as inspect-weights draws)

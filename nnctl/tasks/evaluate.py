@@ -3,6 +3,7 @@ confusion."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from nnctl.core.network import Network
 from nnctl.core.rules import TARGETS
 from nnctl.errors import DataError
 from nnctl.io.checkpoint import load_trained
-from nnctl.io.config import Config
+from nnctl.io.config import Config, DataConfig
 from nnctl.io.data import (
     Dataset,
     check_classes,
@@ -108,28 +109,45 @@ def evaluate_checkpoint(
     figure: str | Path | None = None,
     force: bool = False,
 ) -> dict:
-    """Evaluate a trained network on a split of its data, another data directory, or IDX files;
-    with `figure`, also draw the confusion matrix and the worst misclassified images there.
+    """Evaluate the network of `target` (a checkpoint, or a run directory's best.npz): see
+    `evaluate_trained`."""
+    return evaluate_trained(*load_trained(target), split, images, labels, data_dir, figure, force)
+
+
+def evaluate_trained(
+    path: Path,
+    network: Network,
+    meta: dict,
+    config: Config,
+    split: str = "test",
+    images: str | Path | None = None,
+    labels: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    figure: str | Path | None = None,
+    force: bool = False,
+) -> dict:
+    """Evaluate a trained network (as `load_trained` gives it: checkpoint path, network, metadata,
+    config) on a split of its data, another data directory, or IDX files; with `figure`, also
+    draw the confusion matrix and the worst misclassified images there.
 
     The figure's path is checked first (see `check_output_file`; never one of the files read,
     an existing file only with `force`), so that a refusal costs no evaluation."""
-    path, network, meta, config = load_trained(target)
     dtype = network.dtype.name
     record = recorded_preprocessing(meta, str(path))  # the inputs made as in training
     if (images is None) != (labels is None):
         raise DataError("give both --images and --labels, or neither")
+    data = config.data
     if data_dir is not None:
-        config.data.dir = str(data_dir)
-        config.data.train_images = config.data.train_labels = None
-        config.data.test_images = config.data.test_labels = None
+        data = dataclasses.replace(data, dir=str(data_dir), train_images=None, train_labels=None,
+                                   test_images=None, test_labels=None)
     if figure is not None:
-        inputs = [Path(images), Path(labels)] if images is not None else _split_files(config, split)
+        inputs = [Path(images), Path(labels)] if images is not None else _split_files(data, split)
         figure = check_output_file(figure, force, inputs=[path, *inputs])
     if images is not None:
         dataset = make_dataset(*read_examples(images, labels), dtype, Path(images).name, record)
         source = str(labels)
     else:
-        dataset = load_split(config.data, split, dtype, record)
+        dataset = load_split(data, split, dtype, record)
         source = f"{split} split"
     if list(dataset.image_shape) != meta["image_shape"]:
         raise DataError(
@@ -146,8 +164,8 @@ def evaluate_checkpoint(
     return {"checkpoint": str(path), "epoch": meta.get("epoch"), **result}
 
 
-def _split_files(config: Config, split: str) -> list[Path]:
+def _split_files(data: DataConfig, split: str) -> list[Path]:
     """The IDX files `load_split` reads for `split`."""
-    paths = data_paths(config.data)
+    paths = data_paths(data)
     prefix = "test" if split == "test" else "train"
     return [paths[f"{prefix}_images"], paths[f"{prefix}_labels"]]

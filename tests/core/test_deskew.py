@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nnctl.core.digits import mnist_image
 from nnctl.errors import CheckpointError, DataError
 from nnctl.io.checkpoint import load_checkpoint, save_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
@@ -22,8 +23,9 @@ from nnctl.io.data import (
     read_examples,
     recorded_preprocessing,
 )
+from nnctl.io.images import grey_levels, lanczos, read_image
 from nnctl.tasks.evaluate import evaluate, evaluate_checkpoint
-from nnctl.tasks.predict import mnist_image, predict, read_image
+from nnctl.tasks.predict import predict
 from nnctl.tasks.train import train
 
 DESKEWED = {**PREPROCESSING, "deskew": True}
@@ -235,7 +237,7 @@ def test_predict_applies_the_recorded_deskew(checkpoints, mnist_test, tmp_path):
     for i in slanted:
         files.append(tmp_path / f"{i}.png")
         Image.fromarray(np.rint(x[i].reshape(SHAPE) * 255).astype(np.uint8)).save(files[-1])
-    prepared = np.stack([mnist_image(read_image(f), SHAPE) for f in files])
+    prepared = np.stack([mnist_image(grey_levels(read_image(f)), SHAPE, lanczos) for f in files])
     scaled = prepared.reshape(len(files), -1).astype(np.float32) / np.float32(255)
     for name, inputs in (("deskewed", deskew(scaled, SHAPE)), ("plain", scaled)):
         results = predict(paths[name], files, save_preprocessed=tmp_path / name)

@@ -28,9 +28,10 @@ from nnctl.figures.weights import tile
 from nnctl.io.checkpoint import load_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
 from nnctl.io.data import data_paths, read_examples
+from nnctl.io.images import read_image
 from nnctl.serve import app
 from nnctl.serve.model import TOP_UNITS
-from nnctl.tasks.predict import preprocess, read_image
+from nnctl.tasks.predict import preprocess
 from nnctl.tasks.train import train
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,7 +24,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from serving import post_image, running_server
 
-from nnctl.tasks.predict import decode_image, preprocess
+from nnctl.io.images import decode_image
+from nnctl.tasks.predict import preprocess
 
 ROOT = Path(__file__).resolve().parents[2]
 SEVEN = ROOT / "data" / "own-digits" / "7-DejaVuSans.png"

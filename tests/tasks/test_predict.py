@@ -1,4 +1,6 @@
-"""Classifying image files: preprocessing as MNIST was made, reading, errors per file, batching.
+"""Classifying image files: files read and prepared as MNIST was made, errors per file, batching,
+what the network saw. (The preparation of one picture: tests/core/test_digits.py; reading a file:
+tests/io/test_images.py.)
 
 A small real network is trained once for the module on the bundled MNIST; real MNIST test digits
 are then written as files the way users would bring them (inverted, larger and off-centre, RGB,
@@ -16,20 +18,14 @@ from PIL import Image
 
 import nnctl.tasks.predict
 from nnctl.core.activations import sigmoid, softmax
+from nnctl.core.digits import box_shape
 from nnctl.core.network import Network
 from nnctl.errors import DataError, RunDirError
 from nnctl.io.checkpoint import load_checkpoint, save_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
 from nnctl.io.data import data_paths, read_examples
-from nnctl.tasks.predict import (
-    box_shape,
-    expand_inputs,
-    grey_levels,
-    predict,
-    preprocess,
-    probabilities,
-    read_image,
-)
+from nnctl.io.images import read_image
+from nnctl.tasks.predict import expand_inputs, predict, preprocess, probabilities
 from nnctl.tasks.train import train
 
 N = 200  # MNIST test digits per variant: every 50th of the 10,000
@@ -137,18 +133,6 @@ def test_files_are_classified_like_the_raw_arrays(variant, run_dir, variant_file
     assert agreement >= MIN_AGREEMENT.get(variant, 1.0), (variant, agreement)
 
 
-def test_an_mnist_digit_comes_back_nearly_unchanged(digits):
-    """MNIST digits are already in their 20x20 box, centred by mass: re-preprocessing is close to
-    the identity (on the 10,000 test digits: 92.7% within one grey level everywhere, 99.0% within
-    13 levels; on these 200: 93.5% and 98.5%; the others lose faint edge pixels and are rescaled
-    a little). Every prediction stays the same (test_files_are_classified_like_the_raw_arrays)."""
-    images, _ = digits
-    worst = np.array([np.abs(preprocess(Image.fromarray(p), (28, 28)) * 255.0 - p).max()
-                      for p in images])
-    assert (worst <= 1.0 + 1e-4).mean() >= 0.85
-    assert (worst <= 13.0).mean() >= 0.96
-
-
 @pytest.mark.parametrize("variant", ["large-off-centre", "jpeg-scan", "rgb-blue-ink"])
 def test_preprocessed_digit_fills_the_box_and_is_centred_by_mass(variant, variant_files):
     for path in variant_files[variant][:30]:
@@ -163,35 +147,8 @@ def test_preprocessed_digit_fills_the_box_and_is_centred_by_mass(variant, varian
         assert abs(cy - 14) <= 0.5 + 1e-6 and abs(cx - 14) <= 0.5 + 1e-6, (path, cy, cx)
 
 
-def test_faint_specks_away_from_the_strokes_are_not_part_of_the_digit(digits):
-    """JPEG ringing, dust, paper texture: faint ink more than a pixel away from strong ink does not
-    widen the bounding box (which would shrink and move the digit)."""
-    pixels = digits[0][7]
-    speckled = pixels.copy()
-    speckled[[1, 2, 25, 26], [2, 26, 1, 25]] = 40  # above INK_THRESHOLD, below STRONG_INK
-    np.testing.assert_array_equal(preprocess(Image.fromarray(speckled), (28, 28)),
-                                  preprocess(Image.fromarray(pixels), (28, 28)))
-
-
-def test_a_digit_heavy_on_one_side_stays_inside_the_field():
-    """The centre-of-mass shift is clipped: a lopsided shape is not cut off at the field's edge."""
-    pixels = np.zeros((80, 380), np.uint8)
-    pixels[10:70, 10:70] = 255  # a heavy square...
-    pixels[40:43, 70:370] = 255  # ...with a long thin tail: 60 x 360 -> 3 x 20, mass far left
-    x = preprocess(Image.fromarray(pixels), (28, 28))
-    cols = np.flatnonzero(x.any(axis=0))
-    assert (cols[0], cols[-1]) == (8, 27)  # centring by mass would put it at columns 10..29
-    assert (x.sum(axis=0) @ np.arange(28)) / x.sum() < 13.0
-
-
-def test_blank_images_are_errors(run_dir, tmp_path):
-    for colour in (0, 255, 137):
-        with pytest.raises(DataError, match="blank"):
-            preprocess(Image.new("L", (40, 30), colour), (28, 28))
-    rng = np.random.default_rng(0)
-    noisy_paper = Image.fromarray((230 + rng.integers(-6, 7, (50, 50))).astype(np.uint8))
-    with pytest.raises(DataError, match="blank"):
-        preprocess(noisy_paper, (28, 28))
+def test_a_blank_image_is_an_error_naming_its_file(run_dir, tmp_path):
+    """Blank pictures themselves: tests/core/test_digits.py."""
     Image.new("RGB", (28, 28), (255, 255, 255)).save(tmp_path / "white.png")
     (result,) = predict(run_dir, [tmp_path / "white.png"])
     assert result["error"].startswith(f"{tmp_path / 'white.png'}: ") and "blank" in result["error"]
@@ -214,46 +171,6 @@ def test_one_bad_file_never_stops_the_others(run_dir, variant_files, tmp_path):
         assert set(result) == {"file", "error"}
         assert result["error"].startswith(result["file"] + ": ") and words in result["error"]
         assert "\n" not in result["error"]
-
-
-def test_read_image_detects_the_format_by_content(variant_files, tmp_path):
-    png = variant_files["as-is"][0]
-    disguised = tmp_path / "digit.jpg"  # a PNG with a JPEG name
-    disguised.write_bytes(png.read_bytes())
-    no_name = tmp_path / "digit"
-    no_name.write_bytes(variant_files["jpeg-scan"][0].read_bytes())
-    assert read_image(no_name).size == (200, 160)
-    np.testing.assert_array_equal(preprocess(read_image(disguised), (28, 28)),
-                                  preprocess(read_image(png), (28, 28)))
-    with pytest.raises(DataError, match="is a directory"):
-        read_image(tmp_path)
-
-
-def test_read_image_turns_a_photo_upright_and_refuses_bombs(digits, tmp_path, monkeypatch):
-    upright = Image.fromarray(digits[0][5])
-    exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display", as phones write it
-    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.png", exif=exif)
-    np.testing.assert_array_equal(np.asarray(read_image(tmp_path / "phone.png")), digits[0][5])
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 28x28 is more than twice that
-    with pytest.raises(DataError, match="too many pixels"):
-        read_image(tmp_path / "phone.png")
-
-
-def test_grey_levels_of_every_mode_agree(digits):
-    pixels = digits[0][0]
-    expected = pixels.astype(np.float64)
-    for image in (Image.fromarray(pixels), Image.fromarray(pixels).convert("RGB"),
-                  Image.fromarray(pixels).convert("P"), Image.fromarray(pixels).convert("LA"),
-                  Image.fromarray(pixels.astype(np.uint16) * 257),
-                  Image.fromarray(pixels.astype(np.int32) * 257, "I"),
-                  Image.fromarray(pixels.astype(np.float32) / 255)):
-        np.testing.assert_allclose(grey_levels(image), expected, atol=0.5, err_msg=image.mode)
-    assert set(np.unique(grey_levels(Image.fromarray(pixels > 127)))) <= {0.0, 255.0}
-    # transparency is composited on white: a fully transparent pixel is paper
-    rgba = Image.new("RGBA", (3, 1), (0, 0, 0, 0))
-    rgba.putpixel((1, 0), (0, 0, 0, 255))
-    assert grey_levels(rgba).tolist() == [[255.0, 0.0, 255.0]]
 
 
 def test_candidates_are_the_next_most_likely(run_dir, network, variant_files):
