@@ -294,7 +294,7 @@ def preview(config_path: str | Path, out: str | Path, examples: int = 8, variant
     `data.augment` says. `out` is checked (see `check_output_file`) before anything is read."""
     from nnctl.errors import DataError, RunDirError
     from nnctl.figures.weights import save_image
-    from nnctl.io.data import load_training_data
+    from nnctl.io.examples import load_training_data
     from nnctl.io.outputs import check_output_file
 
     out = Path(out)

@@ -21,7 +21,7 @@ from nnctl.core.rules import TARGETS
 from nnctl.engine import make_engine, reference
 from nnctl.errors import NnctlError
 from nnctl.io.config import Config, check_initial_network
-from nnctl.io.data import load_training_data
+from nnctl.io.examples import load_training_data
 
 EPSILON = 1e-6
 TOLERANCE = 1e-6

@@ -4,8 +4,8 @@ Each image is prepared the way MNIST itself was made (LeCun et al.): grey levels
 black field, the digit's bounding box scaled to fit a 20x20 box keeping its aspect ratio (for a
 network trained on H x W images, a round(20/28 H) x round(20/28 W) box), then pasted into the
 H x W field so that its centre of mass sits at the field's centre. Then come the inputs the
-checkpoint records (`nnctl.io.data.apply_preprocessing`, as in training): pixel / 255, and deskewed
-if it says so.
+checkpoint records (`nnctl.core.preprocessing.apply_preprocessing`, as in training): pixel / 255,
+and deskewed if it says so.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnctl.core.activations import softmax
 from nnctl.core.network import Network
+from nnctl.core.preprocessing import apply_preprocessing
 from nnctl.errors import DataError, NnctlError, one_line
 from nnctl.figures.weights import MAX_SHEET_ROWS, SHEET_SIDE, contact_sheet, save_image
 from nnctl.io.checkpoint import load_trained
-from nnctl.io.data import PREPROCESSING, apply_preprocessing, recorded_preprocessing
+from nnctl.io.examples import PREPROCESSING, recorded_preprocessing
 from nnctl.io.inputs import open_regular
 from nnctl.io.outputs import check_output_file
 from nnctl.tasks.evaluate import in_batches

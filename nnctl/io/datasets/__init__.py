@@ -1,8 +1,9 @@
 """MNIST-style datasets: describe, verify, download and import them.
 
 The library behind `nnctl data info|verify|fetch|import-csv`. A dataset directory holds the four
-IDX files with the standard MNIST names (nnctl.io.data.STANDARD_NAMES), gzipped (`.gz`) or raw; when
-both are there the gzipped one is used, as everywhere in nnctl (nnctl.io.data.standard_paths).
+IDX files with the standard MNIST names (nnctl.io.examples.STANDARD_NAMES), gzipped (`.gz`) or
+raw; when both are there the gzipped one is used, as everywhere in nnctl
+(nnctl.io.examples.standard_paths).
 
 - `KNOWN`, `lookup` (catalog.py): the datasets nnctl can fetch: the files as served, their
   published SHA-256 sums, the number of examples, and public mirrors to try in order.

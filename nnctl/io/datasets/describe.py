@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import DataError, RunDirError
-from nnctl.io.data import STANDARD_NAMES, read_examples, standard_paths
 from nnctl.io.datasets.layout import SPLITS, check_directory
+from nnctl.io.examples import STANDARD_NAMES, standard_paths
+from nnctl.io.idx import read_examples
 
 # the formats a figure may be written in (by its name's suffix): those Pillow writes RGB in
 FIGURE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")

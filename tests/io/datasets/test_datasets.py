@@ -21,8 +21,9 @@ from PIL import Image
 
 from nnctl.errors import DataError
 from nnctl.io import datasets
-from nnctl.io.data import BUNDLED_DIR, STANDARD_NAMES, read_examples, read_idx
 from nnctl.io.datasets import KNOWN, csv_import, fetch, import_csv, info, info_figure, verify
+from nnctl.io.examples import BUNDLED_DIR, STANDARD_NAMES
+from nnctl.io.idx import read_examples, read_idx
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 

@@ -27,8 +27,8 @@ from mirrors import GZ_NAMES, serving
 from PIL import Image
 
 from nnctl.errors import ConfigError, DataError
-from nnctl.io.data import BUNDLED_DIR, STANDARD_NAMES
 from nnctl.io.datasets import fetch, import_csv
+from nnctl.io.examples import BUNDLED_DIR, STANDARD_NAMES
 
 BUNDLED = {key: (BUNDLED_DIR / name).read_bytes() for key, name in GZ_NAMES.items()}
 ROOT = Path(__file__).resolve().parents[3]
