@@ -168,7 +168,7 @@ def evaluate(target: str, split: str, data_dir: str | None, images: str | None,
       nnctl evaluate runs/default --figure figures/confusion.png
     """
     from nnctl.cli.text import evaluation_tables, print_tables
-    from nnctl.io.outputs import dumps
+    from nnctl.io.records import dumps
     from nnctl.tasks.evaluate import evaluate_checkpoint
 
     result = evaluate_checkpoint(target, split, images, labels, data_dir, figure, force)
@@ -348,7 +348,7 @@ def predict_command(target: str, inputs: tuple[str, ...], as_json: bool,
       nnctl predict runs/default my-digits/ --save-preprocessed seen/
     """
     from nnctl.errors import DataError
-    from nnctl.io.outputs import dumps
+    from nnctl.io.records import dumps
     from nnctl.tasks.predict import CONTACT_SHEET, expand_inputs, predict, skipped_note
 
     files, skipped = expand_inputs([Path(p) for p in inputs])
@@ -434,11 +434,13 @@ def data_info(directory: str, figure: str | None, force: bool, as_json: bool) ->
       nnctl data info data/mnist --figure figures/mnist.png
     """
     from nnctl.cli.text import dataset_tables, print_tables
-    from nnctl.io.datasets import info, info_figure
-    from nnctl.io.outputs import dumps
+    from nnctl.io.datasets import info
+    from nnctl.io.records import dumps
 
     result = info(directory)
     if figure:
+        from nnctl.figures.dataset import info_figure  # Pillow only when a figure is asked for
+
         info_figure(directory, figure, overwrite=force)
     if as_json:
         click.echo(dumps(result))
@@ -465,7 +467,7 @@ def data_verify(directory: str, name: str | None, as_json: bool) -> None:
     from nnctl.cli.text import print_tables, verify_table
     from nnctl.errors import DataError
     from nnctl.io.datasets import verify
-    from nnctl.io.outputs import dumps
+    from nnctl.io.records import dumps
 
     report = verify(directory, name)
     if as_json:
@@ -601,7 +603,7 @@ def runs_command(paths: tuple[str, ...], sort: str, as_json: bool, as_csv: bool)
       nnctl runs runs/sweep --sort val_accuracy --csv > results.csv
     """
     from nnctl.cli.text import print_tables, runs_table
-    from nnctl.io.outputs import csv_text, dumps
+    from nnctl.io.records import csv_text, dumps
     from nnctl.io.run_info import differing_keys, find_runs, read_run, sort_runs
 
     found = [read_run(path) for path in find_runs([Path(p) for p in paths or ("runs",)])]

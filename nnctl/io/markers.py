@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nnctl.errors import RunDirError
 from nnctl.io.atomic import confined, not_ours, open_append, open_file
-from nnctl.io.outputs import finite_json
+from nnctl.io.records import finite_json
 
 # created if missing; a symlink is not followed, a FIFO planted as the marker never blocks open()
 FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK

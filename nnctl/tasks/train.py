@@ -59,7 +59,7 @@ from nnctl.io.examples import (
     preprocessing,
 )
 from nnctl.io.idx import read_examples
-from nnctl.io.outputs import finite_json
+from nnctl.io.records import finite_json
 from nnctl.io.run_dir import (
     COMPLETE,
     append_metrics,

@@ -80,7 +80,7 @@ def fetch(name: str, to: str | Path, *, mirrors: Sequence[str] | None = None,
     it (an archive already there with the published sum is used and kept). Their members have
     no published sums: a split's two files already present are kept when they read as valid IDX
     files with the published counts. EMNIST images are stored transposed relative to MNIST
-    (draw them with info_figure(..., transpose=True)).
+    (draw them with nnctl.figures.dataset.info_figure(..., transpose=True)).
 
     `catalog` replaces KNOWN (tests pass their own entries with their own sums).
     """
