@@ -17,7 +17,7 @@ from nnctl.io.idx import read_examples
 from nnctl.io.machine import physical_memory
 
 if TYPE_CHECKING:  # the type only, for the signatures: reading data needs no config
-    from nnctl.io.config import DataConfig
+    from nnctl.io.config.schema import DataConfig
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
 STANDARD_NAMES = {
