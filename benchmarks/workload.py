@@ -17,7 +17,8 @@ import numpy as np
 from nnctl.core.network import Network, init_network
 from nnctl.engine import CHUNK_SIZES, make_engine
 from nnctl.io.config import DataConfig
-from nnctl.io.data import data_paths, make_dataset, read_examples
+from nnctl.io.examples import data_paths, make_dataset
+from nnctl.io.idx import read_examples
 
 LEARNING_RATE = 0.1
 DTYPE = "float32"

@@ -19,10 +19,11 @@ import numpy as np
 import yaml
 
 from nnctl.core.network import Network
+from nnctl.core.preprocessing import apply_preprocessing
 from nnctl.errors import ConfigError, DataError, one_line
 from nnctl.io.checkpoint import load_trained
 from nnctl.io.config import Config, config_with_overrides, load_config
-from nnctl.io.data import apply_preprocessing, recorded_preprocessing
+from nnctl.io.examples import recorded_preprocessing
 from nnctl.io.run_dir import resume_config
 from nnctl.tasks.evaluate import evaluate_checkpoint, evaluate_trained, in_batches
 from nnctl.tasks.predict import probabilities

@@ -12,7 +12,7 @@ import numpy as np
 from conftest import write_idx
 from mirrors import GZ_NAMES
 
-from nnctl.io.data import STANDARD_NAMES
+from nnctl.io.examples import STANDARD_NAMES
 
 
 def sha256(data: bytes) -> str:

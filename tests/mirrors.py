@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from nnctl.io.data import STANDARD_NAMES
+from nnctl.io.examples import STANDARD_NAMES
 
 GZ_NAMES = {key: stem + ".gz" for key, stem in STANDARD_NAMES.items()}
 HOLD_SECONDS = 120  # a stall lasts this long at most (a test ends it sooner by releasing it)

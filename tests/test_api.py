@@ -28,9 +28,10 @@ import nnctl
 from nnctl.cli import cli
 from nnctl.core.network import Network
 from nnctl.io.config import Config, DataConfig
-from nnctl.io.data import data_paths, read_examples
+from nnctl.io.examples import data_paths
+from nnctl.io.idx import read_examples
 from nnctl.io.images import read_image
-from nnctl.io.outputs import dumps
+from nnctl.io.records import dumps
 from nnctl.tasks.predict import preprocess
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import pytest
 
 from nnctl.io.checkpoint import load_checkpoint
 from nnctl.io.config import load_config
-from nnctl.io.data import read_idx
+from nnctl.io.idx import read_idx
 from nnctl.tasks.train import train
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "how-to" / "numpy-only.md"

@@ -1,13 +1,14 @@
 """MkDocs hook: the config reference, generated at build time from the config schema.
 
 A page that holds the line `<!-- config-keys -->` gets, in its place, one table row per config
-key with its type, default and meaning, from `nnctl.io.config.describe_keys()` (the `help=` of each
-field: the same text `nnctl train --keys` prints). So the table can never fall behind the code.
+key with its type, default and meaning, from `nnctl.io.config.schema.describe_keys()` (the `help=`
+of each field: the same text `nnctl train --keys` prints). So the table can never fall behind the
+code.
 """
 
 from __future__ import annotations
 
-from nnctl.io.config import describe_keys
+from nnctl.io.config.schema import describe_keys
 
 MARKER = "<!-- config-keys -->"
 

@@ -34,11 +34,13 @@ def data_info(directory: str, figure: str | None, force: bool, as_json: bool) ->
       nnctl data info data/mnist --figure figures/mnist.png
     """
     from nnctl.cli.text import dataset_tables, print_tables
-    from nnctl.io.datasets import info, info_figure
-    from nnctl.io.outputs import dumps
+    from nnctl.io.datasets import info
+    from nnctl.io.records import dumps
 
     result = info(directory)
     if figure:
+        from nnctl.figures.dataset import info_figure  # Pillow only when a figure is asked for
+
         info_figure(directory, figure, overwrite=force)
     if as_json:
         click.echo(dumps(result))
@@ -65,7 +67,7 @@ def data_verify(directory: str, name: str | None, as_json: bool) -> None:
     from nnctl.cli.text import print_tables, verify_table
     from nnctl.errors import DataError
     from nnctl.io.datasets import verify
-    from nnctl.io.outputs import dumps
+    from nnctl.io.records import dumps
 
     report = verify(directory, name)
     if as_json:

@@ -28,7 +28,7 @@ def evaluate(target: str, split: str, data_dir: str | None, images: str | None,
       nnctl evaluate runs/default --figure figures/confusion.png
     """
     from nnctl.cli.text import evaluation_tables, print_tables
-    from nnctl.io.outputs import dumps
+    from nnctl.io.records import dumps
     from nnctl.tasks.evaluate import evaluate_checkpoint
 
     result = evaluate_checkpoint(target, split, images, labels, data_dir, figure, force)

@@ -32,7 +32,7 @@ def predict_command(target: str, inputs: tuple[str, ...], as_json: bool,
       nnctl predict runs/default my-digits/ --save-preprocessed seen/
     """
     from nnctl.errors import DataError
-    from nnctl.io.outputs import dumps
+    from nnctl.io.records import dumps
     from nnctl.tasks.predict import CONTACT_SHEET, expand_inputs, predict, skipped_note
 
     files, skipped = expand_inputs([Path(p) for p in inputs])

@@ -30,7 +30,7 @@ def runs_command(paths: tuple[str, ...], sort: str, as_json: bool, as_csv: bool)
       nnctl runs runs/sweep --sort val_accuracy --csv > results.csv
     """
     from nnctl.cli.text import print_tables, runs_table
-    from nnctl.io.outputs import csv_text, dumps
+    from nnctl.io.records import csv_text, dumps
     from nnctl.io.run_info import differing_keys, find_runs, read_run, sort_runs
 
     found = [read_run(path) for path in find_runs([Path(p) for p in paths or ("runs",)])]

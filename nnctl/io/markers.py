@@ -11,13 +11,14 @@ import fcntl
 import json
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from nnctl.errors import RunDirError
 from nnctl.io.atomic import confined, not_ours, open_append, open_file
-from nnctl.io.outputs import finite_json
+from nnctl.io.records import finite_json
 
 # created if missing; a symlink is not followed, a FIFO planted as the marker never blocks open()
 FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
@@ -59,13 +60,20 @@ def locked_marker(marker: Path, record: dict, *, cannot_open: Callable[[OSError]
         os.close(fd)  # releases the lock
 
 
-def holder_pid(fd: int) -> int | None:
-    """The pid a marker's holder wrote into it (at most 200 bytes are read), if any yet."""
-    try:
-        pid = json.loads(os.pread(fd, 200, 0)).get("pid")
-    except (OSError, ValueError, AttributeError, RecursionError):
-        return None
-    return pid if isinstance(pid, int) else None
+def holder_pid(fd: int, wait: bool = False) -> int | None:
+    """The pid a marker's holder wrote into it (at most 200 bytes are read), if any yet. The
+    holder writes it right after taking the lock: with `wait`, one that has just taken it is
+    given that moment (up to 0.5 s)."""
+    for _ in range(50 if wait else 1):
+        try:
+            pid = json.loads(os.pread(fd, 200, 0)).get("pid")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            pid = None
+        if isinstance(pid, int) and pid:
+            return pid
+        if wait:
+            time.sleep(0.01)
+    return None
 
 
 def append_json_line(path: Path, record: dict) -> None:

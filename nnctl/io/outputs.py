@@ -1,4 +1,4 @@
-"""What nnctl writes for the user besides runs: output paths it may take, and the JSON it prints.
+"""What nnctl writes for the user besides runs: the output paths it may take.
 
 An output option (`--figure`, `plot --out`, `--save-preprocessed`, `inspect-weights --out`,
 `data fetch --to`, ...) never replaces a file that existed before the command started unless the
@@ -9,15 +9,13 @@ symbolic link after the check does not redirect the write (atomic.pin_directory)
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from nnctl.errors import NnctlError, RunDirError
 from nnctl.io.atomic import make_directory, pin_directory
 from nnctl.io.inputs import same_file
+from nnctl.io.run_dir import owning_run
 
 
 def check_output_file(path: str | Path, force: bool = False,
@@ -44,44 +42,6 @@ def check_output_file(path: str | Path, force: bool = False,
 
 def _refuse_run_file(real: Path, path: Path, error: type[NnctlError]) -> None:
     """Refuse the output `path` if `real` (where it resolves) is a run's own file."""
-    from nnctl.io.run_dir import owning_run  # rundir writes JSON with finite_json below
-
     run = owning_run(real)
     if run is not None:
         raise error(f"{path}: is one of the files of the run {run}; write the output elsewhere")
-
-
-def finite_json(value: Any, digits: int | None = None) -> Any:
-    """`value` with NaN and infinities as null (and floats rounded to `digits` significant
-    digits if given), so that the JSON nnctl writes is valid JSON: never a bare NaN."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return float(f"{value:.{digits}g}") if digits else value
-    if isinstance(value, dict):
-        return {key: finite_json(item, digits) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_json(item, digits) for item in value]
-    return value
-
-
-def dumps(value: Any, digits: int | None = 6, **kwargs: Any) -> str:
-    """JSON for people and scripts: floats to 6 significant digits (`digits=None`: exact, as
-    the run files keep them), NaN and infinities as null."""
-    return json.dumps(finite_json(value, digits), allow_nan=False, **kwargs)
-
-
-def csv_text(rows: list[dict]) -> str:
-    """Rows of one shape as CSV with a header (lists and dicts as JSON, NaN as empty)."""
-    import csv
-    import io
-
-    if not rows:
-        return ""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: json.dumps(value) if isinstance(value, (list, dict)) else value
-                         for key, value in finite_json(row).items()})
-    return buffer.getvalue()

@@ -25,17 +25,15 @@ is written or removed through a link (atomic.confined).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import stat
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from nnctl.errors import ConfigError, RunDirError
+from nnctl.io import marked_dirs
 from nnctl.io.atomic import (
     atomic_write_text,
     check_entry,
@@ -43,7 +41,6 @@ from nnctl.io.atomic import (
     make_directory,
     not_ours,
     open_directory,
-    remove_stale_temporaries,
 )
 from nnctl.io.checkpoint import load_checkpoint
 from nnctl.io.config import (
@@ -56,7 +53,7 @@ from nnctl.io.config import (
     set_dotted,
 )
 from nnctl.io.inputs import open_regular
-from nnctl.io.markers import append_json_line, locked_marker
+from nnctl.io.markers import append_json_line
 
 RUN_MARKER = ".nnctl-run"
 # summary.json's `status`: how the last process that trained the run ended. `runs` adds
@@ -106,14 +103,14 @@ def check_new_run_dir(out: Path, force: bool = False) -> None:
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a directory")
     if out.is_dir():
-        if writer_pid(out) is not None:
-            raise RunDirError(f"{out}: is being written by {_holder(out)}; wait for it to finish "
-                              "or stop it (its run is then resumable)")
+        pid = marked_dirs.writer_pid(out, RUN_MARKER, wait=True)
+        if pid is not None:
+            raise RunDirError(_busy(out, pid))
         _check_replaceable(out, force)
 
 
 def _check_replaceable(out: Path, force: bool) -> None:
-    _refuse_foreign(out)
+    marked_dirs.refuse_foreign(out, RUN_MARKER, _foreign)
     check_run_entries(out)
     if has_checkpoint(out) and not force:
         raise RunDirError(f"{out}: already holds a run; continue it with --resume {out}, or "
@@ -130,7 +127,7 @@ def claim_run_dir(out: str | Path | None, name: str, force: bool = False) -> Ite
     A run that never reached its first checkpoint is replaced without `force`: nothing is lost.
     """
     if out is None:
-        run_dir = _new_numbered(Path("runs") / name)
+        run_dir = marked_dirs.new_numbered(Path("runs") / name)
     else:
         run_dir = Path(out)
         check_new_run_dir(run_dir, force)  # before the lock: a folder not ours gets no marker
@@ -144,23 +141,10 @@ def claim_run_dir(out: str | Path | None, name: str, force: bool = False) -> Ite
 @contextmanager
 def lock_run(run_dir: Path) -> Iterator[Path]:
     """Hold the run's lock for the block (its marker is created if missing); a one-line error
-    naming the process that holds it already. Stale temporary files are removed first."""
-    def cannot_open(e: OSError) -> str:
-        if isinstance(e, FileNotFoundError):
-            return f"{run_dir}: no such run directory"
-        return f"{run_dir}: cannot write the run directory: {e.strerror or e}"
-
-    with locked_marker(run_dir / RUN_MARKER, {"nnctl_run": 1, "pid": os.getpid()},
-                       cannot_open=cannot_open,
-                       not_regular=(f"{run_dir / RUN_MARKER}: not a regular file (a FIFO, "
-                                    "device or socket), so not a run nnctl made"),
-                       busy=lambda fd: (f"{run_dir}: is being written by {_holder(run_dir)}; "
-                                        "wait for it to finish or stop it (its run is then "
-                                        "resumable)")):
-        check_run_entries(run_dir)
-        for directory in (run_dir, run_dir / "checkpoints"):  # left by a killed writer
-            remove_stale_temporaries(directory)
-        yield run_dir
+    naming the process that holds it already. Its own entries are checked and stale temporary
+    files removed first."""
+    with marked_dirs.lock_marked(run_dir, RUN) as locked:
+        yield locked
 
 
 def check_run_entries(run_dir: Path) -> None:
@@ -181,69 +165,36 @@ def check_run_entries(run_dir: Path) -> None:
 
 
 def writer_pid(run_dir: Path) -> int | None:
-    """The pid of the process writing the run now, or None if no process holds its lock."""
-    try:  # O_NONBLOCK: a FIFO planted as the marker must not hang us
-        fd = os.open(run_dir / RUN_MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None
-    except BlockingIOError:
-        return _marker_pid(run_dir) or -1
-    finally:
-        os.close(fd)
+    """The pid of the process writing the run now (-1 if it has not written its pid yet), or
+    None if no process holds its lock."""
+    return marked_dirs.writer_pid(run_dir, RUN_MARKER)
 
 
-def _holder(run_dir: Path) -> str:
-    """Who holds the lock: its pid, written into the marker right after it took the lock (a
-    moment later, so a holder that has just taken it is given that moment)."""
-    for _ in range(50):
-        pid = _marker_pid(run_dir)
-        if pid:
-            return f"process {pid}"
-        time.sleep(0.01)
-    return "another process"
+def _foreign(run_dir: Path) -> str:
+    """The refusal of a directory that holds something and has no run marker."""
+    what = "holds a run of an older nnctl" if is_run(run_dir) else "exists and is not empty"
+    return (f"{run_dir}: {what} and has no {RUN_MARKER} marker, so nnctl will not write there "
+            "(--force only replaces runs nnctl made); choose another --out")
 
 
-def _marker_pid(run_dir: Path) -> int | None:
-    try:  # the marker holds one short JSON object: read no more than that, never blocking
-        with open_regular(run_dir / RUN_MARKER, "a run marker", RunDirError) as f:
-            pid = json.loads(f.read(200)).get("pid")
-    except (RunDirError, ValueError, AttributeError):
-        return None
-    return pid if isinstance(pid, int) else None
+def _cannot_open(run_dir: Path, e: OSError) -> str:
+    if isinstance(e, FileNotFoundError):
+        return f"{run_dir}: no such run directory"
+    return f"{run_dir}: cannot write the run directory: {e.strerror or e}"
 
 
-def _new_numbered(base: Path) -> Path:
-    """Create the first free base, base-2, base-3, ... (mkdir is atomic: one process wins each)."""
-    make_directory(base.parent)
-    for k in range(1, 100_000):
-        candidate = base if k == 1 else base.with_name(f"{base.name}-{k}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise RunDirError(f"{candidate}: cannot create the run directory: {e.strerror or e}"
-                              ) from None
-    raise RunDirError(f"{base}: no free run directory name left")
+def _busy(run_dir: Path, pid: int | None) -> str:
+    return (f"{run_dir}: is being written by {marked_dirs.process_name(pid)}; wait for it to "
+            "finish or stop it (its run is then resumable)")
 
 
-def _refuse_foreign(run_dir: Path) -> None:
-    """Refuse a directory that holds something and is not marked as a run nnctl made."""
-    try:
-        entries = [entry.name for entry in os.scandir(run_dir)]
-    except OSError as e:
-        raise RunDirError(f"{run_dir}: cannot read the directory: {e.strerror or e}") from None
-    if entries and RUN_MARKER not in entries:
-        what = "holds a run of an older nnctl" if is_run(run_dir) else "exists and is not empty"
-        raise RunDirError(f"{run_dir}: {what} and has no {RUN_MARKER} marker, so nnctl will not "
-                          "write there (--force only replaces runs nnctl made); choose another "
-                          "--out")
+RUN = marked_dirs.MarkedKind(
+    marker=RUN_MARKER, record={"nnctl_run": 1},
+    check_entries=lambda run_dir: check_run_entries(run_dir),  # late-bound: tests replace it
+    cannot_open=_cannot_open,
+    not_regular=lambda run_dir: (f"{run_dir / RUN_MARKER}: not a regular file (a FIFO, device "
+                                 "or socket), so not a run nnctl made"),
+    busy=_busy, temporaries=("", "checkpoints"))  # checkpoints/: left by a killed writer
 
 
 def reset_run_files(run_dir: Path) -> None:

@@ -41,7 +41,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from nnctl.errors import Interrupted, NnctlError, one_line, signals_to
-from nnctl.io.outputs import dumps
+from nnctl.io.records import dumps
 from nnctl.serve.model import Model, classify, explain, load_model, weight_png
 
 MAX_BODY = 2 << 20  # bytes of an uploaded image

@@ -18,7 +18,7 @@ from nnctl.core.network import Network
 from nnctl.errors import NnctlError
 from nnctl.figures.weights import tile
 from nnctl.io.checkpoint import load_trained
-from nnctl.io.data import recorded_preprocessing
+from nnctl.io.examples import recorded_preprocessing
 from nnctl.io.images import decode_image, decode_side
 from nnctl.io.run_dir import owning_run, read_summary
 from nnctl.tasks.predict import network_image_shape, preprocess, probabilities, ranked

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from nnctl.errors import NnctlError, one_line
 from nnctl.io.atomic import atomic_write_text
-from nnctl.io.outputs import csv_text, dumps
+from nnctl.io.records import csv_text, dumps
 from nnctl.io.run_info import mean_sd
 from nnctl.sweep.spec import METRICS, Sweep, point_label
 from nnctl.terminal import shown

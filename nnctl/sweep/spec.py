@@ -35,12 +35,12 @@ from nnctl.errors import ConfigError
 from nnctl.io.config import (
     PATH_KEYS,
     Config,
-    _show,
     config_from_dict,
     describe_keys,
     parse_yaml,
     read_config_text,
     set_dotted,
+    show_value,
 )
 from nnctl.io.run_info import short_key, value_text
 
@@ -405,7 +405,7 @@ def _draw(parameter: dict, rng: np.random.Generator) -> Any:
 def _whole(value: Any, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{where}: must be a whole number from {low:,} to {high:,}, got "
-                          f"{_show(value)}")
+                          f"{show_value(value)}")
     return value
 
 
@@ -423,4 +423,4 @@ def _did_you_mean(name: Any, names: tuple[str, ...] | list[str]) -> str:
 
 def _shown(value: Any) -> str:
     """A value as the config's errors show it: bounded, cut to about 40 characters."""
-    return value if isinstance(value, str) and len(value) <= 40 else _show(value)
+    return value if isinstance(value, str) and len(value) <= 40 else show_value(value)

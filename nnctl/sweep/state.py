@@ -24,14 +24,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nnctl.errors import ConfigError, RunDirError
-from nnctl.io.atomic import (
-    atomic_write_text,
-    check_entry,
-    make_directory,
-    remove_stale_temporaries,
-)
+from nnctl.io.atomic import atomic_write_text, check_entry, make_directory
 from nnctl.io.inputs import open_regular
-from nnctl.io.markers import append_json_line, holder_pid, locked_marker
+from nnctl.io.marked_dirs import MarkedKind, lock_marked, names_in, new_numbered
+from nnctl.io.markers import append_json_line
 from nnctl.sweep.spec import Sweep, sweep_from_dict
 
 SWEEP_MARKER = ".nnctl-sweep"
@@ -42,11 +38,10 @@ OWN_FILES = (SWEEP_MARKER, "sweep.json", "outcomes.jsonl", "results.csv", "resul
 
 
 def new_sweep_dir(out: Path | None, name: str) -> Path:
-    """An empty directory for a new sweep: `out`, or the first free runs/NAME[-k]."""
-    from nnctl.io.run_dir import _new_numbered  # the same numbering as train's run directories
-
+    """An empty directory for a new sweep: `out`, or the first free runs/NAME[-k] (numbered as
+    train's run directories are)."""
     if out is None:
-        return _new_numbered(Path("runs") / name)
+        return new_numbered(Path("runs") / name)
     check_new_sweep_dir(out)
     return make_directory(out)
 
@@ -61,25 +56,16 @@ def check_new_sweep_dir(out: Path | None, marker: Path | None = None) -> None:
     if (out / "sweep.json").exists():
         raise RunDirError(f"{out}: already holds a sweep; continue it with: nnctl sweep --resume "
                           f"{out} (or choose another --out)")
-    if out.is_dir() and any(Path(entry.path) != marker for entry in os.scandir(out)):
+    if out.is_dir() and any(out / name != marker for name in names_in(out)):
         raise RunDirError(f"{out}: exists and is not empty; nnctl writes a sweep only into a new "
                           "or empty directory")
 
 
 @contextmanager
 def lock_sweep(directory: Path, token: str) -> Iterator[Path]:
-    """Hold the sweep's lock for the block; its marker records `token` and this process."""
-    with locked_marker(directory / SWEEP_MARKER,
-                       {"nnctl_sweep": 1, "token": token, "pid": os.getpid()},
-                       cannot_open=lambda e: (f"{directory}: cannot write the sweep directory: "
-                                              f"{e.strerror or e}"),
-                       not_regular=(f"{directory / SWEEP_MARKER}: not a regular file, so not a "
-                                    "sweep nnctl made"),
-                       busy=lambda fd: (f"{directory}: another nnctl sweep is running it "
-                                        f"({holder_pid(fd) or '?'}); wait for it or stop it"),
-                       durable=True):
-        check_sweep_entries(directory)
-        remove_stale_temporaries(directory)
+    """Hold the sweep's lock for the block; its marker records `token` and this process. Its own
+    entries are checked and stale temporary files removed first."""
+    with lock_marked(directory, SWEEP, token=token):
         yield directory
 
 
@@ -96,6 +82,18 @@ def check_sweep_entries(directory: Path) -> None:
         return
     for entry in trials:
         check_entry(directory / "trials" / entry.name, "directory")
+
+
+SWEEP = MarkedKind(
+    marker=SWEEP_MARKER, record={"nnctl_sweep": 1},
+    check_entries=lambda directory: check_sweep_entries(directory),  # late-bound: tests replace it
+    cannot_open=lambda directory, e: (f"{directory}: cannot write the sweep directory: "
+                                      f"{e.strerror or e}"),
+    not_regular=lambda directory: (f"{directory / SWEEP_MARKER}: not a regular file, so not a "
+                                   "sweep nnctl made"),
+    busy=lambda directory, pid: (f"{directory}: another nnctl sweep is running it ({pid or '?'}); "
+                                 "wait for it or stop it"),
+    temporaries=("",), durable=True)  # durable: trials on other nodes read the token
 
 
 def _marker(directory: Path) -> dict:

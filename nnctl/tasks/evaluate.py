@@ -15,15 +15,15 @@ from nnctl.core.rules import TARGETS
 from nnctl.errors import DataError
 from nnctl.io.checkpoint import load_trained
 from nnctl.io.config import Config, DataConfig
-from nnctl.io.data import (
+from nnctl.io.examples import (
     Dataset,
     check_classes,
     data_paths,
     load_split,
     make_dataset,
-    read_examples,
     recorded_preprocessing,
 )
+from nnctl.io.idx import read_examples
 from nnctl.io.outputs import check_output_file
 
 BATCH = 10_000  # rows per matrix product: bounds memory, keeps it batched

@@ -22,7 +22,7 @@ from nnctl.engine import make_engine, reference
 from nnctl.engine.inputs import ChunkMasks
 from nnctl.errors import NnctlError
 from nnctl.io.config import Config, check_initial_network
-from nnctl.io.data import load_training_data
+from nnctl.io.examples import load_training_data
 
 EPSILON = 1e-6
 TOLERANCE = 1e-6

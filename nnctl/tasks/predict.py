@@ -1,9 +1,10 @@
 """Classify image files (photos, scans, drawings of one digit) with a trained network.
 
-Each file is read within bounds (`nnctl.io.images`), made an MNIST image the way MNIST itself was
-made (`nnctl.core.digits`), then made inputs as the checkpoint records (`nnctl.io.data.
-apply_preprocessing`, as in training): pixel / 255, and deskewed if it says so. All of them go
-through the network in one batch; what it saw can be saved beside a contact sheet.
+Each file is read within bounds (`nnctl.io.images`), made an MNIST image the way MNIST itself
+was made (`nnctl.core.digits`), then made inputs as the checkpoint records
+(`nnctl.core.preprocessing.apply_preprocessing`, as in training): pixel / 255, and deskewed if it
+says so. All of them go through the network in one batch; what it saw can be saved beside a
+contact sheet.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from PIL import Image
 from nnctl.core.activations import softmax
 from nnctl.core.digits import mnist_image
 from nnctl.core.network import Network
+from nnctl.core.preprocessing import apply_preprocessing
 from nnctl.errors import DataError, NnctlError
 from nnctl.figures.weights import MAX_SHEET_ROWS, SHEET_SIDE, contact_sheet, save_image
 from nnctl.io.checkpoint import load_trained
-from nnctl.io.data import PREPROCESSING, apply_preprocessing, recorded_preprocessing
+from nnctl.io.examples import PREPROCESSING, recorded_preprocessing
 from nnctl.io.images import (
     MAX_IMAGE_PIXELS,
     decode_side,

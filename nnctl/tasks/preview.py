@@ -12,7 +12,7 @@ from nnctl.errors import ConfigError, DataError, RunDirError
 from nnctl.figures.preview import preview_figure
 from nnctl.figures.weights import save_image
 from nnctl.io.config import load_config
-from nnctl.io.data import load_training_data
+from nnctl.io.examples import load_training_data
 from nnctl.io.outputs import check_output_file
 
 

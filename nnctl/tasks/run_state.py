@@ -12,7 +12,7 @@ import numpy as np
 from nnctl.core.network import Network
 from nnctl.io.checkpoint import Progress, save_checkpoint
 from nnctl.io.config import Config
-from nnctl.io.data import Splits
+from nnctl.io.examples import Splits
 from nnctl.io.run_dir import checkpoint_path
 
 

@@ -49,16 +49,16 @@ from nnctl.io.config import (
     dump_config,
     network_memory_problem,
 )
-from nnctl.io.data import (
+from nnctl.io.examples import (
     Splits,
     check_classes,
     data_paths,
     load_training_data,
     make_dataset,
     preprocessing,
-    read_examples,
 )
-from nnctl.io.outputs import finite_json
+from nnctl.io.idx import read_examples
+from nnctl.io.records import finite_json
 from nnctl.io.run_dir import (
     COMPLETE,
     append_metrics,

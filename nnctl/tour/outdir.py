@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nnctl.errors import RunDirError
 from nnctl.io.atomic import check_entry, make_directory
-from nnctl.io.markers import holder_pid, locked_marker
+from nnctl.io.marked_dirs import MarkedKind, lock_marked, process_name, refuse_foreign
 
 TOUR_MARKER = ".nnctl-tour"
 PAGE = "index.html"
@@ -31,16 +31,11 @@ def check_tour_dir(out: Path) -> None:
         raise RunDirError(f"{out}: is a broken symbolic link; choose another --out")
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a directory; choose another --out")
-    if not out.is_dir():
-        return
-    try:
-        entries = [entry.name for entry in os.scandir(out)]
-    except OSError as e:
-        raise RunDirError(f"{out}: cannot read the directory: {e.strerror or e}") from None
-    if entries and TOUR_MARKER not in entries:
-        raise RunDirError(f"{out}: exists and is not empty and has no {TOUR_MARKER} marker, so it "
-                          "is not a tour nnctl wrote and nnctl will not write there (--force only "
-                          "replaces a tour); choose another --out")
+    if out.is_dir():
+        refuse_foreign(out, TOUR_MARKER, lambda out: (
+            f"{out}: exists and is not empty and has no {TOUR_MARKER} marker, so it is not a tour "
+            "nnctl wrote and nnctl will not write there (--force only replaces a tour); choose "
+            "another --out"))
 
 
 @contextmanager
@@ -49,15 +44,7 @@ def claim_tour_dir(out: Path, force: bool) -> Iterator[Path]:
     while the first runs; a finished tour is replaced only with `force`."""
     check_tour_dir(out)
     make_directory(out)
-    with locked_marker(out / TOUR_MARKER, {"nnctl_tour": 1, "pid": os.getpid()},
-                       cannot_open=lambda e: (f"{out / TOUR_MARKER}: cannot open the tour's "
-                                              f"marker: {e.strerror or e}"),
-                       not_regular=(f"{out / TOUR_MARKER}: not a regular file, so not a tour "
-                                    "nnctl wrote; choose another --out"),
-                       busy=lambda fd: (f"{out}: another nnctl tour is writing there "
-                                        f"({_holder(fd)}); wait for it to finish or choose "
-                                        "another --out")):
-        check_tour_entries(out)
+    with lock_marked(out, TOUR):
         if (out / PAGE).exists() and not force:
             raise RunDirError(f"{out}: already holds a tour; pass --force to write it again "
                               "(only the tour's own files are replaced), or choose another --out")
@@ -82,6 +69,11 @@ def check_tour_entries(out: Path) -> None:
         check_entry(Path(entry.path), "directory")
 
 
-def _holder(fd: int) -> str:
-    pid = holder_pid(fd)
-    return f"process {pid}" if pid else "another process"
+TOUR = MarkedKind(
+    marker=TOUR_MARKER, record={"nnctl_tour": 1}, check_entries=check_tour_entries,
+    cannot_open=lambda out, e: (f"{out / TOUR_MARKER}: cannot open the tour's marker: "
+                                f"{e.strerror or e}"),
+    not_regular=lambda out: (f"{out / TOUR_MARKER}: not a regular file, so not a tour nnctl "
+                             "wrote; choose another --out"),
+    busy=lambda out, pid: (f"{out}: another nnctl tour is writing there ({process_name(pid)}); "
+                           "wait for it to finish or choose another --out"))

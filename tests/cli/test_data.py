@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.io.data import read_examples
+from nnctl.io.idx import read_examples
 
 BUNDLED = Path(__file__).resolve().parents[2] / "data" / "mnist"
 

@@ -10,7 +10,8 @@ import pytest
 from nnctl.core.digits import box_shape, mnist_image
 from nnctl.errors import DataError
 from nnctl.io.config import DataConfig
-from nnctl.io.data import data_paths, read_examples
+from nnctl.io.examples import data_paths
+from nnctl.io.idx import read_examples
 from nnctl.io.images import lanczos
 
 N = 200  # MNIST test digits: every 50th of the 10,000

@@ -20,7 +20,8 @@ from nnctl.engine.inputs import ChunkMasks
 from nnctl.errors import Interrupted
 from nnctl.io.checkpoint import load_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
-from nnctl.io.data import data_paths, load_training_data, make_dataset, read_examples
+from nnctl.io.examples import data_paths, load_training_data, make_dataset
+from nnctl.io.idx import read_examples
 from nnctl.io.run_dir import resume_config
 from nnctl.tasks.gradcheck import check, verdict
 from nnctl.tasks.train import train

@@ -29,7 +29,8 @@ from nnctl.core.network import init_network
 from nnctl.core.rules import TARGETS
 from nnctl.engine import make_engine
 from nnctl.io.config import DataConfig, config_from_dict
-from nnctl.io.data import data_paths, make_dataset, read_examples
+from nnctl.io.examples import data_paths, make_dataset
+from nnctl.io.idx import read_examples
 from nnctl.tasks.train import train
 
 N_EXAMPLES, N_BLANK = 2000, 20

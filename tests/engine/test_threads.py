@@ -20,7 +20,8 @@ from nnctl.core.rules import one_hot
 from nnctl.engine import Diverged, fused, make_engine
 from nnctl.engine import threads as parts
 from nnctl.io.config import DataConfig
-from nnctl.io.data import data_paths, make_dataset, read_examples
+from nnctl.io.examples import data_paths, make_dataset
+from nnctl.io.idx import read_examples
 
 N_EXAMPLES = 1500
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}

@@ -18,7 +18,8 @@ from nnctl.errors import RunDirError
 from nnctl.figures.weights import BLUE, FRAME, RED, epoch_caption, inspect_weights, unit_names
 from nnctl.io.checkpoint import load_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
-from nnctl.io.data import data_paths, read_examples
+from nnctl.io.examples import data_paths
+from nnctl.io.idx import read_examples
 from nnctl.tasks.evaluate import evaluate_checkpoint
 from nnctl.tasks.predict import predict, preprocessed_paths
 from nnctl.tasks.train import train

@@ -23,7 +23,7 @@ from nnctl.io.checkpoint import (
     save_checkpoint,
 )
 from nnctl.io.config import config_from_dict, config_to_dict
-from nnctl.io.data import PREPROCESSING
+from nnctl.io.examples import PREPROCESSING
 
 IMAGE_SHAPE = (4, 3)  # 12 inputs: deliberately not 28x28
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from nnctl.core.network import init_network
 from nnctl.errors import CheckpointError, DataError
 from nnctl.io.checkpoint import checkpoint_bytes, load_checkpoint
-from nnctl.io.data import IDX_TYPES, read_idx
+from nnctl.io.idx import IDX_TYPES, read_idx
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCRATCH = Path(tempfile.mkdtemp(prefix="nnctl-fuzz-"))

@@ -19,7 +19,8 @@ from conftest import assert_one_line_error, snapshot, write_idx
 
 from nnctl.errors import ConfigError, DataError
 from nnctl.io.config import load_config
-from nnctl.io.data import check_every_class, read_idx
+from nnctl.io.examples import check_every_class
+from nnctl.io.idx import read_idx
 
 REPO = Path(__file__).resolve().parents[2]
 SECONDS = 5.0  # generous for a shared 2-core machine: each case takes well under a second

@@ -19,7 +19,7 @@ from conftest import assert_one_line_error, snapshot, write_idx
 
 from nnctl.errors import ConfigError, DataError
 from nnctl.io.config import config_from_dict
-from nnctl.io.data import read_idx
+from nnctl.io.idx import read_idx
 from nnctl.sweep.spec import load_sweep
 from nnctl.tasks.train import train
 

@@ -10,7 +10,8 @@ from PIL import Image
 
 from nnctl.errors import DataError
 from nnctl.io.config import DataConfig
-from nnctl.io.data import data_paths, read_examples
+from nnctl.io.examples import data_paths
+from nnctl.io.idx import read_examples
 from nnctl.io.images import grey_levels, lanczos, looks_like_an_image, read_image
 
 N = 200  # MNIST test digits: every 50th of the 10,000

@@ -38,7 +38,8 @@ from nnctl.core.network import Network
 from nnctl.errors import CheckpointError
 from nnctl.io.checkpoint import load_checkpoint, save_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
-from nnctl.io.data import data_paths, read_examples
+from nnctl.io.examples import data_paths
+from nnctl.io.idx import read_examples
 from nnctl.tasks.train import train
 
 MEMORY_LIMIT = 1536 << 20  # RLIMIT_AS of the nnctl subprocesses: less than any bomb here

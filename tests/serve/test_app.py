@@ -27,7 +27,8 @@ from nnctl.core.activations import ACTIVATIONS
 from nnctl.figures.weights import tile
 from nnctl.io.checkpoint import load_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
-from nnctl.io.data import data_paths, read_examples
+from nnctl.io.examples import data_paths
+from nnctl.io.idx import read_examples
 from nnctl.io.images import read_image
 from nnctl.serve import app
 from nnctl.serve.model import TOP_UNITS

@@ -23,7 +23,8 @@ from nnctl.core.network import Network
 from nnctl.errors import DataError, RunDirError
 from nnctl.io.checkpoint import load_checkpoint, save_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
-from nnctl.io.data import data_paths, read_examples
+from nnctl.io.examples import data_paths
+from nnctl.io.idx import read_examples
 from nnctl.io.images import read_image
 from nnctl.tasks.predict import expand_inputs, predict, preprocess, probabilities
 from nnctl.tasks.train import train

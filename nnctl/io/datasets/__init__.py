@@ -1,13 +1,14 @@
 """MNIST-style datasets: describe, verify, download and import them.
 
 The library behind `nnctl data info|verify|fetch|import-csv`. A dataset directory holds the four
-IDX files with the standard MNIST names (nnctl.io.data.STANDARD_NAMES), gzipped (`.gz`) or raw; when
-both are there the gzipped one is used, as everywhere in nnctl (nnctl.io.data.standard_paths).
+IDX files with the standard MNIST names (nnctl.io.examples.STANDARD_NAMES), gzipped (`.gz`) or
+raw; when both are there the gzipped one is used, as everywhere in nnctl
+(nnctl.io.examples.standard_paths).
 
 - `KNOWN`, `lookup` (catalog.py): the datasets nnctl can fetch: the files as served, their
   published SHA-256 sums, the number of examples, and public mirrors to try in order.
-- `info` / `info_figure` (describe.py): counts, image shape, pixel statistics and class balance
-  per split; a PNG of sample images and the mean image of each class.
+- `info` (describe.py): counts, image shape, pixel statistics and class balance per split (its
+  picture, sample images and the mean image of each class: nnctl.figures.dataset.info_figure).
 - `verify` (verification.py): a per-file report (present? a valid IDX? counts agree? SHA-256 as
   published?).
 - `fetch` (download.py): download a known dataset with SHA-256 checks, mirror fallback,
@@ -31,8 +32,8 @@ from __future__ import annotations
 
 from nnctl.io.datasets.catalog import KNOWN, lookup
 from nnctl.io.datasets.csv_import import import_csv
-from nnctl.io.datasets.describe import info, info_figure
+from nnctl.io.datasets.describe import info
 from nnctl.io.datasets.download import fetch
 from nnctl.io.datasets.verification import verify
 
-__all__ = ["KNOWN", "fetch", "import_csv", "info", "info_figure", "lookup", "verify"]
+__all__ = ["KNOWN", "fetch", "import_csv", "info", "lookup", "verify"]

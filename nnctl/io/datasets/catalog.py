@@ -16,7 +16,7 @@ from nnctl.errors import DataError
 #     "mirrors": [base URL, ...]        tried in order; a file's URL is base + its served name
 #     "counts": {"train": n, "test": n} examples per split
 #     "class_names": [str, ...]         label k's name, for figures
-#     "files": {key of nnctl.io.data.STANDARD_NAMES: {
+#     "files": {key of nnctl.io.examples.STANDARD_NAMES: {
 #         "name": the file name as served (or as a member of "archive"),
 #         "size": bytes as served (or None),
 #         "sha256": (accepted SHA-256 sums of the compressed file, the served one first) or (),

@@ -16,14 +16,8 @@ import numpy as np
 
 from nnctl.errors import ConfigError, DataError, one_line, unreadable
 from nnctl.io.atomic import atomic_file, remove_stale_temporaries
-from nnctl.io.data import (
-    GZIP_MAGIC,
-    IDX_TYPES,
-    MAX_CLASSES,
-    MAX_DIMENSIONS,
-    MAX_PAYLOAD,
-    STANDARD_NAMES,
-)
+from nnctl.io.examples import STANDARD_NAMES
+from nnctl.io.idx import GZIP_MAGIC, IDX_TYPES, MAX_CLASSES, MAX_DIMENSIONS, MAX_PAYLOAD
 from nnctl.io.inputs import open_regular
 from nnctl.io.outputs import check_output_file
 

@@ -22,9 +22,10 @@ from typing import BinaryIO
 
 from nnctl.errors import ConfigError, DataError, RunDirError, one_line
 from nnctl.io.atomic import atomic_file, make_directory, remove_stale_temporaries
-from nnctl.io.data import STANDARD_NAMES, check_file, read_idx
 from nnctl.io.datasets.catalog import KNOWN, accepted_sums, lookup
 from nnctl.io.datasets.layout import SPLITS, sha256_file, why_unreadable
+from nnctl.io.examples import STANDARD_NAMES
+from nnctl.io.idx import check_file, read_idx
 from nnctl.io.outputs import check_output_file
 from nnctl.version import __version__
 
@@ -79,7 +80,7 @@ def fetch(name: str, to: str | Path, *, mirrors: Sequence[str] | None = None,
     it (an archive already there with the published sum is used and kept). Their members have
     no published sums: a split's two files already present are kept when they read as valid IDX
     files with the published counts. EMNIST images are stored transposed relative to MNIST
-    (draw them with info_figure(..., transpose=True)).
+    (draw them with nnctl.figures.dataset.info_figure(..., transpose=True)).
 
     `catalog` replaces KNOWN (tests pass their own entries with their own sums).
     """
@@ -428,7 +429,7 @@ def _extract(archive: Path, name: str, members: dict[str, str], finals: dict[str
 
 
 def _member_ok(path: Path, key: str, count: int | None) -> bool:
-    """`path` is a valid IDX file of `key`'s kind (nnctl.io.data.check_file) with `count`
+    """`path` is a valid IDX file of `key`'s kind (nnctl.io.idx.check_file) with `count`
     examples."""
     if not path.is_file():
         return False

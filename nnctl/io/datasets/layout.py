@@ -1,7 +1,7 @@
 """A dataset directory as the `data` commands see it: its two splits, the directory itself, and
 its files (whether one can be opened without blocking, its SHA-256).
 
-Where the four files of a directory are is nnctl.io.data.standard_paths, as for training.
+Where the four files of a directory are is nnctl.io.examples.standard_paths, as for training.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 
 from nnctl.errors import DataError, one_line, unreadable
-from nnctl.io.data import MAX_PAYLOAD
+from nnctl.io.idx import MAX_PAYLOAD
 from nnctl.io.inputs import open_regular
 
 SPLITS = {"train": ("train_images", "train_labels"), "test": ("test_images", "test_labels")}

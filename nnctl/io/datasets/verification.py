@@ -12,16 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import DataError, one_line
-from nnctl.io.data import (
-    GZIP_MAGIC,
-    STANDARD_NAMES,
-    check_file,
-    check_pair,
-    read_idx,
-    standard_paths,
-)
 from nnctl.io.datasets.catalog import KNOWN, accepted_sums, canonical_name, identify, lookup
 from nnctl.io.datasets.layout import MAX_HASHED, SPLITS, check_directory, file_sums, why_unreadable
+from nnctl.io.examples import STANDARD_NAMES, standard_paths
+from nnctl.io.idx import GZIP_MAGIC, check_file, check_pair, read_idx
 from nnctl.io.inputs import open_regular
 
 

@@ -1,4 +1,4 @@
-"""nnctl.io.datasets: the catalog, info, info_figure, verify, fetch (against a local HTTP server)
+"""nnctl.io.datasets: the catalog, info, verify, fetch (against a local HTTP server)
 and import_csv. Nothing here reaches the internet: every download comes from 127.0.0.1 or a file://
 URL, with test catalogs carrying the sums of the files the tests wrote.
 """
@@ -17,12 +17,12 @@ import pytest
 from conftest import write_idx
 from datafiles import catalog_for, emnist_like, make_arrays, sha256, write_dataset
 from mirrors import GZ_NAMES, serving
-from PIL import Image
 
 from nnctl.errors import DataError
 from nnctl.io import datasets
-from nnctl.io.data import BUNDLED_DIR, STANDARD_NAMES, read_examples, read_idx
-from nnctl.io.datasets import KNOWN, csv_import, fetch, import_csv, info, info_figure, verify
+from nnctl.io.datasets import KNOWN, csv_import, fetch, import_csv, info, verify
+from nnctl.io.examples import BUNDLED_DIR, STANDARD_NAMES
+from nnctl.io.idx import read_examples, read_idx
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -275,7 +275,7 @@ def test_fetch_extracts_an_archive_after_checking_its_sum(tmp_path, mirror, tiny
 
 
 # --------------------------------------------------------------------------------------------
-# info and info_figure
+# info
 
 
 def test_info_matches_the_arrays(tmp_path):
@@ -324,27 +324,6 @@ def test_info_with_only_a_training_split_and_errors(tmp_path):
     (tmp_path / "d" / GZ_NAMES["train_labels"]).unlink()
     with pytest.raises(DataError, match="no such file"):
         info(tmp_path / "d")
-
-
-def test_info_figure_writes_a_png(tmp_path):
-    arrays = make_arrays(n_train=60, n_test=10, shape=(6, 4), classes=3)
-    write_dataset(tmp_path / "d", arrays)
-    out = info_figure(tmp_path / "d", tmp_path / "fig.png", per_class=5, zoom=2,
-                      class_names=["a", "b", "c"])
-    picture = Image.open(out)
-    assert picture.format == "PNG"
-    width, height = picture.size
-    assert width > 6 * 4 * 2 and height > 3 * 6 * 2  # 5 samples + mean wide, 3 rows high
-    assert listing(tmp_path) == ["d", "fig.png"]  # no temporary file
-
-
-def test_info_figure_of_the_bundled_mnist(tmp_path):
-    out = info_figure(BUNDLED_DIR, tmp_path / "mnist.png", zoom=2)
-    picture = Image.open(out)
-    assert picture.size[0] >= 11 * 28 * 2 and picture.size[1] >= 10 * 28 * 2
-    assert 20_000 < out.stat().st_size < 2_000_000
-    grey = np.asarray(picture.convert("L"))
-    assert grey.min() == 0 and grey.max() == 255
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,11 +24,10 @@ import pytest
 from conftest import assert_one_line_error, snapshot, write_idx
 from datafiles import catalog_for, make_arrays, write_dataset
 from mirrors import GZ_NAMES, serving
-from PIL import Image
 
 from nnctl.errors import ConfigError, DataError
-from nnctl.io.data import BUNDLED_DIR, STANDARD_NAMES
 from nnctl.io.datasets import fetch, import_csv
+from nnctl.io.examples import BUNDLED_DIR, STANDARD_NAMES
 
 BUNDLED = {key: (BUNDLED_DIR / name).read_bytes() for key, name in GZ_NAMES.items()}
 ROOT = Path(__file__).resolve().parents[3]
@@ -514,21 +513,6 @@ def test_info_figure_path_errors_are_one_line_exit_1(run, tmp_path, small, make,
         result = run("data", "info", small, "--figure", tmp_path / name, *extra)
         assert_one_line_error(result, 1, *words)
         assert snapshot(tmp_path) == before
-
-
-def test_info_figure_too_large_to_draw(tmp_path, monkeypatch):
-    from nnctl.io.datasets import describe
-
-    d = tmp_path / "d"
-    write_dataset(d, make_arrays(n_train=40, n_test=4, shape=(30, 20), classes=20))
-    monkeypatch.setattr(describe, "MAX_FIGURE_PIXELS", 2_000_000)
-    out = describe.info_figure(d, tmp_path / "f.png", zoom=8)  # zoom reduced to fit
-    width, height = Image.open(out).size
-    assert width * height <= 2_000_000 and width > 11 * 20
-    monkeypatch.setattr(describe, "MAX_FIGURE_PIXELS", 100_000)
-    with pytest.raises(DataError, match=r"20 classes of 30x20 images .* too large to draw"):
-        describe.info_figure(d, tmp_path / "g.png")
-    assert not (tmp_path / "g.png").exists()
 
 
 def test_data_commands_given_a_file_for_a_directory(run, tmp_path):

@@ -1,33 +1,20 @@
-"""Config files (nnctl.io.config): the shipped configs, defaults, --set overrides, every kind of
-error."""
+"""Config files (nnctl.io.config.build, through load_config and config_from_dict): the shipped
+configs, defaults, every kind of error, the dumped config read back."""
 
 from __future__ import annotations
 
 import dataclasses
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+from configfiles import load_error, write
 
 from nnctl.errors import ConfigError
 from nnctl.io.config import Config, config_from_dict, dump_config, load_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CONFIG_FILES = sorted((REPO / "configs").glob("*.yaml"))
-
-
-def write(tmp_path: Path, text: str, name: str = "experiment.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def load_error(path: Path, overrides=()) -> str:
-    with pytest.raises(ConfigError) as e:
-        load_config(path, list(overrides))
-    assert e.value.exit_code == 2
-    return str(e.value)
 
 
 def round_trip(config: Config) -> Config:
@@ -103,57 +90,6 @@ def test_backprop_keeps_explicit_output_and_loss(tmp_path):
 def test_empty_sections_are_allowed(tmp_path):
     config = load_config(write(tmp_path, "model:\ntraining:\ndata:\n"))
     assert config.training.epochs == Config().training.epochs
-
-
-# --------------------------------------------------------------------------- --set overrides
-
-
-def test_set_overrides(tmp_path):
-    path = write(tmp_path, """\
-        model:
-          hidden: [300]
-        training:
-          epochs: 5
-          learning_rate: 0.05
-        """)
-    config = load_config(path, ["training.epochs=3", "model.hidden=[100]"])
-    assert config.training.epochs == 3
-    assert config.model.hidden == [100]
-    assert config.training.learning_rate == 0.05  # untouched keys keep the file's value
-
-
-def test_set_values_are_yaml(tmp_path):
-    path = write(tmp_path, "data: {limit: 500, validation: 100}\n")
-    config = load_config(path, ["training.shuffle=false", "data.limit=null",
-                                "model.hidden=[64, 32]", "training.learning_rate=0.5",
-                                "model.init.scheme=he", "data.dir=some/dir"])
-    assert config.training.shuffle is False
-    assert config.data.limit is None
-    assert config.model.hidden == [64, 32]
-    assert config.training.learning_rate == 0.5
-    assert config.model.init.scheme == "he"
-    assert config.data.dir == "some/dir"
-
-
-def test_set_later_override_wins_and_creates_sections(tmp_path):
-    path = write(tmp_path, "")
-    config = load_config(path, ["training.epochs=3", "training.stop.patience=2",
-                                "training.epochs=4"])
-    assert config.training.epochs == 4
-    assert config.training.stop.patience == 2
-
-
-def test_set_into_a_section_left_empty_in_the_file(tmp_path):
-    """`training:` with nothing under it is a valid (empty) section; --set must be able to fill
-    it."""
-    path = write(tmp_path, "model:\n  hidden: [10]\ntraining:\n")
-    config = load_config(path, ["training.epochs=3"])
-    assert config.training.epochs == 3
-
-
-def test_set_can_fix_an_invalid_file_value(tmp_path):
-    path = write(tmp_path, "training: {learning_rate: 0}\n")
-    assert load_config(path, ["training.learning_rate=0.2"]).training.learning_rate == 0.2
 
 
 # --------------------------------------------------------------------------- errors
@@ -291,46 +227,6 @@ def test_config_errors_name_file_and_key(tmp_path, text, key, words):
     assert key in message
     for word in words:
         assert word in message
-
-
-@pytest.mark.parametrize(
-    "item",
-    ["training.epochs3", "training.epochs", "=3", "training..epochs=3", ".epochs=3", "training.=3",
-     ""],
-)
-def test_bad_set_syntax(tmp_path, item):
-    message = load_error(write(tmp_path, ""), [item])
-    assert "--set" in message
-    assert item in message
-    assert "=" in message
-
-
-@pytest.mark.parametrize(
-    "item, key, words",
-    [
-        ("training.epoch=3", "training.epoch", ["'training.epochs'"]),
-        ("trainig.epochs=3", "trainig", ["'training'"]),
-        ("model.init.sheme=he", "model.init.sheme", ["'model.init.scheme'"]),
-        ("training.epochs=abc", "training.epochs", ["whole number"]),
-        ("model.activation=sigmod", "model.activation", ["'sigmoid'"]),
-        ("model.hidden=[0]", "model.hidden", ["> 0"]),
-    ],
-)
-def test_set_of_bad_key_or_value(tmp_path, item, key, words):
-    message = load_error(write(tmp_path, "model: {hidden: [10]}\n"), [item])
-    assert key in message
-    for word in words:
-        assert word in message
-
-
-def test_set_into_a_value_that_is_not_a_section(tmp_path):
-    message = load_error(write(tmp_path, "training: {epochs: 3}\n"), ["training.epochs.x=1"])
-    assert "training.epochs" in message
-
-
-def test_set_with_invalid_yaml_value(tmp_path):
-    message = load_error(write(tmp_path, ""), ["model.hidden=[1, 2"])
-    assert "model.hidden" in message
 
 
 # --------------------------------------------------------------------------- dump_config round trip

@@ -1,108 +1,33 @@
-"""IDX reading, datasets and splits (nnctl.io.data).
+"""IDX reading (nnctl.io.idx): round trips of every type, malformed and hostile files, a pair of
+images and labels files and their checks.
 
-IDX files are written here by hand (header + big-endian payload with struct / numpy), never with
-nnctl code, so a reader bug cannot cancel out against a writer bug.
+IDX files are written here by hand (idxfiles: header + big-endian payload with struct / numpy),
+never with nnctl code, so a reader bug cannot cancel out against a writer bug.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import struct
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-from nnctl.errors import DataError
-from nnctl.io.config import DataConfig
-from nnctl.io.data import (
-    BUNDLED_DIR,
-    IDX_TYPES,
-    STANDARD_NAMES,
-    data_paths,
-    load_training_data,
-    read_examples,
-    read_idx,
+from idxfiles import (
+    IDX_FORMAT,
+    idx_bytes,
+    idx_header,
+    sample_values,
+    small_images,
+    write_file,
+    write_idx,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-MNIST_DIR = REPO / "data" / "mnist"
-
-# Facts of the IDX format (LeCun's description): type code -> big-endian element type.
-IDX_FORMAT = {
-    0x08: ">u1",  # unsigned byte
-    0x09: ">i1",  # signed byte
-    0x0B: ">i2",  # short
-    0x0C: ">i4",  # int
-    0x0D: ">f4",  # float
-    0x0E: ">f8",  # double
-}
-CODE_OF_KIND = {np.dtype(v).newbyteorder("="): k for k, v in IDX_FORMAT.items()}
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def idx_header(code: int, dims) -> bytes:
-    dims = tuple(dims)
-    return struct.pack(">BBBB", 0, 0, code, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
-
-
-def idx_bytes(array, code: int | None = None) -> bytes:
-    """A complete IDX file for `array`: magic, type code, ndim, big-endian sizes, big-endian
-    data."""
-    array = np.asarray(array)
-    if code is None:
-        code = CODE_OF_KIND[array.dtype.newbyteorder("=")]
-    return idx_header(code, array.shape) + array.astype(IDX_FORMAT[code]).tobytes()
-
-
-def write_file(path: Path, data: bytes, gz: bool = False) -> Path:
-    path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
-    return path
-
-
-def write_idx(path: Path, array, code: int | None = None, gz: bool = False) -> Path:
-    return write_file(path, idx_bytes(array, code), gz)
-
-
-def sample_values(code: int, shape, seed: int = 0) -> np.ndarray:
-    """Values spanning the type's range (negative ones for signed types), in native byte order."""
-    rng = np.random.default_rng(seed)
-    dtype = np.dtype(IDX_FORMAT[code]).newbyteorder("=")
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        values = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
-        flat = values.reshape(-1)
-        if flat.size >= 2:  # the extremes, which exercise every byte
-            flat[0], flat[-1] = info.min, info.max
-        return values
-    return (rng.standard_normal(shape) * 1e3).astype(dtype)
+from nnctl.errors import DataError
+from nnctl.io.idx import IDX_TYPES, read_examples, read_idx
 
 
 def message(excinfo) -> str:
     return str(excinfo.value)
-
-
-def write_dataset(directory: Path, images, labels, *, gz: bool = True, test: bool = True) -> Path:
-    """The four standard MNIST file names in `directory` (test split = the same data)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    suffix = ".gz" if gz else ""
-    write_idx(directory / (STANDARD_NAMES["train_images"] + suffix), images, gz=gz)
-    write_idx(directory / (STANDARD_NAMES["train_labels"] + suffix), labels, gz=gz)
-    if test:
-        write_idx(directory / (STANDARD_NAMES["test_images"] + suffix), images, gz=gz)
-        write_idx(directory / (STANDARD_NAMES["test_labels"] + suffix), labels, gz=gz)
-    return directory
-
-
-def small_images(n: int = 20, shape=(8, 6), seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
-    images[0].flat[0], images[0].flat[1] = 0, 255  # the ends of the pixel range
-    return images
 
 
 # --------------------------------------------------------------------------- read_idx: round trips
@@ -391,160 +316,3 @@ def test_read_examples_labels_must_be_one_dimensional(tmp_path):
     with pytest.raises(DataError) as e:
         read_examples(images_path, labels_path)
     assert str(labels_path) in message(e)
-
-
-# --------------------------------------------------------------------------- load_training_data
-
-
-def expected_x(images: np.ndarray, dtype: str) -> np.ndarray:
-    flat = images.reshape(len(images), -1).astype(dtype)
-    return flat / np.asarray(255.0, dtype=dtype)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "raw"])
-def test_load_training_data_limit_and_validation(tmp_path, dtype, gz):
-    images = small_images(20)
-    labels = (np.arange(20) % 7).astype(np.uint8)  # limit 12 -> classes 0..6
-    directory = write_dataset(tmp_path / "mnist", images, labels, gz=gz)
-    splits = load_training_data(DataConfig(dir=str(directory), limit=12, validation=4), dtype)
-
-    assert len(splits.train) == 8 and len(splits.validation) == 4
-    assert splits.classes == 7
-    assert splits.train.image_shape == (8, 6) and splits.validation.image_shape == (8, 6)
-    assert splits.train.x.shape == (8, 48) and splits.validation.x.shape == (4, 48)
-    assert splits.train.x.dtype == np.dtype(dtype) and splits.validation.x.dtype == np.dtype(dtype)
-    np.testing.assert_array_equal(splits.train.x, expected_x(images[:8], dtype))
-    np.testing.assert_array_equal(splits.validation.x, expected_x(images[8:12], dtype))
-    np.testing.assert_array_equal(splits.train.labels, labels[:8])
-    np.testing.assert_array_equal(splits.validation.labels, labels[8:12])
-    assert splits.train.x.min() == 0.0 and splits.train.x.max() == 1.0  # pixels 0 and 255 present
-    assert 0.0 <= splits.validation.x.min() and splits.validation.x.max() <= 1.0
-
-
-def test_load_training_data_without_limit_holds_out_the_last(tmp_path):
-    images = small_images(20)
-    labels = (np.arange(20) % 10).astype(np.uint8)
-    directory = write_dataset(tmp_path / "mnist", images, labels)
-    splits = load_training_data(DataConfig(dir=str(directory), validation=5), "float64")
-    np.testing.assert_array_equal(splits.train.labels, labels[:15])
-    np.testing.assert_array_equal(splits.validation.labels, labels[15:])
-    np.testing.assert_array_equal(splits.validation.x, images[15:].reshape(5, -1) / 255.0)
-    assert splits.classes == 10
-
-
-def test_load_training_data_validation_zero_gives_none(tmp_path):
-    images = small_images(10)
-    labels = (np.arange(10) % 3).astype(np.uint8)
-    directory = write_dataset(tmp_path / "mnist", images, labels)
-    splits = load_training_data(DataConfig(dir=str(directory), limit=6, validation=0), "float32")
-    assert splits.validation is None
-    assert len(splits.train) == 6
-    np.testing.assert_array_equal(splits.train.labels, labels[:6])
-    np.testing.assert_array_equal(splits.train.x, expected_x(images[:6], "float32"))
-
-
-@pytest.mark.parametrize("limit, validation", [(None, 10), (None, 11), (6, 6), (6, 7)])
-def test_load_training_data_validation_too_large(tmp_path, limit, validation):
-    directory = write_dataset(tmp_path / "mnist", small_images(10),
-                              (np.arange(10) % 3).astype(np.uint8))
-    with pytest.raises(DataError) as e:
-        load_training_data(DataConfig(dir=str(directory), limit=limit, validation=validation),
-                           "float32")
-    assert str(validation) in message(e).replace(str(directory), "")
-
-
-def test_load_training_data_missing_files(tmp_path):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError) as e:
-        load_training_data(DataConfig(dir=str(tmp_path / "empty"), validation=0), "float32")
-    assert STANDARD_NAMES["train_images"] in message(e)
-
-
-def test_preprocess_matches_pixel_over_255_for_every_value(tmp_path):
-    images = np.arange(256, dtype=np.uint8).reshape(4, 8, 8)
-    directory = write_dataset(tmp_path / "mnist", images, np.array([0, 1, 0, 1], np.uint8))
-    for dtype in ("float32", "float64"):
-        x = load_training_data(DataConfig(dir=str(directory), validation=0), dtype).train.x
-        assert x.dtype == np.dtype(dtype)
-        np.testing.assert_allclose(x.reshape(-1), np.arange(256) / 255.0,
-                                   rtol=1e-7 if dtype == "float32" else 0)
-        assert x.reshape(-1)[0] == 0.0 and x.reshape(-1)[-1] == 1.0
-
-
-# --------------------------------------------------------------------------- data_paths
-
-
-def test_data_paths_standard_gz_names(tmp_path):
-    directory = write_dataset(tmp_path / "d", small_images(4), np.arange(4, dtype=np.uint8))
-    paths = data_paths(DataConfig(dir=str(directory)))
-    assert set(paths) == set(STANDARD_NAMES)
-    for key, stem in STANDARD_NAMES.items():
-        assert paths[key] == directory / (stem + ".gz")
-
-
-def test_data_paths_finds_raw_names(tmp_path):
-    directory = write_dataset(tmp_path / "d", small_images(4), np.arange(4, dtype=np.uint8),
-                              gz=False)
-    paths = data_paths(DataConfig(dir=str(directory)))
-    for key, stem in STANDARD_NAMES.items():
-        assert paths[key] == directory / stem
-        assert paths[key].exists()
-
-
-def test_explicit_paths_override_dir(tmp_path):
-    images, labels = small_images(10, shape=(5, 3)), (np.arange(10) % 2).astype(np.uint8)
-    directory = write_dataset(tmp_path / "d", small_images(4), np.arange(4, dtype=np.uint8))
-    own_images = write_idx(tmp_path / "my-images.bin", images, gz=True)
-    own_labels = write_idx(tmp_path / "my-labels.bin", labels)
-    config = DataConfig(dir=str(directory), train_images=str(own_images),
-                        train_labels=str(own_labels), validation=2)
-    paths = data_paths(config)
-    assert paths["train_images"] == own_images and paths["train_labels"] == own_labels
-    assert paths["test_images"] == directory / (STANDARD_NAMES["test_images"] + ".gz")
-    splits = load_training_data(config, "float32")
-    assert len(splits.train) == 8 and splits.train.image_shape == (5, 3)
-    np.testing.assert_array_equal(splits.validation.labels, labels[8:])
-
-
-def test_data_paths_default_is_bundled_mnist():
-    paths = data_paths(DataConfig())
-    assert BUNDLED_DIR.resolve() == MNIST_DIR.resolve()
-    for key, stem in STANDARD_NAMES.items():
-        assert paths[key].parent.resolve() == MNIST_DIR.resolve()
-        assert paths[key].name.startswith(stem)
-        assert paths[key].exists()
-
-
-# --------------------------------------------------------------------------- the bundled MNIST
-
-
-def _sums(path: Path) -> dict[str, str]:
-    sums = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            digest, name = line.split()
-            sums[name.lstrip("*")] = digest.lower()
-    return sums
-
-
-def test_bundled_mnist_checksums():
-    sums = _sums(MNIST_DIR / "SHA256SUMS")
-    assert set(sums) == {stem + ".gz" for stem in STANDARD_NAMES.values()}
-    for name, digest in sums.items():
-        assert hashlib.sha256((MNIST_DIR / name).read_bytes()).hexdigest() == digest, name
-    raw_sums = MNIST_DIR / "SHA256SUMS.raw"
-    if raw_sums.exists():
-        for name, digest in _sums(raw_sums).items():
-            data = gzip.decompress((MNIST_DIR / (name + ".gz")).read_bytes())
-            assert hashlib.sha256(data).hexdigest() == digest, name
-
-
-@pytest.mark.parametrize("split, count", [("train", 60000), ("t10k", 10000)])
-def test_bundled_mnist_reads(split, count):
-    images = read_idx(MNIST_DIR / f"{split}-images-idx3-ubyte.gz")
-    labels = read_idx(MNIST_DIR / f"{split}-labels-idx1-ubyte.gz")
-    assert images.shape == (count, 28, 28) and images.dtype == np.uint8
-    assert labels.shape == (count,) and labels.dtype == np.uint8
-    assert set(np.unique(labels).tolist()) == set(range(10))
-    assert images.max() == 255 and images.min() == 0

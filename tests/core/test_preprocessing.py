@@ -1,5 +1,6 @@
-"""Deskewing (data.deskew): the moment-based shear, the preprocessing record a checkpoint keeps,
-and evaluate / predict making their inputs as that record says."""
+"""Network inputs from pixels (nnctl.core.preprocessing): deskewing (data.deskew), the
+moment-based shear; scaling then deskewing as a preprocessing record says; and evaluate / predict
+making their inputs as a checkpoint's record says (the record itself: tests/io/test_examples.py)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,16 @@ import pytest
 from PIL import Image
 
 from nnctl.core.digits import mnist_image
-from nnctl.errors import CheckpointError, DataError
+from nnctl.core.preprocessing import apply_preprocessing, deskew
+from nnctl.errors import DataError
 from nnctl.io.checkpoint import load_checkpoint, save_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
-from nnctl.io.data import (
+from nnctl.io.examples import (
     PREPROCESSING,
     Dataset,
-    apply_preprocessing,
     data_paths,
-    deskew,
-    load_split,
-    load_training_data,
-    preprocessing,
-    read_examples,
-    recorded_preprocessing,
 )
+from nnctl.io.idx import read_examples
 from nnctl.io.images import grey_levels, lanczos, read_image
 from nnctl.tasks.evaluate import evaluate, evaluate_checkpoint
 from nnctl.tasks.predict import predict
@@ -143,16 +139,7 @@ def test_float_in_float_out_of_the_same_shape(dtype, mnist_test):
     np.testing.assert_array_equal(deskew(images, SHAPE), deskew(rows, SHAPE).reshape(10, *SHAPE))
 
 
-# --------------------------------------------------------------------------- the record
-
-
-def test_preprocessing_records_deskew_only_when_asked():
-    assert preprocessing(DataConfig()) == PREPROCESSING
-    assert "deskew" not in preprocessing(DataConfig())
-    assert preprocessing(DataConfig(deskew=True)) == {"name": "scale", "divide_by": 255.0,
-                                                      "deskew": True}
-    assert config_from_dict({"data": {"deskew": True}}, "test").data.deskew is True
-    assert config_from_dict({}, "test").data.deskew is False
+# --------------------------------------------------------------------------- scale, then deskew
 
 
 def test_apply_preprocessing_scales_then_deskews():
@@ -165,31 +152,6 @@ def test_apply_preprocessing_scales_then_deskews():
                                   deskew(scaled, SHAPE))
     with pytest.raises(DataError, match="2-D images"):
         apply_preprocessing(pixels.reshape(5, -1), DESKEWED, (784,), "float32")
-
-
-def test_training_validation_and_test_splits_are_deskewed_alike():
-    config = DataConfig(limit=600, validation=100, deskew=True)
-    paths = data_paths(config)
-    images, _ = read_examples(paths["train_images"], paths["train_labels"])
-    scaled = images[:600].reshape(600, -1).astype(np.float32) / np.float32(255)
-    splits = load_training_data(config, "float32")
-    np.testing.assert_array_equal(splits.train.x, deskew(scaled[:500], SHAPE))
-    np.testing.assert_array_equal(splits.validation.x, deskew(scaled[500:], SHAPE))
-    test = load_split(config, "test", "float32")
-    test_images, _ = read_examples(paths["test_images"], paths["test_labels"])
-    expected = deskew(test_images.reshape(len(test_images), -1).astype(np.float32) / 255, SHAPE)
-    np.testing.assert_array_equal(test.x, expected)
-    plain = load_split(config, "validation", "float32", PREPROCESSING)  # the record wins
-    np.testing.assert_array_equal(plain.x, scaled[500:])
-
-
-@pytest.mark.parametrize("record", [None, "scale", {"name": "standardize", "divide_by": 255.0},
-                                    {"name": "scale", "divide_by": 0},
-                                    {"name": "scale", "divide_by": True},
-                                    {"name": "scale", "divide_by": 255.0, "deskew": "yes"}])
-def test_an_unknown_record_is_refused(record):
-    with pytest.raises(CheckpointError, match="unknown input preprocessing"):
-        recorded_preprocessing({"preprocessing": record}, "ckpt.npz")
 
 
 # --------------------------------------------------------------------------- evaluate, predict

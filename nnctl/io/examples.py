@@ -1,0 +1,176 @@
+"""Datasets: the examples of a pair of IDX files made network inputs, where the files are (data.dir,
+the bundled MNIST, files given one by one), the train / validation / test splits, and the
+preprocessing record a checkpoint keeps."""
+
+from __future__ import annotations
+
+import reprlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nnctl.core.preprocessing import apply_preprocessing
+from nnctl.errors import CheckpointError, DataError
+from nnctl.io.idx import read_examples
+from nnctl.io.machine import physical_memory
+
+if TYPE_CHECKING:  # the type only, for the signatures: reading data needs no config
+    from nnctl.io.config.schema import DataConfig
+
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
+STANDARD_NAMES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+# Inputs are pixel / 255, then deskewed if data.deskew: every checkpoint records which (see
+# `preprocessing`); a record without "deskew" means none.
+PREPROCESSING = {"name": "scale", "divide_by": 255.0}
+
+
+@dataclass
+class Dataset:
+    """Examples as rows of `x` (preprocessed, flattened) with integer `labels`."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    image_shape: tuple[int, ...]
+    name: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def preprocessing(data_config: DataConfig) -> dict:
+    """How inputs are made from pixels, as a checkpoint records it: pixel / 255, and with
+    data.deskew also `"deskew": true`."""
+    return {**PREPROCESSING, "deskew": True} if data_config.deskew else dict(PREPROCESSING)
+
+
+def recorded_preprocessing(meta: dict, source: str) -> dict:
+    """The preprocessing a checkpoint's metadata records, checked; one without "deskew" (from
+    before deskewing existed) means none."""
+    record = meta.get("preprocessing")
+    valid = (isinstance(record, dict) and record.get("name") == PREPROCESSING["name"]
+             and type(record.get("divide_by")) in (int, float) and 0 < record["divide_by"] < np.inf
+             and isinstance(record.get("deskew", False), bool))
+    if not valid:
+        raise CheckpointError(f"{source}: unknown input preprocessing {reprlib.repr(record)} "
+                              f"(expected {PREPROCESSING}, optionally with \"deskew\": true)")
+    return record
+
+
+def make_dataset(images: np.ndarray, labels: np.ndarray, dtype: str, name: str,
+                 preprocessing: dict = PREPROCESSING) -> Dataset:
+    """The examples of `images` made inputs by `preprocessing` (a checkpoint's record)."""
+    shape = tuple(images.shape[1:])
+    return Dataset(apply_preprocessing(images, preprocessing, shape, dtype), labels, shape, name)
+
+
+def check_classes(labels: np.ndarray, classes: int, source: str) -> None:
+    """Every label is one of a network's `classes` outputs."""
+    if labels.max() >= classes:
+        raise DataError(f"{source}: label {labels.max()} is outside the {classes} classes "
+                        f"0..{classes - 1}")
+
+
+def check_every_class(labels: np.ndarray, source: str) -> None:
+    """Every label from the smallest to the largest must occur: a stray label is not a class."""
+    counts = np.bincount(labels)  # labels are 0..MAX_CLASSES - 1 (read_examples)
+    low, high = int(labels.min()), int(labels.max())
+    absent = np.flatnonzero(counts[low:] == 0)
+    if absent.size == 0:
+        return
+    first = low + int(absent[0])
+    after = first + int(np.flatnonzero(counts[first:])[0])  # the next label that does occur
+    gap = (f"label {first} never does" if after == first + 1
+           else f"labels {first}..{after - 1} never do")
+    times = "once" if counts[after] == 1 else f"{counts[after]:,} times"
+    raise DataError(f"{source}: label {after} occurs {times} but {gap}: every class from {low} to "
+                    f"{high} must have training examples")
+
+
+def _check_memory(images: np.ndarray, dtype: str, source: Path) -> None:
+    """The inputs, scaled to `dtype`, must fit in the machine's memory."""
+    need = images.size * np.dtype(dtype).itemsize
+    memory = physical_memory()
+    if memory is not None and need > memory:
+        raise DataError(f"{source}: {len(images):,} images of {images[0].size:,} values need "
+                        f"{need / 2**30:.1f} GiB as {dtype}, more than this machine's "
+                        f"{memory / 2**30:.1f} GiB of memory (set data.limit)")
+
+
+def standard_paths(directory: str | Path) -> dict[str, Path]:
+    """The four files of STANDARD_NAMES in `directory`: gzipped (`.gz`) if there, else raw if
+    there, else the gzipped name."""
+    directory = Path(directory)
+    paths = {}
+    for key, stem in STANDARD_NAMES.items():
+        gz = directory / (stem + ".gz")
+        paths[key] = gz if gz.exists() or not (directory / stem).exists() else directory / stem
+    return paths
+
+
+def data_paths(data_config: DataConfig) -> dict[str, Path]:
+    """The four file paths from data.dir (default: the bundled MNIST) and any given one by one."""
+    directory = data_config.dir if data_config.dir is not None else BUNDLED_DIR
+    paths = standard_paths(directory)
+    for key in STANDARD_NAMES:
+        given = getattr(data_config, key)
+        if given is not None:
+            paths[key] = Path(given)
+    return paths
+
+
+@dataclass
+class Splits:
+    train: Dataset
+    validation: Dataset | None
+    classes: int
+
+
+def load_training_data(data_config: DataConfig, dtype: str, record: dict | None = None) -> Splits:
+    """Training and validation sets: the first `limit` examples, the last `validation` held out,
+    made inputs by the preprocessing `record` (default: `preprocessing(data_config)`)."""
+    record = preprocessing(data_config) if record is None else record
+    paths = data_paths(data_config)
+    images, labels = read_examples(paths["train_images"], paths["train_labels"])
+    check_every_class(labels, str(paths["train_labels"]))
+    classes = int(labels.max()) + 1  # from the whole file: a limit must not drop a class
+    if data_config.limit is not None:
+        images, labels = images[: data_config.limit], labels[: data_config.limit]
+    n_val = data_config.validation
+    if n_val >= len(labels):
+        raise DataError(
+            f"{paths['train_images']}: {len(labels)} examples, cannot hold out {n_val} for "
+            "validation"
+        )
+    if classes < 2:
+        raise DataError(f"{paths['train_labels']}: need at least 2 classes, found {classes}")
+    _check_memory(images, dtype, paths["train_images"])
+    n_train = len(labels) - n_val
+    train = make_dataset(images[:n_train], labels[:n_train], dtype, "train", record)
+    validation = (
+        make_dataset(images[n_train:], labels[n_train:], dtype, "validation", record)
+        if n_val else None
+    )
+    return Splits(train, validation, classes)
+
+
+def load_split(data_config: DataConfig, split: str, dtype: str,
+               record: dict | None = None) -> Dataset:
+    """One named split: 'test', or 'train' / 'validation' as training saw them, made inputs by
+    the preprocessing `record` (default: `preprocessing(data_config)`)."""
+    record = preprocessing(data_config) if record is None else record
+    if split == "test":
+        paths = data_paths(data_config)
+        images, labels = read_examples(paths["test_images"], paths["test_labels"])
+        return make_dataset(images, labels, dtype, "test", record)
+    splits = load_training_data(data_config, dtype, record)
+    dataset = splits.train if split == "train" else splits.validation
+    if dataset is None:
+        raise DataError(f"this run has no {split} split (data.validation is 0)")
+    return dataset

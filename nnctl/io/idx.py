@@ -1,0 +1,193 @@
+"""IDX files (the MNIST format), read with bounds, and the checks of what they hold.
+
+IDX: two zero bytes, a type code, the number of dimensions n, then n big-endian uint32 sizes and
+the values, big-endian. Files may be gzipped (detected by content, not by name). The image shape
+always comes from the header; nothing here assumes 28x28.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from nnctl.errors import DataError, unreadable
+from nnctl.io.inputs import open_regular
+
+IDX_TYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+GZIP_MAGIC = b"\x1f\x8b"
+# What a header may claim. MNIST's training images are 47 MB; the data a header promises is checked
+# against these, and against what the file can hold, before anything is read.
+MAX_DIMENSIONS = 16
+MAX_PAYLOAD = 2 * 2**30  # bytes of values in one file
+MAX_GZIP_RATIO = 1032  # deflate's largest expansion: a gzip file of n bytes holds < 1032 n bytes
+MAX_CLASSES = 1000  # labels are class indices 0..999
+# Values of the float IDX types must be finite and no larger than the integer types' (int32):
+# then pixel / 255, sums over a dataset and a network's first layer stay far from overflow.
+MAX_FLOAT_VALUE = 2.0**31
+CHECK_BLOCK = 1 << 22  # values checked at a time: bounds the memory of the check
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (raw or gzipped) into an array of its own dtype and shape."""
+    path = Path(path)
+    try:
+        with open_regular(path, "an IDX file", DataError) as raw:
+            size = os.fstat(raw.fileno()).st_size
+            gzipped = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            if not gzipped:
+                return _read_idx_stream(raw, str(path), size, gzipped)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                return _read_idx_stream(stream, str(path), size, gzipped)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise DataError(
+            f"{path}: not a valid gzip file ({e or 'unexpected end of data'})") from None
+    except OSError as e:
+        raise DataError(unreadable(path, e, "an IDX file")) from None
+
+
+def _read_idx_stream(stream: BinaryIO, name: str, size: int, gzipped: bool) -> np.ndarray:
+    """The array of an IDX stream; what the header promises is checked before it is read."""
+    dtype, shape = _read_header(stream, name)
+    shown = "x".join(map(str, shape))
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
+    room = (size * MAX_GZIP_RATIO if gzipped else size) - 4 - 4 * len(shape)
+    if expected > room:
+        holds = (f"a gzip file of {size} bytes holds at most {room}" if gzipped
+                 else f"the file has {room}")
+        raise DataError(f"{name}: truncated: the header promises {expected} bytes of data "
+                        f"(shape {shown}), {holds}")
+    item = int(np.prod(shape[1:], dtype=object)) * dtype.itemsize
+    if max(expected, item) > MAX_PAYLOAD:
+        raise DataError(f"{name}: the header promises {max(expected, item):,} bytes of data "
+                        f"(shape {shown}), more than the {MAX_PAYLOAD // 2**30} GiB nnctl reads")
+    payload = _read_at_most(stream, expected + 1)  # grows with the data actually there
+    if len(payload) < expected:
+        raise DataError(
+            f"{name}: truncated: the header promises {expected} bytes of data "
+            f"(shape {shown}), the file has {len(payload)}"
+        )
+    if len(payload) > expected:
+        raise DataError(f"{name}: {expected} bytes of data expected, the file has more")
+    array = np.frombuffer(payload, dtype=dtype).reshape(shape)
+    native = dtype.newbyteorder("=")
+    array = array if native == dtype else array.byteswap(inplace=True).view(native)  # no copy
+    if array.dtype.kind == "f":
+        _check_float_values(array, name)
+    return array
+
+
+def _check_float_values(array: np.ndarray, name: str) -> None:
+    """Every value of a float IDX array is a finite number within +-MAX_FLOAT_VALUE; a DataError
+    names the first item that holds another (`image 12` of images, `value 12` of a 1-D file)."""
+    rows = array.reshape(len(array), -1)
+    step = max(1, CHECK_BLOCK // max(1, rows.shape[1]))
+    for start in range(0, len(rows), step):
+        bad = ~(np.abs(rows[start : start + step]) <= MAX_FLOAT_VALUE)  # NaN is never <=
+        if not bad.any():
+            continue
+        row, column = (int(k) for k in np.argwhere(bad)[0])
+        value = float(rows[start + row, column])
+        item = f"image {start + row} holds a" if array.ndim > 1 else f"value {start + row} is a"
+        noun = "pixel" if array.ndim > 1 else "number"
+        if not np.isfinite(value):
+            raise DataError(f"{name}: {item} non-finite {noun} ({value}); IDX values must be "
+                            "finite numbers")
+        raise DataError(f"{name}: {item} {noun} of {value:.4g}, outside +-2**31 (the int32 "
+                        "range, which float IDX values must stay within)")
+
+
+def _read_header(stream: BinaryIO, name: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """The element type and the shape of an IDX stream, read from its header."""
+    head = stream.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        raise DataError(f"{name}: not an IDX file (bad magic number {head.hex() or 'empty'})")
+    code, ndim = head[2], head[3]
+    if code not in IDX_TYPES:
+        raise DataError(f"{name}: unknown IDX type code 0x{code:02x}")
+    if ndim == 0:
+        raise DataError(f"{name}: IDX header has zero dimensions")
+    if ndim > MAX_DIMENSIONS:
+        raise DataError(f"{name}: IDX header claims {ndim} dimensions, at most {MAX_DIMENSIONS} "
+                        "are supported")
+    dims_bytes = stream.read(4 * ndim)
+    if len(dims_bytes) < 4 * ndim:
+        raise DataError(f"{name}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", dims_bytes)
+    if 0 in shape[1:]:
+        raise DataError(f"{name}: IDX header has a size of 0 (shape {'x'.join(map(str, shape))}): "
+                        "each item would hold no values")
+    return IDX_TYPES[code], shape
+
+
+def _read_at_most(stream: BinaryIO, limit: int, block: int = 1 << 24) -> bytearray:
+    """Up to `limit` bytes, read in blocks so that memory follows the data, not a header's claim."""
+    buffer = bytearray()
+    while len(buffer) < limit:
+        part = stream.read(min(block, limit - len(buffer)))
+        if not part:
+            break
+        buffer += part
+    return buffer
+
+
+def read_examples(images_path: str | Path,
+                  labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Raw images (n, *shape) and labels (n,) read from a pair of IDX files, each checked and
+    checked against the other."""
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    check_images(images, images_path)
+    check_labels(labels, labels_path)
+    check_pair(images, labels, images_path, labels_path)
+    return images, labels.astype(np.int64)
+
+
+def check_images(images: np.ndarray, path: str | Path) -> None:
+    """An images file holds at least one image of at least one dimension."""
+    if images.ndim < 2:
+        raise DataError(f"{path}: expected images (count x rows x columns), got 1 dimension")
+    if len(images) == 0:
+        raise DataError(f"{path}: the dataset is empty")
+
+
+def check_labels(labels: np.ndarray, path: str | Path) -> None:
+    """A labels file holds at least one label, each an integer class index 0..MAX_CLASSES - 1."""
+    if labels.ndim != 1:
+        raise DataError(f"{path}: expected a 1-dimensional labels file, got {labels.ndim}")
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: labels must be integers, got {labels.dtype}")
+    if len(labels) == 0:
+        raise DataError(f"{path}: the dataset is empty")
+    if labels.min() < 0:
+        raise DataError(f"{path}: negative label {labels.min()}: not a class index")
+    if labels.max() >= MAX_CLASSES:
+        raise DataError(f"{path}: label {labels.max()} is not a class index (at most "
+                        f"{MAX_CLASSES} classes, 0..{MAX_CLASSES - 1})")
+
+
+def check_file(key: str, array: np.ndarray, path: str | Path) -> None:
+    """Check the array read from the standard file `key` (of STANDARD_NAMES): images or labels."""
+    (check_images if key.endswith("_images") else check_labels)(array, path)
+
+
+def check_pair(images: np.ndarray, labels: np.ndarray, images_path: str | Path,
+               labels_path: str | Path) -> None:
+    """One label for each image."""
+    if len(images) != len(labels):
+        raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in "
+                        f"{images_path}")
+
