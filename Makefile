@@ -36,9 +36,11 @@ test: install $(SWEEP_STAMP) lint docs
 test-fast: install
 	$(PYTEST) -m "not slow"
 
-# The linter and its configuration (pyproject.toml: [tool.ruff]) come with the test extra.
+# The linters and their configuration (pyproject.toml: [tool.ruff], [tool.importlinter]) come
+# with the test extra: ruff, and the layers of nnctl/ (docs/contributing.md) by lint-imports.
 lint: install
 	$(BIN)/ruff check nnctl tests tools benchmarks docs/hooks
+	$(BIN)/lint-imports --no-cache
 
 # The documentation site (mkdocs.yml, docs/) into site/, offline; --strict: a broken link or
 # anchor, a page missing from the nav or a reference that no longer resolves fails the build.
