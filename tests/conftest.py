@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import resource
 import struct
 from pathlib import Path
 
@@ -24,6 +25,21 @@ def assert_one_line_error(result, status: int, *words: str) -> None:
     assert "Traceback" not in result.stderr
     for word in words:
         assert word in lines[0], (word, lines[0])
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process, its threads and its finished children: what a
+    test may bound where wall-clock time would depend on how busy the machine is."""
+    me, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                        resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def cpu_timed(action, *args):
+    """action(*args) and the CPU seconds it took (`cpu_seconds`)."""
+    start = cpu_seconds()
+    result = action(*args)
+    return result, cpu_seconds() - start
 
 
 def checkpoints(run_dir: Path) -> dict[str, bytes]:
