@@ -60,14 +60,15 @@ CONFIGS := single-layer-perceptron single-layer-delta single-layer-softmax mlp-3
 SEEDS   := 0 1 2
 
 # Train every shipped config on the full bundled MNIST once per seed (runs/results/CONFIG/seed-K)
-# and print the table of docs/shipped-results.md: mean +- sd of the test accuracy over the seeds.
+# and write the table of docs/shipped-results.md: mean +- sd of the test accuracy over the seeds.
 results: install
 	@for c in $(CONFIGS); do for s in $(SEEDS); do \
 	  echo "== $$c, seed $$s" >&2; \
 	  $(BIN)/nnctl train configs/$$c.yaml --out runs/results/$$c/seed-$$s --force --quiet \
 	    --set training.seed=$$s > /dev/null || exit 1; \
 	done; done
-	@$(BIN)/python tools/results_table.py $(addprefix runs/results/,$(CONFIGS))
+	$(BIN)/python tools/results_table.py --write docs/shipped-results.md \
+	  $(addprefix runs/results/,$(CONFIGS))
 
 # Speed and memory, measured in one run (medians and ratios): see benchmarks/README.md.
 # The peers (PyTorch at batch size 1, scikit-learn) come from the optional `bench` extra.

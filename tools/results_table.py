@@ -1,14 +1,22 @@
-"""Print a Markdown table of the shipped configs over seeds: `make results` uses it.
+"""The Markdown table of the shipped configs over seeds: `make results` writes it into
+docs/shipped-results.md (between its `make results` markers), never copied by hand.
 
 Each argument is a directory holding one run per seed (runs/results/<config>/seed-<k>); each
-row gives the mean ± sample standard deviation of the test accuracy over those runs.
+row gives the mean ± sample standard deviation of the test accuracy over those runs. With
+`--write PAGE`, the table and the line saying when and where it was measured replace what stands
+between PAGE's markers; without, the table is printed.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import datetime
+import platform
+import re
+from importlib.metadata import version
 from pathlib import Path
 
+from nnctl.io.atomic import atomic_write_text
 from nnctl.io.run_dir import read_summary
 from nnctl.io.run_info import find_runs, read_run, summarise_seeds
 
@@ -30,13 +38,42 @@ def stop_reasons(infos) -> str:
     return "; ".join(sorted(reasons))
 
 
-def main(directories: list[str]) -> None:
-    print("| config | seeds | test accuracy (mean ± sd) | test error | best epochs | training time "
-          "(median run) | stopped because |")
-    print("|---|---|---|---|---|---|---|")
-    for directory in directories:
-        print(row(Path(directory)))
+BEGIN, END = "<!-- begin: make results -->", "<!-- end: make results -->"
+
+
+def table(directories: list[str]) -> str:
+    header = ("| config | seeds | test accuracy (mean ± sd) | test error | best epochs | training "
+              "time (median run) | stopped because |")
+    lines = [header, "|---|---|---|---|---|---|---|"]
+    return "\n".join(lines + [row(Path(directory)) for directory in directories]) + "\n"
+
+
+def measured() -> str:
+    """When and with what the table was made."""
+    return (f"Measured {datetime.date.today():%Y-%m-%d} by `make results` (Python "
+            f"{platform.python_version()}, numpy {version('numpy')}, numba {version('numba')}, "
+            f"{platform.machine()}), the default fused engine, float32:\n")
+
+
+def write(page: Path, text: str) -> None:
+    """Replace what stands between the page's markers."""
+    old = page.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(old):
+        raise SystemExit(f"{page}: no {BEGIN} ... {END} markers")
+    atomic_write_text(page, pattern.sub(lambda _: f"{BEGIN}\n{text}{END}", old))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directories", nargs="+")
+    parser.add_argument("--write", type=Path, help="the page whose marked table to replace")
+    args = parser.parse_args()
+    if args.write:
+        write(args.write, measured() + "\n" + table(args.directories))
+    else:
+        print(table(args.directories), end="")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -27,11 +27,12 @@ def evaluate(target: str, split: str, data_dir: str | None, images: str | None,
       nnctl evaluate runs/default --json
       nnctl evaluate runs/default --figure figures/confusion.png
     """
+    from nnctl.api import evaluate as evaluate_trained
     from nnctl.cli.text import evaluation_tables, print_tables
     from nnctl.io.records import dumps
-    from nnctl.tasks.evaluate import evaluate_checkpoint
 
-    result = evaluate_checkpoint(target, split, images, labels, data_dir, figure, force)
+    result = evaluate_trained(target, split, data_dir=data_dir, images=images, labels=labels,
+                              figure=figure, force=force)
     if as_json:
         click.echo(dumps(result))
     else:

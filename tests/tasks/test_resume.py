@@ -122,7 +122,7 @@ def test_sigkill_at_random_moments_never_breaks_a_checkpoint(tmp_path):
     never killed ends, byte for byte."""
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"model": {"hidden": [16]},
-                                      "training": {"epochs": 12, "engine": "reference", "seed": 5},
+                                      "training": {"epochs": 6, "engine": "reference", "seed": 5},
                                       "data": {"limit": 3000, "validation": 500}}))
     whole = tmp_path / "whole"
     started = time.monotonic()
