@@ -148,3 +148,20 @@ def digit_reader(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("serve") / "digit-reader"
     train(config, out)
     return out
+
+
+SAMPLE = 200  # MNIST test digits in the `digits` sample: every 50th of the 10,000
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """SAMPLE of the bundled MNIST test digits, spread over the file, and their labels."""
+    from nnctl.io.config import DataConfig
+    from nnctl.io.examples import data_paths
+    from nnctl.io.idx import read_examples
+
+    images, labels = read_examples(*(data_paths(DataConfig())[key]
+                                     for key in ("test_images", "test_labels")))
+    step = len(images) // SAMPLE
+    return images[::step][:SAMPLE], labels[::step][:SAMPLE]
+

@@ -6,22 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import SAMPLE
 from PIL import Image
 
 from nnctl.errors import DataError
-from nnctl.io.config import DataConfig
-from nnctl.io.examples import data_paths
-from nnctl.io.idx import read_examples
 from nnctl.io.images import grey_levels, lanczos, looks_like_an_image, read_image
 
-N = 200  # MNIST test digits: every 50th of the 10,000
-
-
-@pytest.fixture(scope="module")
-def digits():
-    paths = data_paths(DataConfig())
-    images, labels = read_examples(paths["test_images"], paths["test_labels"])
-    return images[:: len(images) // N][:N], labels[:: len(images) // N][:N]  # spread over the file
+N = SAMPLE  # the MNIST test digits of conftest's `digits`
 
 
 def test_read_image_detects_the_format_by_content(digits, tmp_path):

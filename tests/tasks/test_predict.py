@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import SAMPLE
 from PIL import Image
 
 import nnctl.tasks.predict
@@ -22,14 +23,12 @@ from nnctl.core.digits import box_shape
 from nnctl.core.network import Network
 from nnctl.errors import DataError, RunDirError
 from nnctl.io.checkpoint import load_checkpoint, save_checkpoint
-from nnctl.io.config import DataConfig, config_from_dict
-from nnctl.io.examples import data_paths
-from nnctl.io.idx import read_examples
+from nnctl.io.config import config_from_dict
 from nnctl.io.images import read_image
 from nnctl.tasks.predict import expand_inputs, predict, preprocess, probabilities
 from nnctl.tasks.train import train
 
-N = 200  # MNIST test digits per variant: every 50th of the 10,000
+N = SAMPLE  # the MNIST test digits of conftest's `digits`
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +46,6 @@ def run_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def network(run_dir):
     return load_checkpoint(run_dir / "checkpoints" / "best.npz")[0]
-
-
-@pytest.fixture(scope="module")
-def digits():
-    paths = data_paths(DataConfig())
-    images, labels = read_examples(paths["test_images"], paths["test_labels"])
-    return images[:: len(images) // N][:N], labels[:: len(images) // N][:N]  # spread over the file
 
 
 @pytest.fixture(scope="module")
