@@ -27,14 +27,15 @@ $(SWEEP_STAMP): $(STAMP)
 	touch $(SWEEP_STAMP)
 
 # Every test, on every core (pytest-xdist; a module's tests stay on one worker, so its fixtures
-# are made once); `make test-fast` leaves out the tests marked slow, for the edit loop.
+# are made once); `make test-fast` leaves out the slow ones and those that start real processes,
+# Ray or a browser, for the edit loop.
 PYTEST := $(BIN)/python -m pytest -n auto --dist loadscope
 
 test: install $(SWEEP_STAMP) lint docs
 	$(PYTEST)
 
 test-fast: install
-	$(PYTEST) -m "not slow"
+	$(PYTEST) -m "not slow and not subprocess and not ray and not browser"
 
 # The linters and their configuration (pyproject.toml: [tool.ruff], [tool.importlinter]) come
 # with the test extra: ruff, and the layers of nnctl/ (docs/contributing.md) by lint-imports.

@@ -96,6 +96,7 @@ def test_train_resumes_a_run_in_place(tmp_path):
     assert "epoch-002.npz" in checkpoints(copy)
 
 
+@pytest.mark.slow
 def test_evaluate_is_nnctl_evaluate_json(runs, model):
     run_dir = runs[1].run_dir
     for split in ("test", "validation"):
@@ -151,6 +152,7 @@ def test_predict_proba_is_nnctl_predict_json_on_image_files(model, mnist_test, t
     assert (raw == [o["prediction"] for o in objects]).mean() >= 0.95
 
 
+@pytest.mark.slow
 def test_a_deskewed_model_makes_its_inputs_as_evaluate_does(mnist_test, tmp_path):
     config = {"model": {"hidden": [30]}, "training": {"epochs": 1},
               "data": {"deskew": True, "limit": 2000, "validation": 500}}
@@ -305,6 +307,7 @@ def test_the_api_pages_have_runnable_examples():
 
 @pytest.mark.parametrize("page", [p for p in PAGES if runnable_blocks(p.read_text("utf-8"))],
                          ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.slow
 def test_the_runnable_examples_of_the_docs_run(page, tmp_path):
     for name in ("configs", "data"):
         (tmp_path / name).symlink_to(ROOT / name)

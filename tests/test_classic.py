@@ -24,6 +24,7 @@ def test_every_row_has_its_configs_and_every_config_a_row():
     assert {p.stem for p in CLASSIC} == expected  # make reproduce trains every config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", CLASSIC, ids=lambda p: p.stem)
 def test_classic_config_smoke(run, tmp_path, config):
     out = tmp_path / "run"

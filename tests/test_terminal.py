@@ -239,6 +239,7 @@ def assert_clean(text: str) -> None:
     assert "\x1b" not in text and "\\x1b[2Jb\\nc" in text, text
 
 
+@pytest.mark.slow
 def test_a_nasty_run_name_is_escaped_everywhere_it_is_shown(place):
     run = f"runs/{NASTY}"
     trained = nnctl("train", "tiny.yaml", "--out", f"runs/{NASTY}-2", cwd=place, text=True)
@@ -263,6 +264,7 @@ def test_a_nasty_run_name_is_escaped_everywhere_it_is_shown(place):
     assert missing.stderr == "Error: runs/a\\x1b[2Jb\\ncx: no such file\n"
 
 
+@pytest.mark.slow
 def test_machine_output_keeps_the_real_name(place):
     rows = [json.loads(line) for line in
             nnctl("runs", "--json", cwd=place, text=True).stdout.splitlines()]

@@ -91,6 +91,7 @@ def test_single_layer_templates(run, write_config, tmp_path):
     assert not (figures / "weights-by-epoch.gif").exists()  # a lone checkpoint has no history
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_checkpoints(run, write_config, tmp_path):
     config = write_config({"model": {"hidden": [16]}, "training": {"epochs": 2, "seed": 7}})
     for name in ("a", "b"):
@@ -189,6 +190,7 @@ def test_other_image_shape_end_to_end(run, write_config, tiny_dataset, tmp_path)
     assert Image.open(tmp_path / "fig" / "hidden-units.png").size[0] > 8 * 6
 
 
+@pytest.mark.slow
 def test_plot_and_evaluate_figure(run, write_config, tmp_path):
     config = write_config({"model": {"hidden": [16]}, "training": {"epochs": 2}})
     runs = []

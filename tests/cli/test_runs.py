@@ -51,12 +51,14 @@ def zoo(tmp_path, run, write_config):
     return runs
 
 
+@pytest.mark.slow
 def test_status_of_every_kind_of_run(zoo):
     statuses = {path.name: read_run(path).status for path in find_runs([zoo])}
     assert statuses == {"diverged": "diverged", "faster": "finished", "finished": "finished",
                         "interrupted": "interrupted", "killed": "killed", "stopped": "stopped"}
 
 
+@pytest.mark.slow
 def test_a_run_being_trained_is_running(tmp_path):
     slow = tmp_path / "slow.yaml"
     slow.write_text(yaml.safe_dump({"model": {"hidden": [32]},
@@ -77,6 +79,7 @@ def test_a_run_being_trained_is_running(tmp_path):
         child.wait()
 
 
+@pytest.mark.slow
 def test_differing_keys_and_labels(zoo):
     pair = [read_run(zoo / "finished"), read_run(zoo / "faster")]
     assert differing_keys(pair) == ["training.learning_rate"]
@@ -85,6 +88,7 @@ def test_differing_keys_and_labels(zoo):
     assert differing_keys(same) == [] and labels(same) == ["finished", "finished"]
 
 
+@pytest.mark.slow
 def test_cli_table_json_csv_and_sort(run, zoo):
     table = run("runs", zoo)
     assert table.exit_code == 0, table.stderr

@@ -81,6 +81,7 @@ def test_fused_matches_reference_with_dropout_masks(mnist_sample, activation):
     assert not np.allclose(unthinned.weights[1], fused.weights[1], rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_both_engines_train_the_same_run_with_dropout(tmp_path):
     weights = {}
     for engine in ("fused", "reference"):
@@ -91,6 +92,7 @@ def test_both_engines_train_the_same_run_with_dropout(tmp_path):
         assert np.abs(A - B).max() <= 1e-10 * max(np.abs(A).max(), 1e-12)
 
 
+@pytest.mark.slow
 def test_dropout_changes_what_is_learned_and_evaluation_uses_the_whole_network(tmp_path):
     none = {"input": 0.0, "hidden": 0.0}
     plain = train(config(epochs=1, dropout=none), tmp_path / "plain")
@@ -105,6 +107,7 @@ def test_dropout_changes_what_is_learned_and_evaluation_uses_the_whole_network(t
     assert plain.history[0]["val_accuracy"] > 0.5 and dropped.history[0]["val_accuracy"] > 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine,calls", [("fused", 1), ("reference", 3)])
 def test_resume_mid_epoch_with_dropout_and_distortions_is_bit_identical(tmp_path, monkeypatch,
                                                                         engine, calls):

@@ -173,6 +173,7 @@ def checkpoints(tmp_path_factory):
     return network, paths
 
 
+@pytest.mark.slow
 def test_evaluate_applies_the_recorded_deskew(checkpoints):
     network, paths = checkpoints
     test_paths = data_paths(DataConfig())

@@ -138,6 +138,7 @@ def test_training_moved_the_weights_far_beyond_the_tolerance(sample):
         assert np.abs(A - B).max() / max(np.abs(B).max(), 1e-3) > 100 * TOLERANCE["float32"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hidden", [[37, 23], [12], [50, 7, 9]])
 def test_the_same_numbers_in_two_threads_or_one_whatever_the_chunks(sample, hidden):
     """Two runs in two threads, one in one thread, one switching every chunk, one as Pace

@@ -97,6 +97,7 @@ def tile_rows(pixels: np.ndarray, tiles_per_row: int, side: int) -> int:
 # --------------------------------------------------------------------------- weights
 
 
+@pytest.mark.slow
 def test_weight_figures_have_a_colour_bar(delta_figures, mlp_figures):
     for path in (delta_figures / "templates.png", delta_figures / "template-3.png",
                  delta_figures / "weights-by-epoch.png", mlp_figures / "hidden-units.png",

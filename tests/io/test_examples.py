@@ -126,6 +126,7 @@ def test_preprocessing_records_deskew_only_when_asked():
     assert config_from_dict({}, "test").data.deskew is False
 
 
+@pytest.mark.slow
 def test_training_validation_and_test_splits_are_deskewed_alike():
     config = DataConfig(limit=600, validation=100, deskew=True)
     paths = data_paths(config)

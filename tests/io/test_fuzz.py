@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -132,6 +133,7 @@ def rezip_with_mutated_entry(entry: int, edits) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.integers(0, 100), EDITS)
 def test_checkpoint_loader_on_mutated_members(entry, edits):

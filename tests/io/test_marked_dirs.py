@@ -99,6 +99,7 @@ def test_the_words_of_each_refusal_are_the_kinds(tmp_path):
         claim(tmp_path / "missing")
 
 
+@pytest.mark.slow
 def test_a_holder_that_has_not_written_its_pid_is_another_process(tmp_path):
     fd = os.open(tmp_path / MARKER, os.O_RDWR | os.O_CREAT)
     try:

@@ -252,6 +252,7 @@ def test_outputs_never_write_a_runs_own_files(run, run_dir, digits, tmp_path, fo
     assert load_checkpoint(run_dir / "checkpoints" / "best.npz")  # the next resume still works
 
 
+@pytest.mark.slow
 def test_outputs_refuse_existing_files_without_force(run, run_dir, tmp_path):
     figures = tmp_path / "figures"
     figures.mkdir()

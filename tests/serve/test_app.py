@@ -76,6 +76,7 @@ def expected(digit_reader, images) -> dict[Path, dict]:
     return answers
 
 
+@pytest.mark.slow
 def test_predict_answers_what_predict_json_prints(server, images, expected):
     url, log = server
     for path in images:
@@ -305,6 +306,7 @@ def test_200_requests_at_once_are_all_answered_correctly(server, images, expecte
     assert log == []
 
 
+@pytest.mark.slow
 def test_a_slow_client_is_cut_off_and_others_are_served(digit_reader, monkeypatch, images):
     monkeypatch.setattr(app, "CONNECTION_SECONDS", 2.0)  # for the whole connection
     monkeypatch.setattr(app, "REAP_SECONDS", 0.2)
@@ -406,6 +408,7 @@ def test_a_port_in_use_and_a_bad_target_are_one_line_errors(run, digit_reader, t
     assert run("serve", digit_reader, "--port", "70000").exit_code == 2
 
 
+@pytest.mark.slow
 def test_the_serve_benchmark_runs_and_reports(digit_reader, tmp_path):
     out = tmp_path / "serve-benchmark.md"
     done = subprocess.run([sys.executable, "benchmarks/serve_bench.py", "--run", str(digit_reader),

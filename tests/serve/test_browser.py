@@ -26,10 +26,10 @@ BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "
 DRIVER = shutil.which("chromedriver")
 
 pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(
     BROWSER is None or DRIVER is None,
     reason="the browser test needs Chromium and chromedriver (Debian: apt-get install chromium "
-           "chromium-driver)")
+           "chromium-driver)")]
 
 from selenium import webdriver  # imported once it is known to be installed
 from selenium.webdriver.chrome.options import Options

@@ -228,6 +228,7 @@ def _peak_rss_mb(*args: str) -> float:
     return int(re.search(r"^VmHWM:\s+(\d+) kB$", done.stderr, re.MULTILINE)[1]) / 1024
 
 
+@pytest.mark.slow
 @LINUX_PROC
 def test_predict_reads_a_large_image_in_little_memory(digit_reader, tmp_path):
     """`predict` shares the decoder: a 4096x4096 PNG of noise costs it no more than a small one

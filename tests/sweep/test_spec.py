@@ -171,6 +171,7 @@ def test_usage_errors(run, tmp_path):
     assert result.exit_code == 2 and "takes no --out" in result.stderr
 
 
+@pytest.mark.slow
 def test_the_stages_are_the_rungs_of_tunes_asha_scheduler():
     schedulers = pytest.importorskip("ray.tune.schedulers", reason="pip install -e '.[sweep]'")
     ASHAScheduler = schedulers.ASHAScheduler

@@ -14,6 +14,7 @@ CONFIGS = sorted(p for p in Path(__file__).resolve().parents[2].glob("configs/**
                  if p.parent.name != "sweeps")  # configs/sweeps/ holds sweep files, not configs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(p.parents[1])))
 def test_gradcheck_passes_on_every_shipped_config(run, config):
     result = run("gradcheck", config, "--examples", "2")

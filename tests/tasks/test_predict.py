@@ -116,6 +116,7 @@ def variant_files(tmp_path_factory, digits):
     return files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_files_are_classified_like_the_raw_arrays(variant, run_dir, variant_files, raw_predictions):
     results = predict(run_dir, variant_files[variant])

@@ -47,6 +47,7 @@ def uninterrupted(tmp_path_factory):
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["fused", "reference"])
 @pytest.mark.parametrize("stop_after", [1, 2])
 def test_interrupt_at_an_epoch_boundary_then_resume_is_bit_identical(
@@ -68,6 +69,7 @@ def test_interrupt_at_an_epoch_boundary_then_resume_is_bit_identical(
     assert checkpoints(run_dir) == uninterrupted[engine]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine,calls", [("fused", 1), ("reference", 1), ("reference", 3)])
 def test_interrupt_mid_epoch_then_resume_is_bit_identical(uninterrupted, tmp_path, monkeypatch,
                                                           engine, calls):
@@ -90,6 +92,7 @@ def nnctl_cmd(*args):
     return [sys.executable, "-m", "nnctl", *map(str, args)]
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 @pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_cli_stops_cleanly_on_a_signal(tmp_path, signum, status):

@@ -108,6 +108,7 @@ def test_float64_training(tiny_dataset, tmp_path):
     assert all(W.dtype == np.float64 for W in network.weights)
 
 
+@pytest.mark.slow
 def test_keep_best_last_keeps_two_checkpoints_and_first_layer_snapshots(tmp_path, write_config,
                                                                         run):
     config = load_config(write_config({"model": {"hidden": [120]},
@@ -128,6 +129,7 @@ def test_keep_best_last_keeps_two_checkpoints_and_first_layer_snapshots(tmp_path
     assert (tmp_path / "figures" / "weights-by-epoch.png").exists()
 
 
+@pytest.mark.slow
 def test_deskew_is_recorded_and_the_final_test_uses_it(tmp_path, write_config, run):
     config = load_config(write_config({"model": {"hidden": []},
                                        "training": {"epochs": 1}, "data": {"deskew": True}}))

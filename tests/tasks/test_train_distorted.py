@@ -28,6 +28,7 @@ def config(engine: str, dtype: str = "float32", epochs: int = 2, learning_rate: 
     })), "test")
 
 
+@pytest.mark.slow
 def test_both_engines_see_the_same_distorted_images(tmp_path):
     """float64, at a learning rate where per-example SGD does not amplify rounding (see
     tests/test_engines.py): the engines agree to 1e-10 only if their inputs are the same."""
@@ -52,6 +53,7 @@ def test_distortions_change_what_is_learned(tmp_path):
     assert not np.array_equal(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine,calls", [("fused", 1), ("reference", 3)])
 def test_resume_mid_epoch_with_distortions_is_bit_identical(tmp_path, monkeypatch, engine,
                                                             calls):

@@ -141,6 +141,7 @@ def test_fetch_rejects_a_corrupted_file_and_takes_the_next_mirror(tmp_path, mirr
     assert len(mirror.requests) == 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["stall", "stall_body"])
 def test_fetch_gives_up_on_a_stalled_mirror(tmp_path, mirror, tiny, kind):
     _, files, catalog = tiny

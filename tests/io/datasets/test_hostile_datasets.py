@@ -154,6 +154,7 @@ def test_fetch_of_an_archive_refuses_a_users_zip_of_that_name(tmp_path, tiny, ho
 # 2. a deadline per file: a trickling mirror ends, with no partial file
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["trickle", "trickle_headers", "stall", "stall_body"])
 def test_fetch_gives_up_a_trickling_mirror_at_the_deadline(tmp_path, tiny, hostile, kind):
     files, catalog = tiny
@@ -584,6 +585,7 @@ def test_verify_hashes_a_big_file_in_bounded_memory(run, tmp_path):
     assert peak < 32 << 20
 
 
+@pytest.mark.slow
 def test_verify_does_not_hash_a_file_larger_than_any_dataset(run, tmp_path, monkeypatch):
     from nnctl.io.datasets import layout, verification
 
