@@ -1,10 +1,10 @@
 """nnctl: train, evaluate and explain digit classifiers, per-example SGD as in the lecture."""
 
-from nnctl.version import __version__ as __version__
-
-# The Python API (nnctl.api) and the error types, loaded on first use: `import nnctl` imports
-# nothing else (the `nnctl` command starts with it, see nnctl/_entry.py).
+# The version, the Python API (nnctl.api) and the error types, loaded on first use: `import
+# nnctl` imports nothing (the `nnctl` command starts with it, before its Ctrl-C handler is in:
+# see nnctl/_entry.py).
 _EXPORTS = {
+    "__version__": "nnctl.version",
     "train": "nnctl.api",
     "load": "nnctl.api",
     "evaluate": "nnctl.api",
@@ -18,7 +18,7 @@ _EXPORTS = {
     "Interrupted": "nnctl.errors",
     "TrainingDiverged": "nnctl.tasks.train",
 }
-__all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - the keys are strings
+__all__ = [*_EXPORTS]  # noqa: PLE0604 - the keys are strings
 
 
 def __getattr__(name: str) -> object:

@@ -132,14 +132,16 @@ def python_own(stderr: str) -> bool:
     imported `site` (Python's `Fatal Python error: init_import_site`; or `Exception ignored in`
     or `Error processing line 1 of ....pth` when it fell in a callback or a .pth file, and the
     program goes on as if there had been no signal), or while runpy and the import system
-    were finding nnctl and its entry module: a traceback whose only frame of nnctl's is the line
-    of __main__.py importing the entry. Nothing nnctl's code can change."""
+    were finding nnctl and its entry module: a traceback whose only frames of nnctl's are the
+    package's own __init__.py (which Python runs before any module of the package, the entry
+    included), the line of __main__.py importing the entry, or the entry's lines above its
+    handler. Nothing nnctl's code can change."""
     if not any(word in stderr for word in ("Traceback", "Exception ignored", "Error processing")):
         return False
     lines = stderr.splitlines()
     ours = [k for k, line in enumerate(lines) if str(ROOT / "nnctl") in line]
     return all(("nnctl/__main__.py" in lines[k] and "from nnctl._entry import main" in lines[k + 1])
-               or before_the_handler(lines[k]) for k in ours)
+               or "nnctl/__init__.py" in lines[k] or before_the_handler(lines[k]) for k in ours)
 
 
 def before_the_handler(frame: str) -> bool:
