@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import write_idx
 from startup import python_own
 
 from nnctl.terminal import shown
-from tests.conftest import write_idx
 
 ROOT = Path(__file__).resolve().parent.parent
 NASTY = "a\x1b[2Jb\nc"  # clears the screen, then breaks the line

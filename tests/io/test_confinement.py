@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import QUICK, assert_one_line_error, snapshot
 
 import nnctl.io.run_dir
 import nnctl.sweep.state
@@ -24,7 +25,6 @@ from nnctl.io.outputs import check_output_file
 from nnctl.io.run_dir import RUN_MARKER, lock_run
 from nnctl.sweep.state import append_outcome, lock_sweep
 from nnctl.tour.outdir import claim_tour_dir
-from tests.conftest import QUICK, assert_one_line_error, snapshot
 
 CONFIG = {**QUICK, "model": {"hidden": []}, "training": {"epochs": 1}}
 

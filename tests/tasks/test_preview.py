@@ -4,10 +4,10 @@ them, as a config's data.augment says."""
 from __future__ import annotations
 
 import numpy as np
+from conftest import assert_one_line_error
 from PIL import Image
 
 from nnctl.tasks.preview import pick_digits
-from tests.conftest import assert_one_line_error
 
 
 def test_augment_preview_writes_a_png_and_refuses_an_existing_one(run, write_config, tmp_path):
