@@ -43,13 +43,16 @@ INSTALL = "pip install -e '.[sweep]' (Ray 2.60 with Tune)"
 def import_ray(address: str | None = None):
     """Ray, or a one-line error saying how to install it. Ray reads its settings from the
     environment when it is imported: no usage reports sent online, no crash handler of its own
-    for SIGTERM in this process (nnctl's stops the sweep cleanly), and a cluster on a loopback
-    address keeps this process's node on loopback too (else Ray swaps 127.0.0.1 for the
-    machine's other address)."""
+    for SIGTERM in this process (nnctl's stops the sweep cleanly), and an embedded Ray, or a
+    cluster on a loopback address, keeps this process's node on loopback. Without that, Ray
+    swaps 127.0.0.1 for the machine's other address, and an embedded Ray's servers listen on
+    every interface: anyone on the network could run code in them."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")  # SIGTERM stays nnctl's
     address = address or os.environ.get("RAY_ADDRESS")
-    if address and address.rpartition(":")[0] in ("127.0.0.1", "localhost", "[::1]"):
+    if not address:  # embedded: its node is this machine's loopback, whatever the environment
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    elif address.rpartition(":")[0] in ("127.0.0.1", "localhost", "[::1]"):
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray

@@ -1,7 +1,10 @@
 """`nnctl sweep` on a real Ray (no mocks): embedded, and a head started by `ray start` that
 --address connects to, on 127.0.0.1 only. Real processes and signals: SIGTERM to the sweep then
 --resume, SIGKILL to the worker running a trial; both end with the checkpoints of an
-uninterrupted sweep, byte for byte."""
+uninterrupted sweep, byte for byte.
+
+The module's tests run on one pytest worker (the `ray` xdist group), so that the uninterrupted
+sweep they compare with and the Ray head the cluster tests share start once."""
 
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import pytest
 import yaml
 
 pytest.importorskip("ray", reason="the sweep extra: pip install -e '.[sweep]'")
-pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.subprocess]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.subprocess,
+              pytest.mark.xdist_group("ray")]
 
 NNCTL = str(Path(sys.executable).parent / "nnctl")
 # Trials of about a second (the reference engine on 3,000 MNIST digits), so that a signal can
@@ -39,11 +43,12 @@ CHECKPOINTS = ("best.npz", "last.npz", "epoch-003.npz")
 @pytest.fixture(scope="module")
 def ray_env():
     """The environment of the sweeps: Ray's files under a short temporary directory (its
-    socket paths must stay short), kept on loopback, no usage reports."""
+    socket paths must stay short), no usage reports. Nothing here keeps an embedded Ray on
+    loopback: `nnctl sweep` must do that itself."""
     temp = tempfile.mkdtemp(prefix="nr", dir="/tmp")
-    env = dict(os.environ, RAY_TMPDIR=temp, RAY_USAGE_STATS_ENABLED="0",
-               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    env = dict(os.environ, RAY_TMPDIR=temp, RAY_USAGE_STATS_ENABLED="0")
     env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
     yield env
     shutil.rmtree(temp, ignore_errors=True)
 
@@ -117,6 +122,34 @@ def same_checkpoints(a: Path, b: Path) -> None:
                 assert first.read_bytes() == second.read_bytes(), (trial, name)
 
 
+def listening_addresses(session: int) -> list[str]:
+    """The local addresses of the TCP sockets listening in the processes of `session`, as
+    /proc/net/tcp and tcp6 write them (hex; 127.0.0.1 is 0100007F)."""
+    inodes = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if int(stat[stat.rindex(")") + 2:].split()[3]) != session:
+                continue
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[len("socket:["):-1])
+        except (OSError, ValueError):
+            continue  # ended meanwhile
+    return [fields[1] for name in ("tcp", "tcp6")
+            for fields in map(str.split, Path(f"/proc/net/{name}").read_text().splitlines()[1:])
+            if fields[3] == "0A" and fields[9] in inodes]  # 0A: LISTEN
+
+
+# 127.0.0.1, ::ffff:127.0.0.1 and ::1 as /proc/net/tcp{,6} write them (words in host order)
+LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+def is_loopback(address: str) -> bool:
+    return address.split(":")[0] in LOOPBACK
+
+
 def validation_results(directory: Path) -> list[dict]:
     with open(directory / "results.csv") as f:
         return [{k: v for k, v in row.items() if k != "seconds_mean"} for row in csv.DictReader(f)]
@@ -183,6 +216,9 @@ def test_a_stopped_sweep_resumes_to_the_uninterrupted_results(reference, ray_env
     out = tmp_path / "stopped"
     process = start_sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
     wait_for(lambda: epochs_done(out / "trials" / "p000-s0") >= 1)
+    # Ray is up and training: its servers, like the sweep's own, listen on loopback only
+    listening = listening_addresses(process.pid)
+    assert len(listening) >= 3 and all(map(is_loopback, listening)), listening
     if how.startswith("SIGTERM"):
         process.send_signal(signal.SIGTERM)
     else:  # a terminal sends Ctrl-C to the foreground process group
@@ -220,37 +256,19 @@ def test_sigterm_while_starting_is_a_clean_stop(ray_env, sweep_file, tmp_path, s
         assert "nothing was" in stderr
 
 
-def test_a_worker_killed_mid_trial_costs_only_its_unfinished_epoch(reference, ray_env,
-                                                                   sweep_file, tmp_path):
-    out = tmp_path / "killed"
-    trial = out / "trials" / "p000-s0"
-    process = start_sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
-    wait_for(lambda: committed_epochs(trial) >= 1)  # last.npz commits an epoch
-    first_epoch = (trial / "metrics.jsonl").read_text().splitlines()[0]
-    worker = json.loads((trial / ".nnctl-run").read_text())["pid"]
-    assert worker != process.pid
-    os.kill(worker, signal.SIGKILL)
-    _stdout, stderr = process.communicate(timeout=180)
-    assert process.returncode == 0, stderr
-    line = next(line for line in stderr.splitlines() if line.startswith("p000-s0"))
-    assert "finished (3 epochs, resumed from epoch" in line
-    # epoch 1 was not trained again: its record (with its wall time) is the one written before
-    assert (trial / "metrics.jsonl").read_text().splitlines()[0] == first_epoch
-    same_checkpoints(reference[0], out)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def ray_head(ray_env, tmp_path):
+@pytest.fixture(scope="module")
+def ray_head(ray_env, tmp_path_factory):
     """A Ray head started with `ray start --block` on 127.0.0.1 (token authentication on, as
-    Ray 2.5x has it by default), stopped by its PID."""
+    Ray 2.5x has it by default), stopped by its PID; shared by the module's cluster tests."""
     port = free_port()
-    env = dict(ray_env, RAY_AUTH_MODE="token")
+    env = dict(ray_env, RAY_AUTH_MODE="token", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    tmp_path = tmp_path_factory.mktemp("head")
     head = subprocess.Popen(
         [str(Path(sys.executable).parent / "ray"), "start", "--head", "--node-ip-address",
          "127.0.0.1", "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false",
@@ -273,6 +291,26 @@ def ray_head(ray_env, tmp_path):
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             head.kill()
+
+
+def test_a_worker_killed_mid_trial_costs_only_its_unfinished_epoch(reference, ray_head,
+                                                                   sweep_file, tmp_path):
+    address, env = ray_head
+    out = tmp_path / "killed"
+    trial = out / "trials" / "p000-s0"
+    process = start_sweep(env, sweep_file, "--out", out, "--address", address, "--workers", 2)
+    wait_for(lambda: committed_epochs(trial) >= 1)  # last.npz commits an epoch
+    first_epoch = (trial / "metrics.jsonl").read_text().splitlines()[0]
+    worker = json.loads((trial / ".nnctl-run").read_text())["pid"]
+    assert worker != process.pid
+    os.kill(worker, signal.SIGKILL)
+    _stdout, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr
+    line = next(line for line in stderr.splitlines() if line.startswith("p000-s0"))
+    assert "finished (3 epochs, resumed from epoch" in line
+    # epoch 1 was not trained again: its record (with its wall time) is the one written before
+    assert (trial / "metrics.jsonl").read_text().splitlines()[0] == first_epoch
+    same_checkpoints(reference[0], out)
 
 
 def test_a_sweep_on_a_ray_cluster_with_early_stopping(ray_head, tmp_path):
@@ -311,7 +349,8 @@ def test_a_cluster_address_that_does_not_answer_is_a_one_line_error(ray_env, tmp
     assert not (tmp_path / "x").exists()
 
 
-def test_a_real_sweep_whose_trials_all_fail_exits_1_and_so_does_its_resume(ray_env, tmp_path):
+def test_a_real_sweep_whose_trials_all_fail_exits_1_and_so_does_its_resume(ray_head, tmp_path):
+    address, env = ray_head
     base = {"model": {"hidden": [8]}, "training": {"epochs": 2},
             "data": {"limit": 300, "validation": 100}}
     spec = {"base": {**base, "data": {**base["data"],
@@ -320,14 +359,14 @@ def test_a_real_sweep_whose_trials_all_fail_exits_1_and_so_does_its_resume(ray_e
     (tmp_path / "fails.yaml").write_text(yaml.safe_dump(spec))
     out = tmp_path / "sweep"
     nnctl = [sys.executable, "-m", "nnctl", "sweep"]
-    result = subprocess.run([*nnctl, tmp_path / "fails.yaml", "--out", out, "--workers", "2"],
-                            env=ray_env, capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run([*nnctl, tmp_path / "fails.yaml", "--out", out, "--address",
+                             address, "--workers", "2"], env=env, capture_output=True,
+                            text=True, timeout=300, check=False)
     assert result.returncode == 1, result.stderr
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("Error: the sweep has no result: 2 of 2 trials failed"), error
     assert "p000-s0, failed:" in error and "images.gz: no such file" in error
     assert "Traceback" not in result.stderr and (out / "results.csv").exists()
-    again = subprocess.run([*nnctl, "--resume", out], env=ray_env, capture_output=True,
-                           text=True, timeout=300, check=False)
+    again = subprocess.run([*nnctl, "--resume", out, "--address", address], env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
     assert again.returncode == 1 and again.stderr.strip().splitlines()[-1] == error
