@@ -2,9 +2,10 @@
 
 Importing this module is the program's first act, and it installs at once, before anything heavy
 is loaded, a handler that ends the program on SIGINT / SIGTERM quietly with 130 / 143 (one line,
-no traceback: nothing has been done yet). `main` loads the command line, puts the previous
-handlers back (the commands then handle signals themselves) and runs it; once a command has
-ended, its exit status stands (a signal during the interpreter's shutdown is ignored).
+no traceback: nothing has been done yet). `main` loads the command line and parses it under
+that handler; the previous handlers come back as the command starts (the commands then handle
+signals themselves); once it has ended, its exit status stands (a signal afterwards, during
+Click's last steps or the interpreter's shutdown, is ignored).
 
 Only the entry point imports this module: `import nnctl` changes no signal handler.
 """
@@ -35,14 +36,21 @@ from nnctl.terminal import hold_standard_fds  # after the handler, on purpose
 hold_standard_fds()
 
 
+def _command_starts() -> None:
+    for s, handler in _PREVIOUS.items():
+        _signal.signal(s, handler)
+
+
+def _command_ended() -> None:
+    for s in _SIGNALS:
+        _signal.signal(s, _signal.SIG_IGN)
+
+
 def main() -> int:
     """Run the command line (sys.argv) and return its exit status."""
     from nnctl.cli import main as run_cli
 
-    for s, handler in _PREVIOUS.items():
-        _signal.signal(s, handler)
     try:
-        return run_cli()
+        return run_cli(signals=(_command_starts, _command_ended))
     finally:
-        for s in _SIGNALS:
-            _signal.signal(s, _signal.SIG_IGN)
+        _command_ended()

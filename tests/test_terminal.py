@@ -171,6 +171,31 @@ def test_the_handler_exits_at_once_even_where_an_exception_would_be_wrapped(tmp_
     assert done.stderr == "SIGINT: stopped while starting; nothing was done\n"
 
 
+@pytest.mark.parametrize("window", ["parsing", "closing"])
+def test_a_signal_around_the_command_never_becomes_clicks_abort(place, window):
+    """SIGINT while Click parses the command line (before the command starts): the quiet stop,
+    130; SIGINT once the command has ended (Click closing its context): ignored, the command's
+    status stands. Click's own handling would print `Aborted!` and exit 1."""
+    hook = ("make_context" if window == "parsing" else "close")
+    owner = ("nnctl.cli.NnctlGroup" if window == "parsing" else "click.Context")
+    program = ("import os, signal, sys\nimport nnctl._entry, nnctl.cli, click\n"
+               f"cls = {owner}\noriginal = cls.{hook}\n"
+               "def hooked(*args, **kwargs):\n"
+               "    os.kill(os.getpid(), signal.SIGINT)\n"
+               "    for _ in range(100000): pass\n"
+               "    return original(*args, **kwargs)\n"
+               f"cls.{hook} = hooked\n"
+               "sys.argv = ['nnctl', 'train', '--keys']\nsys.exit(nnctl._entry.main())\n")
+    done = subprocess.run([sys.executable, "-c", program], check=False, cwd=place, env=env(),
+                          capture_output=True, text=True)
+    assert "Aborted!" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    if window == "parsing":
+        assert (done.returncode, done.stdout) == (130, ""), done
+        assert done.stderr == "SIGINT: stopped while starting; nothing was done\n"
+    else:
+        assert done.returncode == 0 and done.stdout.startswith("Config keys"), done
+
+
 def test_entry_and_package_import_nothing_heavy(tmp_path):
     program = ("import sys, nnctl, nnctl._entry\n"
                "heavy = {'click', 'rich', 'numpy', 'nnctl.cli', 'yaml'} & set(sys.modules)\n"

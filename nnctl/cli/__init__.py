@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import signal
+from collections.abc import Callable
 
 import click
 
@@ -61,7 +62,14 @@ class NnctlGroup(click.Group):
                 e.command_name, possibilities=self.list_commands(ctx), ctx=ctx) from None
 
     def invoke(self, ctx: click.Context):
+        """The command, its errors turned into one line. With `main(signals=(start, end))`
+        (the entry point's), `start` hands SIGINT / SIGTERM to the command here, once the command
+        line is parsed, and `end` stops listening for them once it is over: a signal before is
+        the entry point's quiet stop (nothing done), one after cannot change its exit status."""
+        start, end = (ctx.obj or {}).get("signals") or (None, None)
         try:
+            if start:
+                start()
             return super().invoke(ctx)
         except (Exception, KeyboardInterrupt) as raised:
             e = _reason(raised)
@@ -77,6 +85,9 @@ class NnctlGroup(click.Group):
             error = click.ClickException(shown(str(e)))
             error.exit_code = e.exit_code
             raise error from None
+        finally:
+            if end:
+                end()
 
 
 def _reason(raised: BaseException) -> BaseException:
@@ -104,11 +115,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
       nnctl evaluate runs/default
       nnctl inspect-weights runs/default --out figures/
     """
-    ctx.obj = {"debug": debug}
+    ctx.ensure_object(dict)["debug"] = debug
 
 
-def main() -> int:
+def main(signals: tuple[Callable[[], None], Callable[[], None]] | None = None) -> int:
     """The `nnctl` command: run it, then flush standard output; returns the exit status.
+    `signals`: what to call as the command starts and once it has ended (NnctlGroup.invoke).
 
     Standard output that cannot be written (closed, a full disk) is one line `Error: cannot
     write to standard output: REASON` and exit 1, for every command, also when the failure only
@@ -116,7 +128,7 @@ def main() -> int:
     """
     stdout = guard_stdout()
     try:
-        cli.main(prog_name="nnctl")
+        cli.main(prog_name="nnctl", obj={"signals": signals})
         status = 0
     except SystemExit as e:
         status = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
