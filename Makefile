@@ -29,7 +29,7 @@ $(SWEEP_STAMP): $(STAMP)
 # Every test, on every core (pytest-xdist, test by test: 204 s here against 226-235 s when a
 # module's tests stay on one worker); `make test-fast` leaves out the slow ones and those that
 # start real processes, Ray or a browser, for the edit loop.
-PYTEST := $(BIN)/python -m pytest -n auto --dist loadgroup
+PYTEST := $(BIN)/python -m pytest -n auto --dist load
 
 test: install $(SWEEP_STAMP) lint docs
 	$(PYTEST)

@@ -17,13 +17,6 @@ from nnctl.cli import cli
 QUICK = {"data": {"limit": 2000, "validation": 500}}
 
 
-def pytest_collection_modifyitems(items) -> None:
-    """The tests of an xdist group (a module that shares costly fixtures: the Ray sweeps, the
-    tour) first, so that `make test`'s workers hand them out at the start, not as the last,
-    long piece of work one worker does while the other waits."""
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
-
-
 def assert_one_line_error(result, status: int, *words: str) -> None:
     """A CLI result that failed with `status` and one line `Error: ...` holding every word."""
     assert result.exit_code == status, (result.exit_code, result.stdout, result.stderr)

@@ -1,10 +1,7 @@
 """`nnctl sweep` on a real Ray (no mocks): embedded, and a head started by `ray start` that
 --address connects to, on 127.0.0.1 only. Real processes and signals: SIGTERM to the sweep then
 --resume, SIGKILL to the worker running a trial; both end with the checkpoints of an
-uninterrupted sweep, byte for byte.
-
-The module's tests run on one pytest worker (the `ray` xdist group), so that the uninterrupted
-sweep they compare with and the Ray head the cluster tests share start once."""
+uninterrupted sweep, byte for byte."""
 
 from __future__ import annotations
 
@@ -24,8 +21,7 @@ import pytest
 import yaml
 
 pytest.importorskip("ray", reason="the sweep extra: pip install -e '.[sweep]'")
-pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.subprocess,
-              pytest.mark.xdist_group("ray")]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.subprocess]
 
 NNCTL = str(Path(sys.executable).parent / "nnctl")
 # Trials of about a second (the reference engine on 3,000 MNIST digits), so that a signal can

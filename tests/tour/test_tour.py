@@ -26,7 +26,7 @@ from nnctl.tour import logic
 from nnctl.tour.outdir import PAGE, TOUR_MARKER, claim_tour_dir
 from nnctl.tour.page import Claim, Figure, Quote, Section, render
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tour")]  # one worker builds the tour
+pytestmark = [pytest.mark.slow]
 
 SECTIONS = ["threshold-units", "perceptron", "delta-rule", "xor", "activations", "single-layer",
             "mlp", "backpropagation"]
