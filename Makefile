@@ -31,7 +31,14 @@ $(SWEEP_STAMP): $(STAMP)
 # start real processes, Ray or a browser, for the edit loop.
 PYTEST := $(BIN)/python -m pytest -n auto --dist load
 
-test: install $(SWEEP_STAMP) lint docs
+# numba compiles the fused engine's kernels once, into its cache, while the linters and the
+# documentation build keep one core busy (tools/warm_kernels.py: on a fresh clone the test
+# processes would otherwise compile them side by side, about 35 s of CPU each time).
+test: install $(SWEEP_STAMP)
+	@$(BIN)/python tools/warm_kernels.py float32 & f32=$$!; \
+	$(BIN)/python tools/warm_kernels.py float64 & f64=$$!; \
+	$(MAKE) --no-print-directory lint docs; built=$$?; \
+	wait $$f32; w32=$$?; wait $$f64; w64=$$?; [ $$built = 0 ] && [ $$w32 = 0 ] && [ $$w64 = 0 ]
 	$(PYTEST)
 
 test-fast: install
