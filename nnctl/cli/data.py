@@ -179,7 +179,7 @@ def data_augment_preview(config_path: str, out: str, examples: int, variants: in
 
     \b
     Example:
-      nnctl data augment-preview configs/default.yaml --out figures/augment.png
+      nnctl data augment-preview configs/classic/mlp-300-distort-best.yaml --out figures/augment.png
     """
     from nnctl.io.path_kinds import CONFIG, expect
     from nnctl.tasks.preview import preview
