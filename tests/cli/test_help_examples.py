@@ -153,7 +153,7 @@ def test_the_serve_examples_run(place, tmp_path):
         data = (place / words[words.index("--data-binary") + 1].lstrip("@")).read_bytes()
         header = words[words.index("-H") + 1].split(": ")
         target = words[-1].replace("http://127.0.0.1:8000/", url)
-        answer = urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - 127.0.0.1
+        answer = urllib.request.urlopen(urllib.request.Request(
             target, data=data, headers={header[0]: header[1]}), timeout=60).read()
         assert b'"prediction"' in answer
     finally:

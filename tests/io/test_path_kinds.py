@@ -68,7 +68,7 @@ def test_only_the_head_of_a_large_file_is_read(tmp_path, monkeypatch):
     def counting(*args, **kwargs):
         f = real_open(*args, **kwargs)
         real_read = f.read
-        f.read = lambda n=-1: reads.append(n) or real_read(n)  # noqa: B023
+        f.read = lambda n=-1: reads.append(n) or real_read(n)
         return f
 
     monkeypatch.setattr(k, "open_regular", counting)
