@@ -36,6 +36,14 @@ class ConfigError(NnctlError):
     exit_code = 2
 
 
+class WrongKindError(NnctlError):
+    """A path names the wrong kind of thing for the command: a run where a config is taken, an
+    image where a checkpoint is (exit status 2, like a usage error); the message says what it is
+    and what to do with it (nnctl.io.path_kinds)."""
+
+    exit_code = 2
+
+
 class DataError(NnctlError):
     """A data file is missing or malformed (exit status 1)."""
 

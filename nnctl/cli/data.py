@@ -35,8 +35,10 @@ def data_info(directory: str, figure: str | None, force: bool, as_json: bool) ->
     """
     from nnctl.cli.text import dataset_tables, print_tables
     from nnctl.io.datasets import info
+    from nnctl.io.path_kinds import DATASET, expect
     from nnctl.io.records import dumps
 
+    expect(directory, (DATASET,), "data")
     result = info(directory)
     if figure:
         from nnctl.figures.dataset import info_figure  # Pillow only when a figure is asked for
@@ -67,8 +69,10 @@ def data_verify(directory: str, name: str | None, as_json: bool) -> None:
     from nnctl.cli.text import print_tables, verify_table
     from nnctl.errors import DataError
     from nnctl.io.datasets import verify
+    from nnctl.io.path_kinds import DATASET, expect
     from nnctl.io.records import dumps
 
+    expect(directory, (DATASET,), "data")
     report = verify(directory, name)
     if as_json:
         click.echo(dumps(report))
@@ -158,7 +162,7 @@ def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | 
 
 
 @data.command("augment-preview")
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.argument("config_path", metavar="CONFIG", type=click.Path())
 @click.option("--out", required=True, metavar="FILE.png", help="The PNG to write.")
 @click.option("--examples", type=click.IntRange(1, 100), default=8, show_default=True,
               help="Training digits to show (rows), one of each class in turn.")
@@ -175,8 +179,10 @@ def data_augment_preview(config_path: str, out: str, examples: int, variants: in
 
     \b
     Example:
-      nnctl data augment-preview configs/default.yaml --out figures/augment.png
+      nnctl data augment-preview configs/classic/mlp-300-distort-best.yaml --out figures/augment.png
     """
+    from nnctl.io.path_kinds import CONFIG, expect
     from nnctl.tasks.preview import preview
 
+    expect(config_path, (CONFIG,), "augment-preview")
     click.echo(shown(preview(config_path, out, examples, variants, force)))

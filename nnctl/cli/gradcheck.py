@@ -8,7 +8,7 @@ from nnctl.terminal import shown
 
 
 @click.command()
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.argument("config_path", metavar="CONFIG", type=click.Path())
 @click.option("--examples", type=click.IntRange(1, 1000), default=3, show_default=True,
               help="Training examples to check the gradients on, one at a time.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -24,8 +24,10 @@ def gradcheck(config_path: str, examples: int, overrides: tuple[str, ...]) -> No
     """
     from nnctl.cli.text import gradcheck_table, print_tables
     from nnctl.io.config import load_config
+    from nnctl.io.path_kinds import CONFIG, expect
     from nnctl.tasks.gradcheck import check, verdict
 
+    expect(config_path, (CONFIG,), "gradcheck")
     results, note = check(load_config(config_path, overrides), examples)
     if note:
         click.echo(shown(f"note: {note}"), err=True)

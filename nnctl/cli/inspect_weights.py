@@ -28,6 +28,9 @@ def inspect_weights(target: str, out: str, units: int, zoom: int, force: bool) -
       nnctl inspect-weights runs/single-layer-delta --out figures/
     """
     from nnctl.figures.weights import inspect_weights as draw
+    from nnctl.io.path_kinds import CHECKPOINT, RUN, expect
+
+    expect(target, (RUN, CHECKPOINT), "inspect-weights")
 
     for path in draw(target, Path(out), units=units, zoom=zoom, force=force):
         click.echo(shown(path))

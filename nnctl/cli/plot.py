@@ -23,7 +23,10 @@ def plot(runs: tuple[str, ...], out: str, force: bool) -> None:
       nnctl plot runs/mlp-300 runs/mlp-300-100 --out figures/curves.png
     """
     from nnctl.figures.curves import learning_curves
+    from nnctl.io.path_kinds import RUN, expect
     from nnctl.io.run_info import run_labels
 
+    for given in runs:
+        expect(given, (RUN,), "plot")
     paths = [Path(r) for r in runs]
     click.echo(shown(learning_curves(paths, Path(out), force, labels=run_labels(paths))))

@@ -32,9 +32,13 @@ def predict_command(target: str, inputs: tuple[str, ...], as_json: bool,
       nnctl predict runs/default my-digits/ --save-preprocessed seen/
     """
     from nnctl.errors import DataError
+    from nnctl.io.path_kinds import CHECKPOINT, IMAGE, RUN, expect
     from nnctl.io.records import dumps
     from nnctl.tasks.predict import CONTACT_SHEET, expand_inputs, predict, skipped_note
 
+    expect(target, (RUN, CHECKPOINT), "predict")
+    for given in inputs:
+        expect(given, (IMAGE,), "predict-input")
     files, skipped = expand_inputs([Path(p) for p in inputs])
     if not files:
         raise DataError(f"no image files in {', '.join(inputs)}"

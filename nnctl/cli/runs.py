@@ -30,9 +30,12 @@ def runs_command(paths: tuple[str, ...], sort: str, as_json: bool, as_csv: bool)
       nnctl runs runs/sweep --sort val_accuracy --csv > results.csv
     """
     from nnctl.cli.text import print_tables, runs_table
+    from nnctl.io.path_kinds import RUN, SWEEP_DIR, TOUR_DIR, expect
     from nnctl.io.records import csv_text, dumps
     from nnctl.io.run_info import differing_keys, find_runs, read_run, sort_runs
 
+    for given in paths:
+        expect(given, (RUN, SWEEP_DIR, TOUR_DIR), "runs")
     found = [read_run(path) for path in find_runs([Path(p) for p in paths or ("runs",)])]
     if not found:
         click.echo(shown(f"no runs in {', '.join(paths or ('runs',))}"))

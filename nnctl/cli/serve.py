@@ -27,7 +27,10 @@ def serve_command(target: str, host: str, port: int) -> None:
       nnctl serve runs/default
       curl --data-binary @digit.png -H 'Content-Type: image/png' http://127.0.0.1:8000/predict
     """
+    from nnctl.io.path_kinds import CHECKPOINT, RUN, expect
     from nnctl.serve.app import is_loopback, serve, url_of
+
+    expect(target, (RUN, CHECKPOINT), "serve")
 
     if not is_loopback(host):
         click.echo(shown(f"warning: --host {host} is not loopback: any machine that reaches it "

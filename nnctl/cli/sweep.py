@@ -38,7 +38,13 @@ def sweep(sweep_path: str | None, out: str | None, workers: int | None, address:
       nnctl sweep --resume runs/lr
       nnctl sweep configs/sweeps/quick-lr.yaml --address 127.0.0.1:6379
     """
+    from nnctl.io.path_kinds import SWEEP_DIR, SWEEP_FILE, expect
     from nnctl.sweep import stop_while_starting
+
+    if sweep_path is not None:
+        expect(sweep_path, (SWEEP_FILE,), "sweep")
+    if resume_dir is not None:
+        expect(resume_dir, (SWEEP_DIR,), "sweep")
 
     with stop_while_starting():
         from nnctl.cli.text import print_tables

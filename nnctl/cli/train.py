@@ -44,6 +44,7 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...],
     """
     from nnctl.cli.text import epoch_line, keys_text, result_lines, run_summary
     from nnctl.io.config import describe_keys, load_config
+    from nnctl.io.path_kinds import CONFIG, RUN, expect
     from nnctl.io.run_dir import resume_config
     from nnctl.tasks.train import deferred_signals, interrupted_after_completion
     from nnctl.tasks.train import train as run_training
@@ -51,6 +52,10 @@ def train(config_path: str | None, out: str | None, overrides: tuple[str, ...],
     if list_keys:
         click.echo(keys_text(describe_keys()))
         return
+    if config_path is not None:
+        expect(config_path, (CONFIG,), "train")
+    if resume_dir is not None:
+        expect(resume_dir, (RUN,), "train")
     if resume_dir is not None:
         if out is not None or force:
             raise click.UsageError(

@@ -28,6 +28,7 @@ from nnctl.errors import CheckpointError, ConfigError, one_line
 from nnctl.io.atomic import atomic_write_bytes
 from nnctl.io.config import MAX_INT, Config, config_from_dict
 from nnctl.io.inputs import open_regular
+from nnctl.io.path_kinds import CHECKPOINT, CONFIG, RUN, wrong_kind
 
 FORMAT_VERSION = 1
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -140,8 +141,7 @@ def _not_a_zip(path: Path, f: BinaryIO) -> str:
         text = ""
     yaml_like = re.search(r"^(---|[A-Za-z_][\w.-]*:(\s|$))", text, re.MULTILINE)
     if path.suffix.lower() in (".yaml", ".yml") or yaml_like:
-        return (f"{path}: is a YAML config, not a checkpoint; give a run directory or a .npz "
-                "checkpoint (train the config first: nnctl train CONFIG)")
+        return wrong_kind(path, CONFIG, (RUN, CHECKPOINT), "evaluate")
     return (f"{path}: not an .npz checkpoint (no zip header); give a run directory or a .npz "
             "checkpoint")
 

@@ -24,6 +24,9 @@ from nnctl.errors import RunDirError
 from nnctl.io.atomic import make_directory, remove_stale_temporaries
 from nnctl.io.markers import holder_pid, locked_marker
 
+# The marker of each kind, in one place (nnctl.io.path_kinds recognises directories by them).
+RUN_MARKER, SWEEP_MARKER, TOUR_MARKER = ".nnctl-run", ".nnctl-sweep", ".nnctl-tour"
+
 
 @dataclass(frozen=True)
 class MarkedKind:

@@ -54,8 +54,9 @@ from nnctl.io.config import (
 )
 from nnctl.io.inputs import open_regular
 from nnctl.io.markers import append_json_line
+from nnctl.io.path_kinds import is_run
 
-RUN_MARKER = ".nnctl-run"
+RUN_MARKER = marked_dirs.RUN_MARKER
 # summary.json's `status`: how the last process that trained the run ended. `runs` adds
 # "running" (a process holds the lock) and "killed" (no summary: the process died, say SIGKILL).
 STATUSES = ("finished", "stopped", "diverged", "interrupted")  # stopped: by a stop condition
@@ -69,13 +70,6 @@ SAFE_TO_CHANGE = ("training.epochs", "training.stop.no_mistakes", "training.stop
 
 def checkpoint_path(run_dir: Path, name: str) -> Path:
     return run_dir / "checkpoints" / name
-
-
-def is_run(path: Path) -> bool:
-    """A run directory: marked as nnctl's, or (runs of nnctl before the marker) holding a run's
-    config and checkpoints."""
-    return ((path / RUN_MARKER).is_file() or checkpoint_path(path, "last.npz").is_file()
-            or ((path / "config.yaml").is_file() and (path / "checkpoints").is_dir()))
 
 
 def owning_run(path: str | Path) -> Path | None:

@@ -42,13 +42,13 @@ from nnctl.io.config import (
     set_dotted,
     show_value,
 )
+from nnctl.io.path_kinds import SWEEP_KEYS
 from nnctl.io.run_info import short_key, value_text
 
 METHODS = ("grid", "random")
 METRICS = {"val_accuracy": "max", "val_loss": "min"}  # and whether higher or lower is better
 DISTRIBUTIONS = ("uniform", "loguniform", "int")
-TOP_KEYS = ("base", "parameters", "method", "samples", "sample_seed", "seeds", "metric",
-            "early_stop")
+TOP_KEYS = SWEEP_KEYS  # recognised by them: nnctl.io.path_kinds
 EARLY_STOP_KEYS = {"min_epochs": 1, "reduction_factor": 3}  # ASHA's grace period and eta
 DEFAULT_SEEDS = [0, 1, 2]
 # A sweep is bounded before it is expanded: the product of the axes is checked first.

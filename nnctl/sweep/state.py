@@ -26,11 +26,16 @@ from pathlib import Path
 from nnctl.errors import ConfigError, RunDirError
 from nnctl.io.atomic import atomic_write_text, check_entry, make_directory
 from nnctl.io.inputs import open_regular
-from nnctl.io.marked_dirs import MarkedKind, lock_marked, names_in, new_numbered
+from nnctl.io.marked_dirs import (
+    SWEEP_MARKER,
+    MarkedKind,
+    lock_marked,
+    names_in,
+    new_numbered,
+)
 from nnctl.io.markers import append_json_line
 from nnctl.sweep.spec import Sweep, sweep_from_dict
 
-SWEEP_MARKER = ".nnctl-sweep"
 MAX_SWEEP_BYTES = 64 << 20  # 10,000 trials with their values
 MAX_OUTCOMES_BYTES = 64 << 20
 OWN_FILES = (SWEEP_MARKER, "sweep.json", "outcomes.jsonl", "results.csv", "results.jsonl",

@@ -19,9 +19,14 @@ from pathlib import Path
 
 from nnctl.errors import RunDirError
 from nnctl.io.atomic import check_entry, make_directory
-from nnctl.io.marked_dirs import MarkedKind, lock_marked, process_name, refuse_foreign
+from nnctl.io.marked_dirs import (
+    TOUR_MARKER,
+    MarkedKind,
+    lock_marked,
+    process_name,
+    refuse_foreign,
+)
 
-TOUR_MARKER = ".nnctl-tour"
 PAGE = "index.html"
 
 

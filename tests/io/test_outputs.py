@@ -583,7 +583,7 @@ def test_evaluate_given_a_config_says_so(run, tmp_path):
     disguised.write_text("# my experiment\ntraining:\n  epochs: 3\n")
     for path in (config, disguised):
         for command in ("evaluate", "inspect-weights"):
-            assert_one_line_error(run(command, path), 1, str(path), "YAML config",
+            assert_one_line_error(run(command, path), 2, str(path), "YAML config",
                                   "a run directory or a .npz checkpoint")
 
 

@@ -1,0 +1,101 @@
+"""`nnctl serve`'s page on a 400-pixel-wide screen (a phone): the prediction stays in view beside
+or above the canvas while one draws on it, and a drawn 7 is read there. Screenshot:
+test-artifacts/serve-narrow.png (look at it). Needs Chromium and chromedriver, as
+test_browser.py; skipped with the reason otherwise."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from serving import running_server
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("NNCTL_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
+               None)
+DRIVER = shutil.which("chromedriver")
+
+pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(
+    BROWSER is None or DRIVER is None,
+    reason="the browser test needs Chromium and chromedriver (Debian: apt-get install chromium "
+           "chromium-driver)")]
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.actions import interaction
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+from selenium.webdriver.common.actions.pointer_input import PointerInput
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+WIDTH, HEIGHT = 400, 760  # CSS pixels: a phone held upright, the browser's bars taken off
+BOX = """const r = arguments[0].getBoundingClientRect();
+return [r.left, r.top, r.right, r.bottom, window.innerWidth, window.innerHeight];"""
+
+
+@pytest.fixture(scope="module")
+def narrow(digit_reader):
+    options = Options()
+    options.binary_location = BROWSER
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--no-first-run", "--disable-extensions", "--hide-scrollbars"):
+        options.add_argument(argument)
+    options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
+        "width": WIDTH, "height": HEIGHT, "pixelRatio": 1.0}})
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium never downloads a driver
+    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
+    try:
+        with running_server(digit_reader) as (url, _):
+            driver.get(url)
+            WebDriverWait(driver, 20).until(
+                lambda b: "784-100-10" in b.find_element(By.ID, "model").text)
+            yield driver
+    finally:
+        driver.quit()
+
+
+def draw_seven(driver) -> None:
+    """A 7 drawn with a finger: the bar, then the stem (CSS pixels from the canvas's centre)."""
+    canvas = driver.find_element(By.ID, "canvas")
+    touch = interaction.POINTER_TOUCH
+    actions = ActionBuilder(driver, mouse=PointerInput(touch, touch), duration=10)
+    for stroke in ([(-60 + 12 * i, -76) for i in range(11)],
+                   [(60 - 6 * i, -76 + 15 * i) for i in range(1, 11)]):
+        actions.pointer_action.move_to(canvas, *stroke[0]).pointer_down()
+        for x, y in stroke[1:]:
+            actions.pointer_action.move_to(canvas, x, y)
+        actions.pointer_action.pointer_up()
+    actions.perform()
+
+
+def answered(driver) -> str:
+    """The text of #prediction once it answers the drawing."""
+    prediction = driver.find_element(By.ID, "prediction")
+    WebDriverWait(driver, 20).until(lambda _: prediction.get_attribute("data-state") == "ready")
+    return prediction.text
+
+
+def in_view(driver, element_id: str) -> bool:
+    left, top, right, bottom, width, height = driver.execute_script(
+        BOX, driver.find_element(By.ID, element_id))
+    return 0 <= left and right <= width and 0 <= top and bottom <= height
+
+
+def test_the_prediction_is_in_view_with_the_canvas(narrow):
+    assert narrow.execute_script("return window.innerWidth") == WIDTH
+    canvas = narrow.find_element(By.ID, "canvas")
+    narrow.execute_script("arguments[0].scrollIntoView({block: 'end'})", canvas)
+    assert in_view(narrow, "canvas")
+    assert in_view(narrow, "prediction")
+    draw_seven(narrow)
+    text = answered(narrow)
+    ARTIFACTS.mkdir(exist_ok=True)
+    narrow.save_screenshot(str(ARTIFACTS / "serve-narrow.png"))
+    assert text.startswith("7"), text
+    assert in_view(narrow, "canvas") and in_view(narrow, "prediction")
