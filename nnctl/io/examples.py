@@ -4,6 +4,7 @@ preprocessing record a checkpoint keeps."""
 
 from __future__ import annotations
 
+import math
 import reprlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,8 +133,29 @@ class Splits:
     classes: int
 
 
+def held_out(validation: int | float, examples: int) -> int:
+    """How many of `examples` data.validation holds out: a count as it is; a fraction f of them
+    rounded to the nearest whole number (halves up), and at least 1."""
+    if isinstance(validation, int):
+        return validation
+    return max(1, math.floor(validation * examples + 0.5))
+
+
+def too_many_held_out(validation: int | float, examples: int, whose: str = "") -> str:
+    """Why holding out `validation` of `examples` (`whose`: say, " (data.limit)") leaves none to
+    train on, and the fix."""
+    count = held_out(validation, examples)
+    what = (f"{count:,} examples" if isinstance(validation, int)
+            else f"{validation:g} of them ({count:,} examples)")
+    fix = "a tenth: --set data.validation=0.1" if held_out(0.1, examples) < examples else (
+        "none: --set data.validation=0")
+    return (f"holding out {what} for validation leaves none of the {examples:,}{whose} to train "
+            f"on; hold out fewer, say {fix}")
+
+
 def load_training_data(data_config: DataConfig, dtype: str, record: dict | None = None) -> Splits:
-    """Training and validation sets: the first `limit` examples, the last `validation` held out,
+    """Training and validation sets: the first `limit` examples, the last `validation` of them (a
+    count, or a fraction: held_out) held out,
     made inputs by the preprocessing `record` (default: `preprocessing(data_config)`)."""
     record = preprocessing(data_config) if record is None else record
     paths = data_paths(data_config)
@@ -142,12 +164,10 @@ def load_training_data(data_config: DataConfig, dtype: str, record: dict | None 
     classes = int(labels.max()) + 1  # from the whole file: a limit must not drop a class
     if data_config.limit is not None:
         images, labels = images[: data_config.limit], labels[: data_config.limit]
-    n_val = data_config.validation
+    n_val = held_out(data_config.validation, len(labels))
     if n_val >= len(labels):
-        raise DataError(
-            f"{paths['train_images']}: {len(labels)} examples, cannot hold out {n_val} for "
-            "validation"
-        )
+        raise DataError(f"{paths['train_images']}: data.validation: "
+                        f"{too_many_held_out(data_config.validation, len(labels))}")
     if classes < 2:
         raise DataError(f"{paths['train_labels']}: need at least 2 classes, found {classes}")
     _check_memory(images, dtype, paths["train_images"])

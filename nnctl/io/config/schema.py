@@ -41,6 +41,21 @@ def _fraction(x: float) -> str | None:
     return None if 0 <= x < 1 else "must be >= 0 and < 1"
 
 
+def _count_or_fraction(x: int | float) -> str | None:
+    """data.validation: a whole number of examples (>= 0), or a fraction of them (0 < f < 1)."""
+    if isinstance(x, int):
+        return _non_negative(x)
+    if 0 < x < 1:
+        return None
+    return (f"must be a whole number of examples (>= 0) or a fraction of them (> 0 and < 1), "
+            f"got {show_value(x)}")
+
+
+# data.validation's default: a twelfth of the training examples, 5,000 of MNIST's 60,000
+# (0.08333 x 60,000 = 4,999.8, rounded to 5,000: see io/examples.py held_out).
+VALIDATION_FRACTION = 0.08333
+
+
 def _up_to(limit: float):
     """A check: a number from 0 to `limit`."""
 
@@ -186,7 +201,11 @@ class DataConfig:
     train_labels: str | None = _key(None, help="IDX file of the training labels (instead of dir's)")
     test_images: str | None = _key(None, help="IDX file of the test images (instead of dir's)")
     test_labels: str | None = _key(None, help="IDX file of the test labels (instead of dir's)")
-    validation: int = _key(5000, _non_negative, help="examples held out from the end of train")
+    validation: int | float = _key(
+        VALIDATION_FRACTION, _count_or_fraction,
+        help="examples held out from the end of train for validation: a whole number, or a "
+             "fraction of them (0 < f < 1, rounded to the nearest example); the default, 0.08333 "
+             "(a twelfth), holds out 5,000 of MNIST's 60,000; 0 = none")
     limit: int | None = _key(None, _positive, help="use only the first N training examples")
     deskew: bool = _key(False, help="shear each digit upright by its moments (train, validation, "
                                     "test and predict alike)")
