@@ -4,7 +4,6 @@ preprocessing record a checkpoint keeps."""
 
 from __future__ import annotations
 
-import math
 import reprlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +13,11 @@ import numpy as np
 
 from nnctl.core.preprocessing import apply_preprocessing
 from nnctl.errors import CheckpointError, DataError
+from nnctl.io.config.schema import held_out, too_many_held_out
 from nnctl.io.idx import read_examples
 from nnctl.io.machine import physical_memory
 
-if TYPE_CHECKING:  # the type only, for the signatures: reading data needs no config
+if TYPE_CHECKING:  # the type only, for the signatures
     from nnctl.io.config.schema import DataConfig
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
@@ -133,29 +133,9 @@ class Splits:
     classes: int
 
 
-def held_out(validation: int | float, examples: int) -> int:
-    """How many of `examples` data.validation holds out: a count as it is; a fraction f of them
-    rounded to the nearest whole number (halves up), and at least 1."""
-    if isinstance(validation, int):
-        return validation
-    return max(1, math.floor(validation * examples + 0.5))
-
-
-def too_many_held_out(validation: int | float, examples: int, whose: str = "") -> str:
-    """Why holding out `validation` of `examples` (`whose`: say, " (data.limit)") leaves none to
-    train on, and the fix."""
-    count = held_out(validation, examples)
-    what = (f"{count:,} examples" if isinstance(validation, int)
-            else f"{validation:g} of them ({count:,} examples)")
-    fix = "a tenth: --set data.validation=0.1" if held_out(0.1, examples) < examples else (
-        "none: --set data.validation=0")
-    return (f"holding out {what} for validation leaves none of the {examples:,}{whose} to train "
-            f"on; hold out fewer, say {fix}")
-
-
 def load_training_data(data_config: DataConfig, dtype: str, record: dict | None = None) -> Splits:
     """Training and validation sets: the first `limit` examples, the last `validation` of them (a
-    count, or a fraction: held_out) held out,
+    count, or a fraction: config.schema.held_out) held out,
     made inputs by the preprocessing `record` (default: `preprocessing(data_config)`)."""
     record = preprocessing(data_config) if record is None else record
     paths = data_paths(data_config)

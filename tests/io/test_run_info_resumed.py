@@ -7,8 +7,8 @@ import json
 
 import pytest
 import yaml
-
 from conftest import sigterm_after_chunks
+
 from nnctl.io.run_info import read_run
 
 

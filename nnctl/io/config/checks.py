@@ -14,8 +14,7 @@ import numpy as np
 from nnctl.core.losses import OUTPUT_DELTAS
 from nnctl.core.network import Network
 from nnctl.errors import ConfigError
-from nnctl.io.config.schema import Config
-from nnctl.io.examples import held_out, too_many_held_out
+from nnctl.io.config.schema import Config, held_out, too_many_held_out
 from nnctl.io.config.shown import shorten
 from nnctl.io.machine import physical_memory
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import assert_one_line_error
+
 from nnctl.errors import ConfigError
 from nnctl.io.config import config_from_dict, load_config
-from nnctl.io.examples import held_out, load_training_data
+from nnctl.io.config.schema import held_out
+from nnctl.io.examples import load_training_data
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 SHIPPED = sorted(CONFIGS.glob("*.yaml")) + sorted(CONFIGS.glob("classic/*.yaml"))
