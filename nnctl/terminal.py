@@ -126,3 +126,21 @@ def silence_stdout() -> None:
         os.close(null)
     except OSError:
         pass
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 run`, `3 runs`, `1,000 examples`: a count and its noun, singular for one."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+def phrase_lines(phrases: list[str], width: int) -> str:
+    """`phrases` (each with its own punctuation: `3 runs in runs/:`, `network 784-10,`) joined by
+    spaces into lines of at most `width` characters, broken only between phrases: a table's
+    title that never wraps mid-phrase. A phrase longer than `width` gets a line of its own."""
+    lines: list[str] = []
+    for phrase in phrases:
+        if lines and len(lines[-1]) + 1 + len(phrase) <= width:
+            lines[-1] += " " + phrase
+        else:
+            lines.append(phrase)
+    return "\n".join(lines)

@@ -14,7 +14,7 @@ from nnctl.terminal import shown
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key.")
 def gradcheck(config_path: str, examples: int, overrides: tuple[str, ...]) -> None:
-    """Check backprop's gradients for CONFIG's network against central finite differences.
+    """Check the rule's gradients for CONFIG's network against central finite differences.
 
     Prints the largest relative error per layer (float64); exits 1 above the tolerance.
 
@@ -28,8 +28,9 @@ def gradcheck(config_path: str, examples: int, overrides: tuple[str, ...]) -> No
     from nnctl.tasks.gradcheck import check, verdict
 
     expect(config_path, (CONFIG,), "gradcheck")
-    results, note = check(load_config(config_path, overrides), examples)
+    config = load_config(config_path, overrides)
+    results, note = check(config, examples)
     if note:
         click.echo(shown(f"note: {note}"), err=True)
-    print_tables([gradcheck_table(results, examples)])
-    click.echo(verdict(results))
+    print_tables([gradcheck_table(results, examples, config.training.rule)])
+    click.echo(verdict(results, config.training.rule))

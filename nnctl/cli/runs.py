@@ -29,6 +29,8 @@ def runs_command(paths: tuple[str, ...], sort: str, as_json: bool, as_csv: bool)
       nnctl runs
       nnctl runs runs/sweep --sort val_accuracy --csv > results.csv
     """
+    from rich.console import Console
+
     from nnctl.cli.text import print_tables, runs_table
     from nnctl.io.path_kinds import RUN, SWEEP_DIR, TOUR_DIR, expect
     from nnctl.io.records import csv_text, dumps
@@ -48,4 +50,5 @@ def runs_command(paths: tuple[str, ...], sort: str, as_json: bool, as_csv: bool)
     elif as_csv:
         click.echo(csv_text(rows), nl=False, color=True)  # the real names: ESC kept
     else:
-        print_tables([runs_table(rows, keys)])
+        console = Console(emoji=False, highlight=False)
+        print_tables([runs_table(rows, keys, console.width)], console)

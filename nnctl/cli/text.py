@@ -4,8 +4,10 @@ tasks/progress_bar.py); the evaluation, gradcheck, dataset and runs tables."""
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -13,7 +15,7 @@ from rich.table import Table
 from nnctl.core.schedules import learning_rate
 from nnctl.engine import engine_name
 from nnctl.tasks.progress_bar import duration, rate, seconds_left
-from nnctl.terminal import shown
+from nnctl.terminal import phrase_lines, plural, shown
 
 if TYPE_CHECKING:
     from nnctl.io.config import TrainingConfig
@@ -32,18 +34,26 @@ def epoch_line(record: dict, run: Run) -> str:
     `epoch  2/10  loss 0.0928 acc 97.13%  val 0.0772 97.78% *  lr 0.0833  left ~25s`."""
     epochs = run.config.training.epochs
     line = (f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  "
-            f"loss {number(record['train_loss'], '.4f')} "
-            f"acc {number(record['train_accuracy'], '.2%')}")
+            f"loss {number(record['train_loss'], '.4f'):>6} "
+            f"acc {_percent6(record['train_accuracy'])}")
     if "val_accuracy" in record:
         best = "*" if run.progress.best_epoch == record["epoch"] else " "
-        line += (f"  val {number(record['val_loss'], '.4f')} "
-                 f"{number(record['val_accuracy'], '.2%')} {best}")
+        line += (f"  val {number(record['val_loss'], '.4f'):>6} "
+                 f"{_percent6(record['val_accuracy'])} {best}")
     line += f"  lr {record['learning_rate']:<6.3g}"
     epochs_left = epochs - record["epoch"]
     if epochs_left > 0:
         left = seconds_left([r["seconds"] for r in run.history], epochs_left)
         line += f"  left {duration(left)}"
     return line.rstrip()
+
+
+def _percent6(value: float | None) -> str:
+    """An accuracy in six characters, so that the epoch lines' columns stay put: 97.13%, and
+    100.0% for a perfect one (n/a right-aligned)."""
+    if value is not None and value >= 0.99995:
+        return format(value, ".1%")
+    return f"{number(value, '.2%'):>6}"
 
 
 COMPILE_NOTICE = "compiling the fast engine, first run only (~10 s)"
@@ -121,7 +131,7 @@ def result_lines(result: TrainResult) -> list[str]:
         kept = next((r for r in result.history if r["epoch"] == result.best_epoch), {})
         best = (f"; best val acc {number(kept['val_accuracy'], '.2%')} in epoch {kept['epoch']}"
                 if "val_accuracy" in kept else "")
-        lines.append(f"{len(result.history)} epochs in {seconds:.1f} s "
+        lines.append(f"{plural(len(result.history), 'epoch')} in {seconds:.1f} s "
                      f"({rate(examples / max(seconds, 1e-9))} ex/s){best}")
     accuracy = result.test["accuracy"]
     tested = (f"test accuracy {accuracy:.2%} (error {1 - accuracy:.2%}) with the weights of epoch "
@@ -179,9 +189,15 @@ def print_tables(tables: list[Table], console: Console | None = None) -> None:
         console.print(table)
 
 
-def gradcheck_table(results, examples: int) -> Table:
-    table = Table(title=f"gradients on {examples} training examples: backprop against central "
-                        "differences")
+def rule_name(rule: str) -> str:
+    """`backprop`, `the perceptron rule`, `the delta rule`: what a title calls training.rule."""
+    return rule if rule == "backprop" else f"the {rule} rule"
+
+
+def gradcheck_table(results, examples: int, rule: str = "backprop") -> Table:
+    """gradcheck's table: per array, the rule's step against central differences."""
+    table = Table(title=f"gradients on {plural(examples, 'training example')}: {rule_name(rule)} "
+                        "against central differences")
     for name in ("array", "shape", "checked", "max |gradient|", "relative error"):
         table.add_column(name, justify="right", no_wrap=True)
     for r in results:
@@ -220,54 +236,119 @@ def verify_table(report: list[dict]) -> Table:
     return table
 
 
-def runs_table(rows: list[dict], keys: list[str]) -> Table:
+RUNS_CAPTION = ("val: best validation accuracy (its epoch); test: that checkpoint's; epochs: "
+                "done/training.epochs")
+NARROWEST_RUN = 12  # a run column narrower than this folds names too much: columns go first
+NARROWEST_KEYS = 20  # the differs column beside the names, at least (or its longest key=value)
+
+
+def runs_table(rows: list[dict], keys: list[str], width: int = 80) -> Table:
     """`nnctl runs`: one row per run (RunInfo.as_dict). What the runs share goes in the title,
-    what differs in the columns: network and rule if they differ, and the config keys that
-    differ as `key=value` in one column that wraps (so that any number of them fits)."""
+    what differs in the columns: network and rule if they differ (the rule, already a key of
+    `differs`, only when it is not), and the config keys that differ as `key=value`, wrapped
+    between keys. Within `width` columns the keys and the figures are never cut: a long run
+    name folds, then the time column goes, then the keys move under the run's name, then the
+    test column goes (`--json` has them all)."""
     import os.path
 
     from rich import box
-
-    from nnctl.io.run_info import short_key, value_text
 
     parent = (os.path.commonpath([os.path.dirname(row["run"]) or "." for row in rows])
               if rows else "")
     shared = [f"{name} {rows[0][name]}" for name in ("network", "rule")
               if rows and len({row[name] for row in rows}) == 1]
+    hidden_by = {"network": "model.hidden", "rule": "training.rule"}  # the key says it
     varying = [name for name in ("network", "rule") if not any(name in s for s in shared)
-               and not (name == "network" and "model.hidden" in keys)]  # hidden= says it
-    title = f"{len(rows)} runs in {parent}/" + (f": {', '.join(shared)}" if shared else "")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-                  title=escape(shown(title)), title_justify="left",
-                  caption="val: best validation accuracy (its epoch); test: that checkpoint's; "
-                          "epochs: done/training.epochs", caption_justify="left")
+               and hidden_by[name] not in keys]
     keys = [key for key in keys if key != "training.epochs"]  # shown as done/max in "epochs"
     names = [shown(os.path.relpath(row["run"], parent)) for row in rows]
-    table.add_column("run", no_wrap=True, min_width=min(32, max(map(len, names), default=3)))
-    table.add_column("status", no_wrap=True)
-    for name in varying:
-        table.add_column(name, justify="right", no_wrap=True)
-    if keys:
-        table.add_column("differs", overflow="fold", ratio=1, min_width=24)
-    for name in ("epochs", "val", "test", "time"):
+    differs = [_differs(row, keys) for row in rows]
+    figures = {name: [cell(row) for row in rows] for name, cell in _RUN_FIGURES.items()}
+    fixed = {"status": [row["status"] for row in rows],
+             **{name: [shown(row[name]) for row in rows] for name in varying}, **figures}
+    layout = _runs_layout(names, differs, fixed, width)
+    head = [f"{plural(len(rows), 'run')} in {parent}/" + (":" if shared else ""),
+            *(phrase + ("," if i < len(shared) - 1 else "") for i, phrase in enumerate(shared))]
+    title = phrase_lines([shown(phrase) for phrase in head], width)  # names escaped first
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+                  title=escape(title), title_justify="left",
+                  min_width=min(width, max(map(len, title.splitlines()))),
+                  caption=RUNS_CAPTION + layout.note, caption_justify="left")
+    table.add_column("run (differs)" if layout.differs_under else "run", overflow="fold",
+                     width=layout.run)
+    columns = [name for name in fixed if name not in layout.dropped]
+    for name in columns[:1 + len(varying)]:  # status, network, rule
+        table.add_column(name, no_wrap=True, justify="left" if name == "status" else "right")
+    if layout.differs:
+        table.add_column("differs", overflow="fold", width=layout.differs)
+    for name in columns[1 + len(varying):]:
         table.add_column(name, justify="right", no_wrap=True)
     damaged = any(row.get("problem") for row in rows)
     if damaged:
         table.add_column("problem", overflow="fold", ratio=1)
-    for name, row in zip(names, rows):
-        best = row["best_epoch"]
-        differs = " ".join(f"{short_key(key)}={value_text(row[key])}" for key in keys)
+    for i, (name, row) in enumerate(zip(names, rows)):
+        first = escape(name) + (f"\n{escape(shown(differs[i]))}" if layout.differs_under
+                                and differs[i] else "")
+        cells = [escape(fixed[column][i]) for column in columns]
         table.add_row(
-            escape(name), row["status"], *(escape(shown(row[v])) for v in varying),
-            *([escape(shown(differs))] if keys else []),
-            _epochs(row),
-            _percent(row["best_val_accuracy"]) + (f" ({best})" if best else ""),
-            _percent(row["test_accuracy"]),
-            "-" if row["seconds"] is None else f"{row['seconds']:.0f} s",
+            first, *cells[:1 + len(varying)],
+            *([escape(shown(differs[i]))] if layout.differs else []),
+            *cells[1 + len(varying):],
             *([escape((row.get("problem") or "").replace(row["run"] + os.sep, ""))]
               if damaged else []),
         )
     return table
+
+
+def _differs(row: dict, keys: list[str]) -> str:
+    from nnctl.io.run_info import short_key, value_text
+
+    return " ".join(f"{short_key(key)}={value_text(row[key])}" for key in keys)
+
+
+_RUN_FIGURES = {
+    "epochs": lambda row: _epochs(row),
+    "val": lambda row: _percent(row["best_val_accuracy"])
+    + (f" ({row['best_epoch']})" if row["best_epoch"] else ""),
+    "test": lambda row: _percent(row["test_accuracy"]),
+    "time": lambda row: "-" if row["seconds"] is None else f"{row['seconds']:.0f} s",
+}
+
+
+@dataclass
+class _RunsLayout:
+    run: int  # the run column's width
+    differs: int  # the differs column's width; 0: no such column
+    differs_under: bool = False  # the keys go under the run's name instead
+    dropped: tuple[str, ...] = ()
+    note: str = ""  # said in the caption
+
+
+def _runs_layout(names: list[str], differs: list[str], fixed: dict[str, list[str]],
+                 width: int) -> _RunsLayout:
+    """The widths of `runs_table`'s columns within `width` (each column takes its width plus
+    two), its figures never cut: see runs_table for what gives way, in order."""
+    natural = {name: max(map(cell_len, [name, *cells])) for name, cells in fixed.items()}
+    run_natural = max(map(cell_len, ["run", *names]))
+    words = [word for line in differs for word in line.split()]
+    keys_natural = max(map(cell_len, ["differs", *differs])) if words else 0
+    keys_least = max([NARROWEST_KEYS, *map(cell_len, words)]) if words else 0
+    attempts = (((), False), (("time",), False), (("time",), True), (("time", "test"), True))
+    for dropped, under in attempts:
+        room = width - 2 - sum(natural[name] + 2 for name in natural if name not in dropped)
+        note = f"; {', '.join(dropped)}: see --json" if dropped else ""
+        if under:  # the keys on lines of their own under the run's name
+            run = min(max(run_natural, keys_natural), room)
+            if run >= max([NARROWEST_RUN, *map(cell_len, words)]) or dropped == attempts[-1][0]:
+                return _RunsLayout(max(run, NARROWEST_RUN), 0, bool(words), dropped, note)
+            continue
+        room -= 2 if words else 0  # the differs column's own two
+        if words and room - run_natural >= min(keys_natural, keys_least):
+            return _RunsLayout(run_natural, min(keys_natural, room - run_natural), False,
+                               dropped, note)
+        if not words and room >= min(run_natural, NARROWEST_RUN):
+            return _RunsLayout(min(run_natural, room), 0, False, dropped, note)
+    raise AssertionError("the last attempt always returns")
 
 
 def _epochs(row: dict) -> str:

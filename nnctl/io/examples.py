@@ -13,10 +13,11 @@ import numpy as np
 
 from nnctl.core.preprocessing import apply_preprocessing
 from nnctl.errors import CheckpointError, DataError
+from nnctl.io.config.schema import held_out, too_many_held_out
 from nnctl.io.idx import read_examples
 from nnctl.io.machine import physical_memory
 
-if TYPE_CHECKING:  # the type only, for the signatures: reading data needs no config
+if TYPE_CHECKING:  # the type only, for the signatures
     from nnctl.io.config.schema import DataConfig
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
@@ -133,7 +134,8 @@ class Splits:
 
 
 def load_training_data(data_config: DataConfig, dtype: str, record: dict | None = None) -> Splits:
-    """Training and validation sets: the first `limit` examples, the last `validation` held out,
+    """Training and validation sets: the first `limit` examples, the last `validation` of them (a
+    count, or a fraction: config.schema.held_out) held out,
     made inputs by the preprocessing `record` (default: `preprocessing(data_config)`)."""
     record = preprocessing(data_config) if record is None else record
     paths = data_paths(data_config)
@@ -142,12 +144,10 @@ def load_training_data(data_config: DataConfig, dtype: str, record: dict | None 
     classes = int(labels.max()) + 1  # from the whole file: a limit must not drop a class
     if data_config.limit is not None:
         images, labels = images[: data_config.limit], labels[: data_config.limit]
-    n_val = data_config.validation
+    n_val = held_out(data_config.validation, len(labels))
     if n_val >= len(labels):
-        raise DataError(
-            f"{paths['train_images']}: {len(labels)} examples, cannot hold out {n_val} for "
-            "validation"
-        )
+        raise DataError(f"{paths['train_images']}: data.validation: "
+                        f"{too_many_held_out(data_config.validation, len(labels))}")
     if classes < 2:
         raise DataError(f"{paths['train_labels']}: need at least 2 classes, found {classes}")
     _check_memory(images, dtype, paths["train_images"])

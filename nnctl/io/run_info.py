@@ -16,6 +16,7 @@ from nnctl.errors import NnctlError, RunDirError, one_line
 from nnctl.io.checkpoint import read_metadata, stored_config
 from nnctl.io.config import PATH_KEYS, config_to_dict, flatten, load_config
 from nnctl.io.run_dir import (
+    SAFE_TO_CHANGE,
     STATUSES,
     checkpoint_path,
     is_run,
@@ -99,7 +100,7 @@ def read_run(path: Path) -> RunInfo:
     metrics = _read(problems, lambda: read_metrics(path)
                     if os.path.lexists(path / "metrics.jsonl") else [])
     saved = _read(problems, lambda: _saved_config(path))
-    config = flatten(meta["config"]) if meta else saved
+    config = _config(meta, saved)
     if metrics is not None and len(metrics) < meta.get("epoch", 0):
         problems.append(f"{path / 'metrics.jsonl'}: holds {len(metrics)} epochs, last.npz "
                         f"{meta['epoch']}")
@@ -118,6 +119,20 @@ def read_run(path: Path) -> RunInfo:
         seconds=sum(m.get("seconds") or 0 for m in metrics) if metrics else None,
         problem=problem,
     )
+
+
+def _config(meta: dict, saved: dict | None) -> dict | None:
+    """The flattened config the run goes on with: the one its checkpoints were trained with,
+    with the keys a resume may change (when to stop) from config.yaml, where a resume writes
+    them, as `resume_config` takes them (a resume that had nothing left to train writes no
+    checkpoint)."""
+    if not meta:
+        return saved
+    config = flatten(meta["config"])
+    for key in SAFE_TO_CHANGE:
+        if saved and key in saved:
+            config[key] = saved[key]
+    return config
 
 
 def _read(problems: list[str], read: Callable[[], T]) -> T | None:

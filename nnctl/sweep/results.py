@@ -22,7 +22,7 @@ from nnctl.io.atomic import atomic_write_text
 from nnctl.io.records import csv_text, dumps
 from nnctl.io.run_info import mean_sd
 from nnctl.sweep.spec import METRICS, Sweep, point_label
-from nnctl.terminal import shown
+from nnctl.terminal import plural, shown
 
 HAS_METRIC = ("finished", "stopped", "early-stopped")
 BEST_PLOTTED = 3  # points whose trials best-points.png draws
@@ -137,10 +137,12 @@ def results_table(sweep: Sweep, results: list[PointResult], directory: Path) -> 
     from rich import box
 
     percent = sweep.metric == "val_accuracy"
+    title = (f"{plural(sweep.points, 'point')} x {plural(len(sweep.seeds), 'seed')}, ranked by "
+             f"{sweep.metric} (mean ± sd over seeds)")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-                  title=escape(f"{sweep.points} points x {len(sweep.seeds)} seeds, ranked by "
-                               f"{sweep.metric} (mean ± sd over seeds)"),
-                  title_justify="left",
+                  title=escape(title), title_justify="left",
+                  min_width=len(title),  # as wide as its title (at most the terminal's): whole
+                  # phrases, not a title wrapped to a narrow table's width
                   caption=escape(f"trials in {shown(directory)}/trials/; time: mean training "
                                  "time of a trial"),
                   caption_justify="left")

@@ -153,12 +153,13 @@ def _sample(gradient: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.unique(np.concatenate([some, anywhere]))
 
 
-def verdict(results: list[LayerCheck]) -> str:
-    """One line for a pass; GradcheckFailed naming the worst array otherwise."""
+def verdict(results: list[LayerCheck], rule: str = "backprop") -> str:
+    """One line for a pass; GradcheckFailed naming the worst array and the rule otherwise."""
     worst = max(results, key=lambda r: r.error)
     if not worst.ok:
+        step = "backprop" if rule == "backprop" else f"the {rule} rule's step"
         raise GradcheckFailed(
-            f"gradcheck failed: {worst.name}: backprop and central differences differ by "
+            f"gradcheck failed: {worst.name}: {step} and central differences differ by "
             f"{worst.error:.2e} of the gradient's size (tolerance {TOLERANCE:g})"
         )
     return (f"gradcheck passed: largest relative error {worst.error:.2e} <= {TOLERANCE:g} "

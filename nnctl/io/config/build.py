@@ -104,14 +104,17 @@ def _build(cls: type, raw: Any, where: Callable[[str], str], prefix: str) -> Any
 
 
 def _convert(value: Any, hint: Any, where: Callable[[str], str], key: str) -> Any:
-    """Check `value` against a type hint (int, float, bool, str, list[int], Optional[...])."""
+    """Check `value` against a type hint (int, float, bool, str, list[int], Optional[...], and
+    int | float: a whole number stays an int)."""
     args = typing.get_args(hint)
     if hint is float and isinstance(value, str):
         value = _yaml_1_2_float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
-        if value is None:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None, int | float
+        arms = [arm for arm in args if arm is not type(None)]
+        if value is None and len(arms) < len(args):
             return None
-        return _convert(value, args[0], where, key)
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return _convert(value, int if whole and int in arms else arms[-1], where, key)
     if typing.get_origin(hint) is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where(key)}: must be a list, got {show_value(value)}")

@@ -14,7 +14,7 @@ import numpy as np
 from nnctl.core.losses import OUTPUT_DELTAS
 from nnctl.core.network import Network
 from nnctl.errors import ConfigError
-from nnctl.io.config.schema import Config
+from nnctl.io.config.schema import Config, held_out, too_many_held_out
 from nnctl.io.config.shown import shorten
 from nnctl.io.machine import physical_memory
 
@@ -59,11 +59,9 @@ def resolve_and_check(config: Config, where: Callable[[str], str]) -> None:
         raise ConfigError(
             f"{where('training.stop.patience')}: needs a validation split (data.validation > 0)"
         )
-    if data.limit is not None and data.validation >= data.limit:
-        raise ConfigError(
-            f"{where('data.validation')}: {data.validation} examples held out leaves none "
-            f"of the {data.limit} (data.limit) to train on"
-        )
+    if data.limit is not None and held_out(data.validation, data.limit) >= data.limit:
+        raise ConfigError(f"{where('data.validation')}: "
+                          f"{too_many_held_out(data.validation, data.limit, ' (data.limit)')}")
     _check_dtype_range(config, where)
     sizes = [ASSUMED_INPUTS, *config.model.hidden, ASSUMED_CLASSES]
     problem = network_memory_problem(sizes, training.dtype)

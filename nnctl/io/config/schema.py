@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,41 @@ def _non_negative(x: float) -> str | None:
 
 def _fraction(x: float) -> str | None:
     return None if 0 <= x < 1 else "must be >= 0 and < 1"
+
+
+def _count_or_fraction(x: float) -> str | None:
+    """data.validation: a whole number of examples (>= 0), or a fraction of them (0 < f < 1)."""
+    if isinstance(x, int):
+        return _non_negative(x)
+    if 0 < x < 1:
+        return None
+    return (f"must be a whole number of examples (>= 0) or a fraction of them (> 0 and < 1), "
+            f"got {show_value(x)}")
+
+
+# data.validation's default: a twelfth of the training examples, 5,000 of MNIST's 60,000
+# (0.08333 x 60,000 = 4,999.8, rounded to 5,000: see held_out).
+VALIDATION_FRACTION = 0.08333
+
+
+def held_out(validation: float, examples: int) -> int:
+    """How many of `examples` data.validation holds out: a count as it is; a fraction f of them
+    rounded to the nearest whole number (halves up), and at least 1."""
+    if isinstance(validation, int):
+        return validation
+    return max(1, math.floor(validation * examples + 0.5))
+
+
+def too_many_held_out(validation: float, examples: int, whose: str = "") -> str:
+    """Why holding out `validation` of `examples` (`whose`: say, " (data.limit)") leaves none to
+    train on, and the fix."""
+    count = held_out(validation, examples)
+    what = (f"{count:,} examples" if isinstance(validation, int)
+            else f"{validation:g} of them ({count:,} examples)")
+    fix = "a tenth: --set data.validation=0.1" if held_out(0.1, examples) < examples else (
+        "none: --set data.validation=0")
+    return (f"holding out {what} for validation leaves none of the {examples:,}{whose} to train "
+            f"on; hold out fewer, say {fix}")
 
 
 def _up_to(limit: float):
@@ -186,7 +222,11 @@ class DataConfig:
     train_labels: str | None = _key(None, help="IDX file of the training labels (instead of dir's)")
     test_images: str | None = _key(None, help="IDX file of the test images (instead of dir's)")
     test_labels: str | None = _key(None, help="IDX file of the test labels (instead of dir's)")
-    validation: int = _key(5000, _non_negative, help="examples held out from the end of train")
+    validation: int | float = _key(
+        VALIDATION_FRACTION, _count_or_fraction,
+        help="examples held out from the end of train for validation: a whole number, or a "
+             "fraction of them (0 < f < 1, rounded to the nearest example); the default, 0.08333 "
+             "(a twelfth), holds out 5,000 of MNIST's 60,000; 0 = none")
     limit: int | None = _key(None, _positive, help="use only the first N training examples")
     deskew: bool = _key(False, help="shear each digit upright by its moments (train, validation, "
                                     "test and predict alike)")

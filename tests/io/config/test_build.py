@@ -215,7 +215,7 @@ ERROR_CASES = {
     "validation-equals-limit": ("data:\n  limit: 100\n  validation: 100\n", "data.validation",
                                 ["100"]),
     "validation-above-limit": ("data:\n  limit: 100\n  validation: 5000\n", "data.validation",
-                               ["5000"]),
+                               ["5,000", "data.validation=0.1"]),
 }
 
 
