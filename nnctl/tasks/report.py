@@ -10,14 +10,10 @@ by true and predicted class. A sweep's page (report_sweep.py): its points ranked
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from nnctl.errors import NnctlError, RunDirError, one_line
@@ -27,50 +23,11 @@ from nnctl.io.config import config_from_dict, config_to_dict, flatten
 from nnctl.io.outputs import check_output_file
 from nnctl.io.run_dir import checkpoint_path, is_run, load_summary
 from nnctl.io.run_info import IGNORED, read_run, value_text
+from nnctl.tasks.report_page import Figure, data_uri, figure_png, picture_png, render
+from nnctl.tasks.report_sweep import sweep_context
 from nnctl.terminal import shown
-from nnctl.version import __version__
 
 DIGIT_SCALE = 2  # each misclassified digit shown at twice its pixels
-
-
-@dataclass
-class Figure:
-    """A picture on the page: PNG bytes, its alternative text and caption."""
-
-    png: bytes
-    alt: str
-    caption: str
-
-    @property
-    def uri(self) -> str:
-        return data_uri(self.png)
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def figure_png(figure) -> bytes:
-    """A matplotlib Figure as PNG bytes (closed; its warnings never shown: see save_figure)."""
-    import warnings
-
-    from nnctl.figures.curves import pyplot
-
-    buffer = io.BytesIO()
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            figure.savefig(buffer, format="png", dpi=110)
-    finally:
-        pyplot().close(figure)
-    return buffer.getvalue()
-
-
-def picture_png(picture) -> bytes:
-    """A Pillow picture as PNG bytes."""
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
 
 
 def default_out(target: Path) -> Path:
@@ -87,12 +44,7 @@ def write_report(target: str | Path, out: str | Path | None = None, force: bool 
     target = Path(target)
     kind = directory_kind(target)
     out = check_output_file(default_out(target) if out is None else out, force)
-    if kind == "sweep":
-        from nnctl.tasks.report_sweep import sweep_context
-
-        context = sweep_context(target)
-    else:
-        context = run_context(target)
+    context = sweep_context(target) if kind == "sweep" else run_context(target)
     atomic_write_text(out, render(context))
     return out
 
@@ -107,16 +59,6 @@ def directory_kind(target: Path) -> str:
         return "sweep"
     raise RunDirError(f"{target}: neither a run directory (no metrics.jsonl or checkpoints/) "
                       "nor a sweep directory (no sweep.json)")
-
-
-def render(context: dict) -> str:
-    """The page: every value escaped, an undefined name an error."""
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("nnctl.tasks", "templates"), autoescape=True,
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    about = {"version": __version__,
-             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    return environment.get_template("report.html.j2").render(about=about, **context)
 
 
 # --------------------------------------------------------------------------- a run

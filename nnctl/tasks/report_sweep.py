@@ -14,7 +14,7 @@ from nnctl.figures.sweep import FIGURE_NAME, figure_name
 from nnctl.io.inputs import open_regular
 from nnctl.io.run_dir import load_summary
 from nnctl.io.run_info import mean_sd, value_text
-from nnctl.tasks.report import Figure
+from nnctl.tasks.report_page import Figure
 from nnctl.terminal import shown
 
 MAX_JSON_BYTES = 64 << 20  # sweep.json and results.jsonl (as the sweep bounds them)
