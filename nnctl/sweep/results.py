@@ -103,7 +103,8 @@ def plot_results(directory: Path, sweep: Sweep, results: list[PointResult]) -> l
     from nnctl.sweep.state import trial_dir
 
     ranked = [r for r in results if r.ranked]
-    points = [SweptPoint(r.label, r.values, [t[sweep.metric] for t in r.trials]) for r in ranked]
+    points = [SweptPoint(r.label, r.values, [t[sweep.metric] for t in r.trials])
+              for r in sorted(ranked, key=lambda r: r.point)]  # values in the sweep's order
     curves = [PointCurves(r.label, [read_metrics(trial_dir(directory, t["id"]))
                                     for t in r.trials]) for r in ranked[:BEST_PLOTTED]]
     return write_sweep_figures(directory, list(sweep.parameters), sweep.metric, points, curves)
