@@ -29,6 +29,7 @@ COMMANDS = {
     "inspect-weights": "nnctl.cli.inspect_weights:inspect_weights",
     "plot": "nnctl.cli.plot:plot",
     "predict": "nnctl.cli.predict:predict_command",
+    "report": "nnctl.cli.report:report",
     "runs": "nnctl.cli.runs:runs_command",
     "serve": "nnctl.cli.serve:serve_command",
     "sweep": "nnctl.cli.sweep:sweep",

@@ -26,11 +26,12 @@ def sweep(sweep_path: str | None, out: str | None, workers: int | None, address:
     Each trial is a run directory DIR/trials/<id>/ (evaluate, plot, runs and train --resume
     take it). On stderr a line per finished trial and a progress bar; on stdout the points
     ranked by the validation metric (mean ± sd over seeds), then the best point's test
-    accuracy; DIR/results.csv, results.jsonl and best-points.png. Ctrl-C stops it, trials
-    saving their checkpoints; --resume DIR continues it. SWEEP.yaml takes base (a config file
-    or inline), parameters (dotted keys with values: [...] or a distribution), method (grid, or
-    random with samples), seeds, metric (val_accuracy, val_loss) and early_stop (ASHA): see
-    docs/tutorials/sweeps.md. Needs: pip install -e '.[sweep]'.
+    accuracy; DIR/results.csv, results.jsonl, metric-vs-KEY.png per swept key and
+    best-curves.png. Ctrl-C stops it, trials saving their checkpoints; --resume DIR continues
+    it. SWEEP.yaml takes base (a config file or inline), parameters (dotted keys with values:
+    [...] or a distribution), method (grid, or random with samples), seeds, metric
+    (val_accuracy, val_loss) and early_stop (ASHA): see docs/tutorials/sweeps.md. Needs:
+    pip install -e '.[sweep]'.
 
     \b
     Example:

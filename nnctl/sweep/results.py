@@ -1,5 +1,6 @@
 """A sweep's results: its points ranked by the validation metric (mean ± sd over seeds), the
-files results.csv and results.jsonl, the best point's test accuracy, and its learning curves.
+files results.csv and results.jsonl, the best point's test accuracy, and the sweep's figures
+(the metric against each swept parameter, the learning curves of the best points).
 
 A trial's metric is its best over its epochs: the highest val_accuracy (the epoch whose weights
 best.npz keeps) or the lowest val_loss. A point is ranked once all its trials have a metric
@@ -25,7 +26,7 @@ from nnctl.sweep.spec import METRICS, Sweep, point_label
 from nnctl.terminal import plural, shown
 
 HAS_METRIC = ("finished", "stopped", "early-stopped")
-BEST_PLOTTED = 3  # points whose trials best-points.png draws
+BEST_PLOTTED = 3  # points whose learning curves best-curves.png draws
 
 
 @dataclass
@@ -93,18 +94,20 @@ def write_results(directory: Path, sweep: Sweep, results: list[PointResult]) -> 
     return [directory / "results.csv", directory / "results.jsonl"]
 
 
-def plot_best(directory: Path, results: list[PointResult]) -> Path | None:
-    """best-points.png: the learning curves of the trials of the best few ranked points."""
-    from nnctl.figures.curves import learning_curves
-    from nnctl.io.run_info import run_labels
+def plot_results(directory: Path, sweep: Sweep, results: list[PointResult]) -> list[Path]:
+    """The sweep's figures (nnctl.figures.sweep): metric-vs-KEY.png per swept parameter (every
+    ranked point, mean ± sd over its seeds) and best-curves.png (the learning curves of the best
+    BEST_PLOTTED ranked points, each with the band of its seeds); none without a ranked point."""
+    from nnctl.figures.curves import read_metrics
+    from nnctl.figures.sweep import PointCurves, SweptPoint, write_sweep_figures
     from nnctl.sweep.state import trial_dir
 
-    paths = [trial_dir(directory, t["id"]) for r in results[:BEST_PLOTTED] if r.ranked
-             for t in r.trials]
-    if not paths:
-        return None
-    return learning_curves(paths, directory / "best-points.png", force=True,
-                           labels=run_labels(paths))
+    ranked = [r for r in results if r.ranked]
+    points = [SweptPoint(r.label, r.values, [t[sweep.metric] for t in r.trials])
+              for r in sorted(ranked, key=lambda r: r.point)]  # values in the sweep's order
+    curves = [PointCurves(r.label, [read_metrics(trial_dir(directory, t["id"]))
+                                    for t in r.trials]) for r in ranked[:BEST_PLOTTED]]
+    return write_sweep_figures(directory, list(sweep.parameters), sweep.metric, points, curves)
 
 
 def best_line(sweep: Sweep, results: list[PointResult]) -> str:

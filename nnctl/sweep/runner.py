@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 from nnctl.errors import SIGNAL_EXIT, ConfigError, Interrupted, NnctlError, RunDirError, one_line
 from nnctl.sweep import state
-from nnctl.sweep.results import PointResult, plot_best, point_results, write_results
+from nnctl.sweep.results import PointResult, plot_results, point_results, write_results
 from nnctl.sweep.spec import METRICS, Sweep, Trial, check_trials
 from nnctl.sweep.trial import run_trial
 from nnctl.tasks.train import deferred_signals
@@ -103,11 +103,11 @@ def run_sweep(sweep: Sweep | None, out: Path | None, *, resume: Path | None = No
                 # under the lock: a --resume started now must not write them at the same time
                 results = point_results(sweep, runner.outcomes)
                 files = write_results(directory, sweep, results)
-                plot = plot_best(directory, results)
+                figures = plot_results(directory, sweep, results)
     if received:  # came while the results were written: they are, and the status says it
         raise Interrupted(f"{signal.Signals(received[0]).name}: received as the sweep ended; its "
                           f"results are in {directory}", received[0])
-    return SweepResult(directory, sweep, results, files + ([plot] if plot else []))
+    return SweepResult(directory, sweep, results, files + figures)
 
 
 def _stored(sweep: Sweep | None, resume: Path) -> tuple[Sweep, str]:

@@ -6,7 +6,9 @@ DIR/
   sweep.json       the sweep as expanded: base config, parameters, every trial (written once)
   outcomes.jsonl   one JSON line per finished trial, and per early-stopping report (appended)
   trials/<id>/     one ordinary run directory per trial (nnctl runs, evaluate, plot... read them)
-  results.csv, results.jsonl, best-points.png     written when the sweep ends
+  results.csv, results.jsonl                      written when the sweep ends, with its figures:
+  metric-vs-KEY.png, best-curves.png              the metric against each swept config key KEY,
+                                                  the learning curves of the best points
 
 Each of them is what nnctl made (regular files; trials/ and each trial a directory), never a
 symbolic link: a sweep directory where one is not is refused when it is locked, and while it is
@@ -24,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nnctl.errors import ConfigError, RunDirError
+from nnctl.figures.sweep import FIGURE_NAME
 from nnctl.io.atomic import atomic_write_text, check_entry, make_directory
 from nnctl.io.inputs import open_regular
 from nnctl.io.marked_dirs import (
@@ -39,7 +42,7 @@ from nnctl.sweep.spec import Sweep, sweep_from_dict
 MAX_SWEEP_BYTES = 64 << 20  # 10,000 trials with their values
 MAX_OUTCOMES_BYTES = 64 << 20
 OWN_FILES = (SWEEP_MARKER, "sweep.json", "outcomes.jsonl", "results.csv", "results.jsonl",
-             "best-points.png")
+             "best-curves.png")
 
 
 def new_sweep_dir(out: Path | None, name: str) -> Path:
@@ -78,7 +81,7 @@ def check_sweep_entries(directory: Path) -> None:
     """Refuse a sweep directory whose own entries are not what nnctl made (a symbolic link, a
     FIFO or a directory where a file goes; a link or a file as trials/ or as a trial's run
     directory)."""
-    for name in OWN_FILES:
+    for name in (*OWN_FILES, *(n for n in names_in(directory) if FIGURE_NAME.fullmatch(n))):
         check_entry(directory / name, "file")
     check_entry(directory / "trials", "directory")
     try:

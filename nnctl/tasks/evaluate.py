@@ -132,29 +132,13 @@ def evaluate_trained(
 
     The figure's path is checked first (see `check_output_file`; never one of the files read,
     an existing file only with `force`), so that a refusal costs no evaluation."""
-    dtype = network.dtype.name
-    record = recorded_preprocessing(meta, str(path))  # the inputs made as in training
     if (images is None) != (labels is None):
         raise DataError("give both --images and --labels, or neither")
-    data = config.data
-    if data_dir is not None:
-        data = dataclasses.replace(data, dir=str(data_dir), train_images=None, train_labels=None,
-                                   test_images=None, test_labels=None)
     if figure is not None:
+        data = _data(config, data_dir)
         inputs = [Path(images), Path(labels)] if images is not None else _split_files(data, split)
         figure = check_output_file(figure, force, inputs=[path, *inputs])
-    if images is not None:
-        dataset = make_dataset(*read_examples(images, labels), dtype, Path(images).name, record)
-        source = str(labels)
-    else:
-        dataset = load_split(data, split, dtype, record)
-        source = f"{split} split"
-    if list(dataset.image_shape) != meta["image_shape"]:
-        raise DataError(
-            f"{source}: images are {'x'.join(map(str, dataset.image_shape))}, the checkpoint was "
-            f"trained on {'x'.join(map(str, meta['image_shape']))}"
-        )
-    check_classes(dataset.labels, network.sizes[-1], source)
+    dataset = evaluation_dataset(path, network, meta, config, split, images, labels, data_dir)
     result = evaluate(network, dataset, config.training.loss, config.training.rule)
     if figure is not None:
         from nnctl.figures.curves import evaluation_figure
@@ -162,6 +146,39 @@ def evaluate_trained(
         shape = dataset.image_shape if len(dataset.image_shape) == 2 else (1, -1)
         evaluation_figure(result, dataset.x.reshape(len(dataset), *shape), figure)
     return {"checkpoint": str(path), "epoch": meta.get("epoch"), **result}
+
+
+def evaluation_dataset(path: Path, network: Network, meta: dict, config: Config,
+                       split: str = "test", images: str | Path | None = None,
+                       labels: str | Path | None = None,
+                       data_dir: str | Path | None = None) -> Dataset:
+    """The examples a trained network is evaluated on (see `evaluate_trained`), made inputs as in
+    its training, checked against the checkpoint's image shape and number of classes."""
+    if (images is None) != (labels is None):
+        raise DataError("give both --images and --labels, or neither")
+    dtype = network.dtype.name
+    record = recorded_preprocessing(meta, str(path))  # the inputs made as in training
+    if images is not None:
+        dataset = make_dataset(*read_examples(images, labels), dtype, Path(images).name, record)
+        source = str(labels)
+    else:
+        dataset = load_split(_data(config, data_dir), split, dtype, record)
+        source = f"{split} split"
+    if list(dataset.image_shape) != meta["image_shape"]:
+        raise DataError(
+            f"{source}: images are {'x'.join(map(str, dataset.image_shape))}, the checkpoint was "
+            f"trained on {'x'.join(map(str, meta['image_shape']))}"
+        )
+    check_classes(dataset.labels, network.sizes[-1], source)
+    return dataset
+
+
+def _data(config: Config, data_dir: str | Path | None) -> DataConfig:
+    """The run's data, or another directory of IDX files."""
+    if data_dir is None:
+        return config.data
+    return dataclasses.replace(config.data, dir=str(data_dir), train_images=None,
+                               train_labels=None, test_images=None, test_labels=None)
 
 
 def _split_files(data: DataConfig, split: str) -> list[Path]:

@@ -176,7 +176,8 @@ def test_a_sweep_on_embedded_ray_ranks_its_points(reference):
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [line["point"] for line in lines] == [int(row["point"]) for row in rows]
     assert all(len(line["trials"]) == 2 for line in lines)
-    assert (out / "best-points.png").stat().st_size > 10_000
+    assert (out / "best-curves.png").stat().st_size > 10_000
+    assert (out / "metric-vs-training.learning_rate.png").stat().st_size > 10_000
 
 
 def test_each_trial_is_an_ordinary_run_directory(reference, run, tmp_path):
