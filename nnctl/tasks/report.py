@@ -21,7 +21,8 @@ from nnctl.io.atomic import atomic_write_text
 from nnctl.io.checkpoint import load_checkpoint, load_trained
 from nnctl.io.config import config_from_dict, config_to_dict, flatten
 from nnctl.io.outputs import check_output_file
-from nnctl.io.run_dir import checkpoint_path, is_run, load_summary
+from nnctl.io.path_kinds import RUN, SWEEP_DIR, expect
+from nnctl.io.run_dir import checkpoint_path, load_summary
 from nnctl.io.run_info import IGNORED, read_run, value_text
 from nnctl.tasks.report_page import Figure, data_uri, figure_png, picture_png, render
 from nnctl.tasks.report_sweep import sweep_context
@@ -50,13 +51,15 @@ def write_report(target: str | Path, out: str | Path | None = None, force: bool 
 
 
 def directory_kind(target: Path) -> str:
-    """"run" or "sweep"; a one-line RunDirError for anything else."""
+    """"run" or "sweep"; a path of another kind is a WrongKindError saying what to do with it,
+    anything else a one-line RunDirError."""
+    kind = expect(target, (RUN, SWEEP_DIR), "report")
+    if kind == RUN:
+        return "run"
+    if kind == SWEEP_DIR:
+        return "sweep"
     if not target.is_dir():
         raise RunDirError(f"{target}: no such directory")
-    if is_run(target):
-        return "run"
-    if (target / "sweep.json").is_file() and (target / "trials").is_dir():
-        return "sweep"
     raise RunDirError(f"{target}: neither a run directory (no metrics.jsonl or checkpoints/) "
                       "nor a sweep directory (no sweep.json)")
 

@@ -29,6 +29,7 @@ PLACES = [
     (("data", "info", "P"), (k.DATASET,)),
     (("data", "verify", "P"), (k.DATASET,)),
     (("data", "augment-preview", "P", "--out", "OUT.png"), (k.CONFIG,)),
+    (("report", "P", "--out", "OUT.html"), (k.RUN, k.SWEEP_DIR)),
 ]
 KINDS = [k.CONFIG, k.SWEEP_FILE, k.RUN, k.SWEEP_DIR, k.TOUR_DIR, k.CHECKPOINT, k.IMAGE,
          k.DATASET, k.IDX_FILE]

@@ -97,6 +97,7 @@ def test_a_run_still_training_shows_its_epochs_so_far(trained, tmp_path):
 
 
 def test_a_sweep_directory_shows_its_ranked_points_and_figures(trained, tmp_path):
+    from nnctl.io.marked_dirs import SWEEP_MARKER
     from nnctl.sweep.results import PointResult, plot_results, write_results
 
     sweep_dir = tmp_path / "sweep"
@@ -113,6 +114,7 @@ def test_a_sweep_directory_shows_its_ranked_points_and_figures(trained, tmp_path
                                    0.905 - 0.1 * point, 0.007))
     sweep = type("Sweep", (), {"parameters": {"training.learning_rate": {"values": [0.1, 0.01]}},
                                "metric": "val_accuracy"})()
+    (sweep_dir / SWEEP_MARKER).write_text("{}")  # as `nnctl sweep` marks its directory
     (sweep_dir / "sweep.json").write_text(json.dumps({
         "metric": "val_accuracy", "parameters": sweep.parameters,
         "trials": [{"id": t["id"]} for r in results for t in r.trials]}))
