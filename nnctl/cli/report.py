@@ -23,7 +23,7 @@ def report(target: str, out: str | None, force: bool) -> None:
     \b
     Example:
       nnctl report runs/mlp-300
-      nnctl report runs/lr-sweep --out lr-sweep.html
+      nnctl report runs/lr --out lr-sweep.html
     """
     from nnctl.tasks.report import write_report
 

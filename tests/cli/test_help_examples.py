@@ -5,6 +5,7 @@ tour's many runs are run up to the library call that would (STOPPED_AT), which i
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -95,6 +96,11 @@ def place(tmp_path_factory, digits) -> Path:
     sweep = root / "runs" / "lr"  # what --resume runs/lr continues (run_sweep is recorded)
     sweep.mkdir()
     (sweep / ".nnctl-sweep").write_text("")
+    # a sweep still at its start, as report shows it: its trials listed, none done
+    (sweep / "trials").mkdir()
+    (sweep / "sweep.json").write_text(json.dumps({
+        "metric": "val_accuracy", "parameters": {"training.learning_rate": {"values": [0.1]}},
+        "trials": [{"id": "p000-s0"}]}))
     return root
 
 
