@@ -15,6 +15,7 @@ _EXPORTS = {
     "DataError": "nnctl.errors",
     "CheckpointError": "nnctl.errors",
     "RunDirError": "nnctl.errors",
+    "WrongKindError": "nnctl.errors",
     "Interrupted": "nnctl.errors",
     "TrainingDiverged": "nnctl.tasks.train",
 }

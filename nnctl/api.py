@@ -24,6 +24,7 @@ from nnctl.errors import ConfigError, DataError, one_line
 from nnctl.io.checkpoint import load_trained
 from nnctl.io.config import Config, config_with_overrides, load_config
 from nnctl.io.examples import recorded_preprocessing
+from nnctl.io.path_kinds import CHECKPOINT, CONFIG, DATASET, IDX_FILE, RUN, expect
 from nnctl.io.run_dir import resume_config
 from nnctl.tasks.evaluate import evaluate_checkpoint, evaluate_trained, in_batches
 from nnctl.tasks.predict import probabilities
@@ -75,6 +76,8 @@ def train(config: str | Path | Mapping[str, Any] | None = None, out: str | Path 
 
     Raises:
         ConfigError: A config that is not valid (the message names the key and where it was set).
+        WrongKindError: `config` (or `out` with `resume`) is another kind of file or directory
+            (a run, a sweep file, ...); the message says what to do with it.
         DataError: Data files missing or malformed.
         RunDirError: `out` cannot be used (it holds something that is not a run, or a run
             without `force`).
@@ -82,6 +85,10 @@ def train(config: str | Path | Mapping[str, Any] | None = None, out: str | Path 
         TrainingDiverged: The loss became NaN or infinite.
     """
     texts = _override_texts(overrides)
+    if resume and out is not None:
+        expect(out, (RUN,), "train")
+    if config is not None and not isinstance(config, Mapping):
+        expect(config, (CONFIG,), "train")
     if resume:
         if out is None or force:
             raise ConfigError("resume continues the run in `out` in place: give out, and no "
@@ -238,6 +245,7 @@ def load(target: str | Path) -> Model:
     """A trained network: a run directory's best checkpoint (checkpoints/best.npz), or a
     checkpoint file (.npz), checked as `nnctl evaluate` checks it (a CheckpointError
     otherwise)."""
+    expect(target, (RUN, CHECKPOINT), "evaluate")
     path, network, meta, config = load_trained(target)
     return Model(path, network, config, meta, recorded_preprocessing(meta, str(path)))
 
@@ -245,7 +253,15 @@ def load(target: str | Path) -> Model:
 def evaluate(target: str | Path, split: str = "test", *, data_dir: str | Path | None = None,
              images: str | Path | None = None, labels: str | Path | None = None,
              figure: str | Path | None = None, force: bool = False) -> dict:
-    """`nnctl evaluate --json`'s dict for a run directory or checkpoint: see `Model.evaluate`."""
+    """`nnctl evaluate --json`'s dict for a run directory or checkpoint: see `Model.evaluate`.
+    A path of the wrong kind (a config where the run goes, say) is a WrongKindError that says
+    what to do with it."""
+    expect(target, (RUN, CHECKPOINT), "evaluate")
+    if data_dir is not None:
+        expect(data_dir, (DATASET,), "evaluate")
+    for idx_file in (images, labels):
+        if idx_file is not None:
+            expect(idx_file, (IDX_FILE,), "evaluate")
     return evaluate_checkpoint(target, split, images, labels, data_dir, figure, force)
 
 

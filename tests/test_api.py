@@ -211,6 +211,12 @@ def _not_a_run(tmp_path: Path) -> Path:
     return tmp_path / "notes"
 
 
+def _a_run(tmp_path: Path) -> Path:
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / ".nnctl-run").write_text("{}")  # as nnctl marks a run directory
+    return tmp_path / "r"
+
+
 # (what the API is asked, the same asked of the command), in tmp_path
 SAME_ERRORS = {
     "an unknown key": (lambda t: nnctl.train(CONFIG, out=t / "r", overrides={"training.epoch": 3}),
@@ -231,6 +237,10 @@ SAME_ERRORS = {
                                         lambda t: ["evaluate", t]),
     "a config file for a checkpoint": (lambda t: nnctl.evaluate(CONFIG),
                                        lambda t: ["evaluate", CONFIG]),
+    "a config file loaded as a model": (lambda t: nnctl.load(CONFIG),
+                                        lambda t: ["evaluate", CONFIG]),
+    "a run given as the config": (lambda t: nnctl.train(_a_run(t)),
+                                  lambda t: ["train", _a_run(t)]),
 }
 
 

@@ -29,15 +29,8 @@ def evaluate(target: str, split: str, data_dir: str | None, images: str | None,
     """
     from nnctl.api import evaluate as evaluate_trained
     from nnctl.cli.text import evaluation_tables, print_tables
-    from nnctl.io.path_kinds import CHECKPOINT, DATASET, IDX_FILE, RUN, expect
     from nnctl.io.records import dumps
 
-    expect(target, (RUN, CHECKPOINT), "evaluate")
-    if data_dir is not None:
-        expect(data_dir, (DATASET,), "evaluate")
-    for idx_file in (images, labels):
-        if idx_file is not None:
-            expect(idx_file, (IDX_FILE,), "evaluate")
     result = evaluate_trained(target, split, data_dir=data_dir, images=images, labels=labels,
                               figure=figure, force=force)
     if as_json:
