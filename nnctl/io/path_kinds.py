@@ -109,11 +109,11 @@ def _file_kind(path: Path, head: bytes) -> str:
         if "\ufffd" in text:
             return OTHER_FILE
     keys = set(TOP_KEY.findall(text))
+    if keys & set(CONFIG_SECTIONS):  # a sweep file has them under base:, never at the top
+        return CONFIG
     if keys & set(SWEEP_KEYS):
         return SWEEP_FILE
-    if keys & set(CONFIG_SECTIONS) or path.suffix.lower() in (".yaml", ".yml"):
-        return CONFIG
-    return OTHER_FILE
+    return CONFIG if path.suffix.lower() in (".yaml", ".yml") else OTHER_FILE
 
 
 # --------------------------------------------------------------------------- the hint

@@ -145,7 +145,8 @@ def test_billion_laughs_in_bounded_memory(tmp_path):
 
 
 BAD_FILES = {
-    "png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["not a UTF-8 text file", "0x89"]),
+    "png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["is an image, not a YAML config"]),
+    "binary": (b"\x89\x00\xff\xfe" * 8, ["not a UTF-8 text file", "0x89"]),
     "utf-16": ("model: {}\n".encode("utf-16"), ["not a UTF-8 text file"]),
     "nul-bytes": (b"model: {}\n\x00\x01\x02", ["character #x0", "not allowed"]),
     "too-large": (b"# a comment\n" * 6000, ["72,000 bytes", "65,536"]),
