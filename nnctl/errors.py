@@ -36,6 +36,13 @@ class ConfigError(NnctlError):
     exit_code = 2
 
 
+class OptionError(NnctlError):
+    """An option's value is not one nnctl accepts, such as a figure name of an unknown format
+    (exit status 2, like Click's usage errors)."""
+
+    exit_code = 2
+
+
 class DataError(NnctlError):
     """A data file is missing or malformed (exit status 1)."""
 
