@@ -103,8 +103,8 @@ def learning_curves(run_dirs: list[Path], out: Path, force: bool = False,
     labels = labels or legend_labels(run_dirs)
     plt = pyplot()
     figure = curves_figure(plt, runs, labels, [loss_kind(d) for d in run_dirs])
-    names = ", ".join(run_names(run_dirs))
-    return save_figure(figure, plt, out, title=f"Learning curves of {names}")
+    figure.set_label(f"Learning curves of {', '.join(run_names(run_dirs))}")  # its files' title
+    return save_figure(figure, plt, out)
 
 
 def runs_to_plot(paths: list[Path]) -> list[Path]:
@@ -214,13 +214,7 @@ def evaluation_figure(result: dict, images: np.ndarray, out: Path, worst: int = 
     """Draw `evaluation_plot` into `out` (a path already checked by `check_output_file`), in the
     format its name says."""
     plt = pyplot()
-    figure = evaluation_plot(plt, result, images, worst, name)
-    return save_figure(figure, plt, out, title=_evaluation_title(result, name))
-
-
-def _evaluation_title(result: dict, name: str | None) -> str:
-    of = f" of {name}" if name else ""
-    return f"Evaluation{of} on the {result['split']} split"
+    return save_figure(evaluation_plot(plt, result, images, worst, name), plt, out)
 
 
 def evaluation_plot(plt, result: dict, images: np.ndarray, worst: int = 24,
@@ -233,8 +227,9 @@ def evaluation_plot(plt, result: dict, images: np.ndarray, worst: int = 24,
     columns = 6
     rows = max(1, -(-len(wrong) // columns))
     figure = plt.figure(figsize=(15, max(6.2, 1.75 * rows + 1.3)), layout="constrained")
-    figure.suptitle(_evaluation_title(result, name).replace("$", r"\$"), fontsize=14,
-                    fontweight="bold")
+    title = f"Evaluation{f' of {name}' if name else ''} on the {result['split']} split"
+    figure.set_label(title)  # the title of its SVG and PDF files
+    figure.suptitle(title.replace("$", r"\$"), fontsize=14, fontweight="bold")
     left, right = figure.subfigures(1, 2, width_ratios=[1, 1.15])
     _confusion_panel(left.add_subplot(), np.array(result["confusion_matrix"]), result)
     right.suptitle(f"The {len(wrong)} worst mistakes, lowest output for the true digit first",
@@ -290,7 +285,8 @@ def _output(value: float) -> str:
 
 def save_figure(figure, plt, out: Path, title: str | None = None) -> Path:
     """Draw `figure` into `out` (atomically), in the format its name says (see
-    nnctl.figures.saving.write_figure: PNG, SVG, PDF...), and close it."""
+    nnctl.figures.saving.write_figure: PNG, SVG, PDF...), titled `title` (default: the
+    figure's label), and close it."""
     try:
         return write_figure(figure, out, title)
     finally:

@@ -56,10 +56,12 @@ def check_figure_file(path: str | Path, force: bool = False,
 
 def write_figure(figure, path: Path, title: str | None = None) -> Path:
     """A matplotlib Figure into `path`, in the format its name says (PNG at DPI dots per inch;
-    SVG with its text as text, PDF with TrueType text; `title` in their metadata).
+    SVG with its text as text, PDF with TrueType text; `title`, by default the figure's label,
+    in their metadata).
     matplotlib's warnings (a glyph missing from the font for a control character in a run's name,
     numpy's overflow placing the ticks of an axis that reaches 1e308) are not the user's."""
     form = figure_format(path)
+    title = title or figure.get_label()
     make_directory(path.parent)
     import matplotlib
 

@@ -12,6 +12,7 @@ import functools
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -333,15 +334,18 @@ def epoch_caption(epoch: int, W: np.ndarray, separator: str = "\n", last: int | 
 
 def evolution_pictures(run_dir: Path, network: Network, image_shape: tuple[int, ...],
                        units: int = EVOLUTION_UNITS, zoom: int = EVOLUTION_ZOOM,
+                       snapshots: list[tuple[int, np.ndarray]] | None = None,
                        ) -> dict[str, tuple[Image.Image, dict]]:
     """The change of the weights during training: a montage (a row per epoch) and an animated GIF,
     with their save options; none when the run has no epoch checkpoints. Each unit (column) is
-    drawn on one scale over all epochs, so that the growth of its weights shows."""
-    epochs = epoch_checkpoints(run_dir)
-    if not epochs:
+    drawn on one scale over all epochs, so that the growth of its weights shows. `snapshots`:
+    the run's weights by epoch already read (`epoch_weights`), else they are read here."""
+    if snapshots is None:
+        epochs = epoch_checkpoints(run_dir)
+        check_size(2 * len(epochs) * min(units, network.sizes[1]), image_shape, zoom, run_dir)
+        snapshots = epoch_weights(epochs, network, image_shape, units)
+    if not snapshots:
         return {}
-    check_size(2 * len(epochs) * min(units, network.sizes[1]), image_shape, zoom, run_dir)
-    snapshots = epoch_weights(epochs, network, image_shape, units)
     limits = np.abs(np.stack([W for _, W in snapshots])).max(axis=(0, 2))
     header = [text_block(f"{name}\n{scale_text(limit)}")
               for name, limit in zip(unit_names(network, len(limits)), limits)]
@@ -447,21 +451,26 @@ def inspect_weights(target: str | Path, out_dir: str | Path, units: int = 100, z
     folder>`. Figures are written as `fmt` (png, svg, pdf...; the animation stays a GIF) and
     titled with the run's name.
 
-    `fmt` is checked first; then every checkpoint is read and every output file checked (see
-    `check_output_file`: none may exist without `force`) before the first one is written; a
-    run's pictures are drawn and written before the next run's are drawn.
+    `fmt` is checked first; then every checkpoint is read, and then every output file checked
+    (see `check_output_file`: none may exist without `force`), before the first one is written;
+    a run's pictures are drawn and written before the next run's are drawn.
     """
     suffix = f".{fmt.lower()}"
     figure_format(f"weights{suffix}")
-    plans = [_plan(source, directory, units, zoom, force, suffix)
-             for source, directory in weight_targets(Path(target), Path(out_dir))]
+    sources = [(_weights_of(source, units, zoom), directory)
+               for source, directory in weight_targets(Path(target), Path(out_dir))]
+    outs = [{name: check_output_file(directory / _file_name(name, suffix), force)
+             for name in picture_names(weights.network, units, bool(weights.epochs))}
+            for weights, directory in sources]
     written = []
-    for source, network, image_shape, outs in plans:
+    for (weights, _), files in zip(sources, outs):
         pictures = {name: (picture, {}) for name, picture in weight_pictures(
-            network, image_shape, units, zoom, checkpoint_name(source)).items()}
-        if source.is_dir():
-            pictures.update(evolution_pictures(source, network, image_shape))
-        written += [save_image(picture, outs[name], **options)
+            weights.network, weights.image_shape, units, zoom,
+            checkpoint_name(weights.source)).items()}
+        if weights.epochs:
+            pictures.update(evolution_pictures(weights.source, weights.network,
+                                               weights.image_shape, snapshots=weights.epochs))
+        written += [save_image(picture, files[name], **options)
                     for name, (picture, options) in pictures.items()]
     return written
 
@@ -478,10 +487,19 @@ def weight_targets(target: Path, out_dir: Path) -> list[tuple[Path, Path]]:
     return [(run, out_dir / run.relative_to(target)) for run in runs]
 
 
-def _plan(source: Path, out_dir: Path, units: int, zoom: int, force: bool,
-          suffix: str) -> tuple[Path, Network, tuple[int, ...], dict[str, Path]]:
-    """What `inspect_weights` draws of `source`: its network, image shape and output files
-    (by their PNG names), all checked; nothing drawn yet."""
+@dataclass
+class Weights:
+    """What `inspect_weights` draws of one checkpoint or run: read and checked, not drawn."""
+
+    source: Path  # the checkpoint or run directory given
+    network: Network
+    image_shape: tuple[int, ...]
+    epochs: list[tuple[int, np.ndarray]]  # a run's first-layer weights by epoch (`epoch_weights`)
+
+
+def _weights_of(source: Path, units: int, zoom: int) -> Weights:
+    """The network of `source` and, for a run, its weights epoch by epoch; their pictures'
+    sizes checked (`check_size`)."""
     path = resolve_checkpoint(source)
     network, meta = load_checkpoint(path)
     image_shape = tuple(meta["image_shape"])
@@ -490,8 +508,10 @@ def _plan(source: Path, out_dir: Path, units: int, zoom: int, force: bool,
     if epochs:
         check_size(2 * len(epochs) * min(EVOLUTION_UNITS, network.sizes[1]), image_shape,
                    EVOLUTION_ZOOM, source)
-    outs = {}
-    for name in picture_names(network, units, bool(epochs)):
-        out = out_dir / (name if name.endswith(".gif") else Path(name).stem + suffix)
-        outs[name] = check_output_file(out, force)
-    return source, network, image_shape, outs
+    snapshots = epoch_weights(epochs, network, image_shape, EVOLUTION_UNITS)
+    return Weights(source, network, image_shape, snapshots)
+
+
+def _file_name(name: str, suffix: str) -> str:
+    """A picture's PNG name in the format of `suffix` (the animation stays a GIF)."""
+    return name if name.endswith(".gif") else Path(name).stem + suffix
