@@ -19,8 +19,9 @@ def run_names(paths: list[Path]) -> list[str]:
     names = [Path(os.path.abspath(path)).name for path in paths]
     if len(set(names)) < len(names):
         absolute = [os.path.abspath(path) for path in paths]
-        common = os.path.dirname(os.path.commonpath(absolute))
-        names = [os.path.relpath(path, common) for path in absolute]
+        common = os.path.commonpath(absolute)
+        names = [os.path.relpath(path, common) if path != common else name
+                 for path, name in zip(absolute, names)]
     return [shown(name) for name in names]
 
 
