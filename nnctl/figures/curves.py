@@ -117,7 +117,8 @@ def runs_to_plot(paths: list[Path]) -> list[Path]:
             continue
         below = find_runs([path])
         if not below:
-            raise RunDirError(f"{path}: not a run directory, and no run directory below it")
+            raise RunDirError(f"{path}: not a run directory (no metrics.jsonl), and no run "
+                              "directory below it")
         found.extend(below)
     return found
 

@@ -84,7 +84,7 @@ def test_data_info_figure_names_its_data_and_its_text_can_be_read(tmp_path):
     # the first tile: the first row where a tile's width of pixels from PAD on are all black
     top = int(np.flatnonzero((grey[:, PAD : PAD + tile] < 10).all(axis=1))[0])
     label = grey[top - LABEL_HEIGHT : top, PAD : PAD + tile]  # "0", above the first tile
-    assert ink_height(label) >= 10  # pixels: a digit at 14 px (Pillow's default font: 7)
+    assert ink_height(label) >= 10  # pixels: a digit at 14 px (Pillow's default font: 8)
     title = grey[:top - LABEL_HEIGHT - PAD]
     assert ink_height(title) >= 13
     svg = info_figure(BUNDLED_DIR, tmp_path / "mnist.svg", per_class=3, zoom=1)
