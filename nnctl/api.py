@@ -224,7 +224,8 @@ class Model:
             data_dir: Evaluate on this directory of IDX files instead.
             images: An IDX images file (with `labels`) instead.
             labels: An IDX labels file (with `images`).
-            figure: Also draw the confusion matrix and the worst examples in this PNG.
+            figure: Also draw the confusion matrix and the worst examples in this file, in the
+                format its name says (.png, .svg, .pdf...).
             force: Replace `figure` if it exists.
         """
         return evaluate_trained(self.path, self.network, self.metadata, self.config, split,

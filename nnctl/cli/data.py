@@ -23,7 +23,9 @@ def data() -> None:
 
 @data.command("info")
 @click.argument("directory")
-@click.option("--figure", metavar="FILE.png", help="Also draw sample and mean images (PNG).")
+@click.option("--figure", metavar="FILE",
+              help="Also draw sample and mean images, in the format the name says: .png, .svg, "
+                   ".pdf (or .jpg, .gif, .bmp, .tif, .webp).")
 @click.option("--force", is_flag=True, help="Replace the --figure file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
 def data_info(directory: str, figure: str | None, force: bool, as_json: bool) -> None:
@@ -34,11 +36,14 @@ def data_info(directory: str, figure: str | None, force: bool, as_json: bool) ->
       nnctl data info data/mnist --figure figures/mnist.png
     """
     from nnctl.cli.text import dataset_tables, print_tables
+    from nnctl.figures.saving import figure_format
     from nnctl.io.datasets import info
     from nnctl.io.path_kinds import DATASET, expect
     from nnctl.io.records import dumps
 
     expect(directory, (DATASET,), "data")
+    if figure:
+        figure_format(figure)  # before the data is read
     result = info(directory)
     if figure:
         from nnctl.figures.dataset import info_figure  # Pillow only when a figure is asked for
@@ -163,7 +168,9 @@ def data_import_csv(train_csv: str, to: str, test_csv: str | None, shape: str | 
 
 @data.command("augment-preview")
 @click.argument("config_path", metavar="CONFIG", type=click.Path())
-@click.option("--out", required=True, metavar="FILE.png", help="The PNG to write.")
+@click.option("--out", required=True, metavar="FILE",
+              help="The figure to write, in the format its name says: .png, .svg, .pdf (or "
+                   ".jpg, .gif, .bmp, .tif, .webp).")
 @click.option("--examples", type=click.IntRange(1, 100), default=8, show_default=True,
               help="Training digits to show (rows), one of each class in turn.")
 @click.option("--variants", type=click.IntRange(1, 30), default=6, show_default=True,

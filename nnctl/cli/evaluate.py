@@ -14,7 +14,8 @@ import click
 @click.option("--labels", help="An IDX labels file (with --images).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
 @click.option("--figure",
-              help="Also draw the confusion matrix and the worst misclassified images (PNG).")
+              help="Also draw the confusion matrix and the worst misclassified images, in the "
+                   "format the name says: .png, .svg, .pdf (or .jpg, .gif, .bmp, .tif, .webp).")
 @click.option("--force", is_flag=True, help="Replace the --figure file if it exists.")
 def evaluate(target: str, split: str, data_dir: str | None, images: str | None,
              labels: str | None, as_json: bool, figure: str | None, force: bool) -> None:
@@ -26,6 +27,7 @@ def evaluate(target: str, split: str, data_dir: str | None, images: str | None,
     Example:
       nnctl evaluate runs/default --json
       nnctl evaluate runs/default --figure figures/confusion.png
+      nnctl evaluate runs/default --figure figures/confusion.pdf
     """
     from nnctl.api import evaluate as evaluate_trained
     from nnctl.cli.text import evaluation_tables, print_tables

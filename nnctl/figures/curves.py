@@ -6,16 +6,16 @@ from __future__ import annotations
 import math
 import os
 import textwrap
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from nnctl.errors import NnctlError, RunDirError
+from nnctl.figures.names import legend_labels, run_names
+from nnctl.figures.saving import figure_format, write_figure
 from nnctl.io import run_dir as rundir
-from nnctl.io.atomic import atomic_file, make_directory
 from nnctl.io.outputs import check_output_file
-from nnctl.terminal import shown
+from nnctl.io.run_info import find_runs
 
 # metrics.jsonl is read whole: 64 MiB is some 200,000 epochs.
 PLOTTED = ("epoch", "train_loss", "train_accuracy")
@@ -89,16 +89,38 @@ def loss_kind(run_dir: Path) -> str:
 def learning_curves(run_dirs: list[Path], out: Path, force: bool = False,
                     labels: list[str] | None = None) -> Path:
     """Train (solid) and validation (dashed) accuracy and loss per epoch, one colour per run,
-    named in the legend by `labels` (default: the runs' directory names).
+    named in the legend by `labels` (default: `legend_labels`: the runs' names, with the keys
+    that differ when short). A folder that is not a run stands for the runs below it
+    (`runs_to_plot`). `out` is written in the format its name says (PNG, SVG, PDF...).
 
-    `out` is checked by `check_output_file` (never a run's own file; an existing file only with
-    `force`) before anything is drawn, and it is never one of the metrics files read."""
+    `out`'s format is checked before anything is read; `out` itself by `check_output_file` (never
+    a run's own file; an existing file only with `force`) before anything is drawn, and it is
+    never one of the metrics files read."""
+    figure_format(out)
+    run_dirs = runs_to_plot([Path(d) for d in run_dirs])
     runs = [(run_dir, read_metrics(run_dir)) for run_dir in run_dirs]
     out = check_output_file(out, force, inputs=[d / "metrics.jsonl" for d in run_dirs])
+    labels = labels or legend_labels(run_dirs)
     plt = pyplot()
-    figure = curves_figure(plt, runs, labels or [shown(d.name) for d in run_dirs],
-                           [loss_kind(d) for d in run_dirs])
+    figure = curves_figure(plt, runs, labels, [loss_kind(d) for d in run_dirs])
+    figure.set_label(f"Learning curves of {', '.join(run_names(run_dirs))}")  # its files' title
     return save_figure(figure, plt, out)
+
+
+def runs_to_plot(paths: list[Path]) -> list[Path]:
+    """The runs `paths` name: each run (or directory with a metrics.jsonl) as given, a folder of
+    runs as the run directories below it (as `nnctl runs` finds them)."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir() or os.path.lexists(path / "metrics.jsonl") or rundir.is_run(path):
+            found.append(path)
+            continue
+        below = find_runs([path])
+        if not below:
+            raise RunDirError(f"{path}: not a run directory (no metrics.jsonl), and no run "
+                              "directory below it")
+        found.extend(below)
+    return found
 
 
 def curves_figure(plt, runs: list[tuple[Path, list[dict]]], labels: list[str],
@@ -188,20 +210,27 @@ def _legend_entries(labels: list[str], validation: bool) -> tuple[list, list[str
     return handles, names, max(1, min(len(names), LEGEND_CHARACTERS // width))
 
 
-def evaluation_figure(result: dict, images: np.ndarray, out: Path, worst: int = 24) -> Path:
-    """Draw `evaluation_plot` into `out` (a path already checked by `check_output_file`)."""
+def evaluation_figure(result: dict, images: np.ndarray, out: Path, worst: int = 24,
+                      name: str | None = None) -> Path:
+    """Draw `evaluation_plot` into `out` (a path already checked by `check_output_file`), in the
+    format its name says."""
     plt = pyplot()
-    return save_figure(evaluation_plot(plt, result, images, worst), plt, out)
+    return save_figure(evaluation_plot(plt, result, images, worst, name), plt, out)
 
 
-def evaluation_plot(plt, result: dict, images: np.ndarray, worst: int = 24):
-    """The evaluation Figure: the confusion matrix, and the `worst` misclassified images (lowest
-    output for the true class first), each captioned with its index, the predicted and the true
-    digit, and the network's output for both; a subtitle says how to read the captions."""
+def evaluation_plot(plt, result: dict, images: np.ndarray, worst: int = 24,
+                    name: str | None = None):
+    """The evaluation Figure, titled with the network's `name` (a run's, a checkpoint's) and
+    the split: the confusion matrix, and the `worst` misclassified images (lowest output for
+    the true class first), each captioned with its index, the predicted and the true digit, and
+    the network's output for both; a subtitle says how to read the captions."""
     wrong = result["worst"][:worst]
     columns = 6
     rows = max(1, -(-len(wrong) // columns))
     figure = plt.figure(figsize=(15, max(6.2, 1.75 * rows + 1.3)), layout="constrained")
+    title = f"Evaluation{f' of {name}' if name else ''} on the {result['split']} split"
+    figure.set_label(title)  # the title of its SVG and PDF files
+    figure.suptitle(title.replace("$", r"\$"), fontsize=14, fontweight="bold")
     left, right = figure.subfigures(1, 2, width_ratios=[1, 1.15])
     _confusion_panel(left.add_subplot(), np.array(result["confusion_matrix"]), result)
     right.suptitle(f"The {len(wrong)} worst mistakes, lowest output for the true digit first",
@@ -255,15 +284,11 @@ def _output(value: float) -> str:
     return f"{value:.2f}" if abs(value) < 10 else f"{value:.3g}"
 
 
-def save_figure(figure, plt, out: Path) -> Path:
-    """Draw `figure` into the PNG `out` (atomically) and close it. matplotlib's warnings (a glyph
-    missing from the font for a control character in a run's name, numpy's overflow while
-    placing the ticks of an axis that reaches 1e308) are not the user's: they never show."""
+def save_figure(figure, plt, out: Path, title: str | None = None) -> Path:
+    """Draw `figure` into `out` (atomically), in the format its name says (see
+    nnctl.figures.saving.write_figure: PNG, SVG, PDF...), titled `title` (default: the
+    figure's label), and close it."""
     try:
-        make_directory(out.parent)
-        with warnings.catch_warnings(), np.errstate(all="ignore"), atomic_file(out) as f:
-            warnings.simplefilter("ignore")
-            figure.savefig(f, format="png", dpi=110)
+        return write_figure(figure, out, title)
     finally:
         plt.close(figure)
-    return out

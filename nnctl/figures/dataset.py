@@ -10,22 +10,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nnctl.errors import DataError, RunDirError
+from nnctl.errors import DataError
+from nnctl.figures.saving import check_figure_file
 from nnctl.figures.weights import LABEL_HEIGHT, PAD, grid, save_image
 from nnctl.io.datasets.layout import SPLITS, check_directory
 from nnctl.io.examples import standard_paths
 from nnctl.io.idx import read_examples
-from nnctl.io.outputs import check_output_file
+from nnctl.terminal import shown
 
-# the formats a figure may be written in (by its name's suffix): those Pillow writes RGB in
-FIGURE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 MAX_FIGURE_PIXELS = 50_000_000  # about 150 MB as RGB
 
 
 def info_figure(directory: str | Path, out_png: str | Path, *, split: str = "train",
                 per_class: int = 10, zoom: int = 3, class_names: Sequence[str] | None = None,
                 transpose: bool = False, overwrite: bool = False) -> Path:
-    """A PNG (Pillow only): per class, a row of `per_class` sample images and the class mean.
+    """A figure (Pillow only; PNG, SVG, PDF... as `out_png`'s name says): per class, a row of
+    `per_class` sample images and the class mean.
 
     The samples are the first examples of each label in the split's files, drawn on the split's
     grey scale (pixel min black, max white, as stored: MNIST digits are light on dark); the mean
@@ -35,10 +35,11 @@ def info_figure(directory: str | Path, out_png: str | Path, *, split: str = "tra
     if given); the grid is images.grid's, as for weights. EMNIST images are
     stored transposed relative to MNIST: pass `transpose=True` to draw them upright.
     Written atomically; returns the path. An existing `out_png` is refused unless `overwrite`
-    (outputs.check_output_file), before anything is read; so is a name whose suffix is not an
-    image format (.png, .jpg, .gif, .bmp, .tif, .webp).
+    (outputs.check_output_file), before anything is read; so is a name whose suffix is not a
+    figure format (nnctl.figures.saving.FORMATS: an OptionError). The title names the
+    directory and the split.
     """
-    out_png = _figure_path(out_png, overwrite)
+    out_png = check_figure_file(out_png, overwrite)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
     if per_class < 1 or zoom < 1:
@@ -75,7 +76,8 @@ def info_figure(directory: str | Path, out_png: str | Path, *, split: str = "tra
         else:
             tiles.append(blank)
         captions.append("mean")
-    title = f"{split}: first {per_class} of each label, and the class mean"
+    name = shown(Path(directory).resolve().name)
+    title = f"{name}, {split} split: the first {per_class} of each label, and the class mean"
     return save_image(grid(tiles, captions, columns=per_class + 1, title=title), out_png)
 
 
@@ -115,14 +117,3 @@ def _zoom_that_fits(path: Path, classes: int, per_class: int, rows: int, cols: i
             return fits
     raise DataError(f"{path}: {classes} classes of {rows}x{cols} images make a figure of more "
                     f"than {MAX_FIGURE_PIXELS:,} pixels; too large to draw")
-
-
-def _figure_path(path: str | Path, overwrite: bool) -> Path:
-    """`path` checked as a new figure: an image format by its suffix, no existing file (unless
-    `overwrite`), never a file of a run directory; its directory is created."""
-    path = Path(path)
-    Image.init()
-    if Image.registered_extensions().get(path.suffix.lower()) not in FIGURE_FORMATS:
-        raise RunDirError(f"{path}: not an image file name (expected .png, .jpg, .gif, .bmp, "
-                          f".tif or .webp)")
-    return check_output_file(path, overwrite)

@@ -12,6 +12,7 @@ from nnctl.figures.weights import (
     stack,
     table,
     text_block,
+    titled,
     with_margin,
 )
 
@@ -34,5 +35,6 @@ def preview_figure(originals: np.ndarray, distorted: np.ndarray, names: list[str
             for name, image, variants in zip(names, originals, distorted)]
     note = ("Each row: a training digit, then random distortions of it (bilinear resampling, "
             "black outside the image).")
-    return with_margin(stack([text_block(title, TITLE_SIZE), text_block(note, SMALL_SIZE, GREY),
-                              table([header, *rows])]))
+    return titled(with_margin(stack([text_block(title, TITLE_SIZE),
+                                     text_block(note, SMALL_SIZE, GREY),
+                                     table([header, *rows])])), title)

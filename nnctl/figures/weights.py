@@ -12,6 +12,7 @@ import functools
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from nnctl.core.network import Network
 from nnctl.errors import CheckpointError
-from nnctl.io.atomic import atomic_file
+from nnctl.figures.names import checkpoint_name
+from nnctl.figures.saving import figure_format, write_picture
 from nnctl.io.checkpoint import load_checkpoint, load_snapshot, resolve_checkpoint
 from nnctl.io.outputs import check_output_file
+from nnctl.io.run_dir import is_run
+from nnctl.io.run_info import find_runs
 from nnctl.terminal import shown
 
 BLUE = np.array([33, 102, 172], dtype=np.float64)  # ColorBrewer RdBu ends
@@ -30,7 +34,7 @@ WHITE = np.array([255, 255, 255], dtype=np.float64)
 GREY = (90, 90, 90)
 FRAME = (200, 200, 200)
 BLUE_TEXT, RED_TEXT = tuple(int(c) for c in BLUE), tuple(int(c) for c in RED)
-LABEL_HEIGHT = 14  # the label line of `grid`
+LABEL_HEIGHT = 19  # the label line of `grid`
 PAD = 4
 GAP = 8  # between the parts of a figure
 TITLE_SIZE, TEXT_SIZE, SMALL_SIZE = 17, 14, 12  # font sizes in pixels
@@ -41,6 +45,7 @@ SHEET_SIDE = 112  # pixels of each picture on predict's contact sheet
 MAX_SHEET_ROWS = 100
 MAX_DRAWN_PIXELS = 50_000_000  # one picture, RGB: 150 MB
 MAX_EPOCHS_SHOWN = 50  # rows of the montage, frames of the GIF
+EVOLUTION_UNITS, EVOLUTION_ZOOM = 10, 3  # columns of the montage and their pixels per weight
 # checkpoints/epoch-NNN.npz (training.keep: all) or layer1-NNN.npy (training.keep: best-last)
 EPOCH_FILE = re.compile(r"(?:epoch-(\d+)\.npz|layer1-(\d+)\.npy)")
 PER_TILE = "each tile on its own scale, ±max|w| of the tile (printed under it)"
@@ -48,12 +53,16 @@ ONE_TILE = "drawn on the scale ±max|w| of its weights (printed under it)"
 PER_COLUMN = "each column on one scale for all epochs, ±max|w| of the unit (printed under its name)"
 
 
-def save_image(picture: Image.Image, path: Path, **options) -> Path:
-    """Write a picture atomically, in the format its name says (.png, .gif...)."""
-    form = Image.registered_extensions()[path.suffix.lower()]
-    with atomic_file(path) as f:
-        picture.save(f, format=form, **options)
-    return path
+def save_image(picture: Image.Image, path: Path, title: str | None = None, **options) -> Path:
+    """Write a picture atomically, in the format its name says (.png, .svg, .pdf, .gif...; see
+    nnctl.figures.saving.write_picture), titled `title` (default: its info["title"])."""
+    return write_picture(picture, path, title, **options)
+
+
+def titled(picture: Image.Image, title: str) -> Image.Image:
+    """`picture`, carrying `title` for the files that keep one (SVG, PDF)."""
+    picture.info["title"] = title
+    return picture
 
 
 # --------------------------------------------------------------------------- drawing blocks
@@ -125,23 +134,25 @@ def number(value: float) -> str:
 
 def grid(tiles: list[Image.Image], labels: list[str], columns: int,
          title: str | None = None) -> Image.Image:
-    """Tiles in rows of `columns`, each with its label above; an optional title on top
-    (Pillow's small font; `nnctl data info --figure`'s layout)."""
+    """Tiles in rows of `columns`, each with its label above (TEXT_SIZE pixels; a label may
+    run over the empty labels to its right); an optional title on top, in TITLE_SIZE pixels
+    (`nnctl data info --figure`'s layout)."""
     w, h = tiles[0].size
     rows = -(-len(tiles) // columns)
-    top = LABEL_HEIGHT + PAD if title else 0
+    heading = text_block(title, TITLE_SIZE) if title else None
+    top = heading.height + PAD if heading else 0
     cell_w, cell_h = w + PAD, h + LABEL_HEIGHT + PAD
-    canvas = Image.new("RGB", (columns * cell_w + PAD, top + rows * cell_h + PAD), "white")
+    width = max(columns * cell_w + PAD, heading.width + 2 * PAD if heading else 0)
+    canvas = Image.new("RGB", (width, top + rows * cell_h + PAD), "white")
     draw = ImageDraw.Draw(canvas)
-    small = ImageFont.load_default()
-    if title:
-        draw.text((PAD, PAD), title, fill="black", font=small)
+    if heading:
+        canvas.paste(heading, (PAD, PAD))
     for i, (picture, label) in enumerate(zip(tiles, labels)):
         x = PAD + (i % columns) * cell_w
         y = top + PAD + (i // columns) * cell_h
-        draw.text((x, y), label, fill="black", font=small)
+        draw.text((x, y), label, fill="black", font=font(TEXT_SIZE))
         canvas.paste(picture, (x, y + LABEL_HEIGHT))
-    return canvas
+    return titled(canvas, title) if title else canvas
 
 
 # --------------------------------------------------------------------------- weights
@@ -223,7 +234,7 @@ def tiles_figure(W: np.ndarray, names: list[str], image_shape: tuple[int, ...], 
     cells = [tile_cell(w, name, image_shape, zoom) for w, name in zip(W, names)]
     rows = [cells[i : i + columns] for i in range(0, len(cells), columns)]
     legend = colour_bar(PER_TILE if len(cells) > 1 else ONE_TILE)
-    return with_margin(stack([text_block(title, TITLE_SIZE), legend, table(rows)]))
+    return titled(with_margin(stack([text_block(title, TITLE_SIZE), legend, table(rows)])), title)
 
 
 def shape_text(image_shape: tuple[int, ...]) -> str:
@@ -242,23 +253,37 @@ def check_size(tiles: int, image_shape: tuple[int, ...], zoom: int, path: Path) 
 
 
 def weight_pictures(network: Network, image_shape: tuple[int, ...], units: int = 100,
-                    zoom: int = 4) -> dict[str, Image.Image]:
-    """Single layer: templates.png and template-<k>.png; multi-layer: hidden-units.png."""
+                    zoom: int = 4, name: str | None = None) -> dict[str, Image.Image]:
+    """Single layer: templates.png and template-<k>.png; multi-layer: hidden-units.png; titled
+    with the network's `name` (a run's, a checkpoint's) when given."""
     W = first_weights(network, units)
     names = unit_names(network, len(W))
     shape = shape_text(image_shape)
+    of = f" of {name}" if name else ""
     if len(network.weights) > 1:
-        title = (f"First-layer filters: the input weights of hidden units 0–{len(W) - 1} "
+        title = (f"First-layer filters{of}: the input weights of hidden units 0–{len(W) - 1} "
                  f"(of {network.sizes[1]}), each drawn as a {shape} image")
         columns = min(len(W), FILTER_COLUMNS)
         return {"hidden-units.png": tiles_figure(W, names, image_shape, zoom, title, columns)}
-    title = f"Templates: the weights of the output unit of each digit, drawn as a {shape} image"
+    title = (f"Templates{of}: the weights of the output unit of each digit, drawn as a {shape} "
+             "image")
     columns = min(len(W), TEMPLATE_COLUMNS)
     pictures = {"templates.png": tiles_figure(W, names, image_shape, zoom, title, columns)}
-    for k, name in enumerate(names):
-        pictures[f"template-{k}.png"] = tiles_figure(W[k : k + 1], [name], image_shape,
-                                                     2 * zoom, f"Template of {name}", 1)
+    for k, unit in enumerate(names):
+        pictures[f"template-{k}.png"] = tiles_figure(W[k : k + 1], [unit], image_shape, 2 * zoom,
+                                                     f"Template of {unit}{of}", 1)
     return pictures
+
+
+def picture_names(network: Network, units: int, epochs: bool) -> list[str]:
+    """The names of the files `weight_pictures` (and, with `epochs`, `evolution_pictures`) draw
+    for `network`, in PNG."""
+    if len(network.weights) > 1:
+        names = ["hidden-units.png"]
+    else:
+        names = ["templates.png", *(f"template-{k}.png" for k in range(min(units,
+                                                                           network.sizes[1])))]
+    return names + (["weights-by-epoch.png", "weights-by-epoch.gif"] if epochs else [])
 
 
 # --------------------------------------------------------------------------- weights by epoch
@@ -308,15 +333,19 @@ def epoch_caption(epoch: int, W: np.ndarray, separator: str = "\n", last: int | 
 
 
 def evolution_pictures(run_dir: Path, network: Network, image_shape: tuple[int, ...],
-                       units: int = 10, zoom: int = 3) -> dict[str, tuple[Image.Image, dict]]:
+                       units: int = EVOLUTION_UNITS, zoom: int = EVOLUTION_ZOOM,
+                       snapshots: list[tuple[int, np.ndarray]] | None = None,
+                       ) -> dict[str, tuple[Image.Image, dict]]:
     """The change of the weights during training: a montage (a row per epoch) and an animated GIF,
     with their save options; none when the run has no epoch checkpoints. Each unit (column) is
-    drawn on one scale over all epochs, so that the growth of its weights shows."""
-    epochs = epoch_checkpoints(run_dir)
-    if not epochs:
+    drawn on one scale over all epochs, so that the growth of its weights shows. `snapshots`:
+    the run's weights by epoch already read (`epoch_weights`), else they are read here."""
+    if snapshots is None:
+        epochs = epoch_checkpoints(run_dir)
+        check_size(2 * len(epochs) * min(units, network.sizes[1]), image_shape, zoom, run_dir)
+        snapshots = epoch_weights(epochs, network, image_shape, units)
+    if not snapshots:
         return {}
-    check_size(2 * len(epochs) * min(units, network.sizes[1]), image_shape, zoom, run_dir)
-    snapshots = epoch_weights(epochs, network, image_shape, units)
     limits = np.abs(np.stack([W for _, W in snapshots])).max(axis=(0, 2))
     header = [text_block(f"{name}\n{scale_text(limit)}")
               for name, limit in zip(unit_names(network, len(limits)), limits)]
@@ -328,7 +357,8 @@ def evolution_pictures(run_dir: Path, network: Network, image_shape: tuple[int, 
     table_rows += [[text_block(epoch_caption(epoch, W)), *row]
                    for (epoch, W), row in zip(snapshots, rows)]
     heading = text_block(f"{title} during training, one row per epoch", TITLE_SIZE)
-    montage = with_margin(stack([heading, colour_bar(PER_COLUMN), table(table_rows)]))
+    montage = titled(with_margin(stack([heading, colour_bar(PER_COLUMN), table(table_rows)])),
+                     f"{title} during training")
     frames = shared_palette(animation_frames(title, snapshots, header, rows))
     animation = {"save_all": True, "append_images": frames[1:], "duration": 600, "loop": 0}
     return {"weights-by-epoch.png": (montage, {}), "weights-by-epoch.gif": (frames[0], animation)}
@@ -402,9 +432,8 @@ def contact_sheet(entries: list[tuple[str, Image.Image, np.ndarray, str]],
         said = stack([text_block(first, 2 * TEXT_SIZE), text_block(rest, TEXT_SIZE, GREY)], gap=4)
         rows.append([text_block(shorten(name)), fit(given, SHEET_SIDE), network_view, said])
     shown = f" (the first {len(entries)} of {total})" if total and total > len(entries) else ""
-    title = text_block(f"What the network saw of each image, and what it predicted{shown}",
-                       TITLE_SIZE)
-    return with_margin(stack([title, table(rows, gap=12)]))
+    title = f"What the network saw of each image, and what it predicted{shown}"
+    return titled(with_margin(stack([text_block(title, TITLE_SIZE), table(rows, gap=12)])), title)
 
 
 def shorten(name: str, length: int = 32) -> str:
@@ -416,21 +445,73 @@ def shorten(name: str, length: int = 32) -> str:
 
 
 def inspect_weights(target: str | Path, out_dir: str | Path, units: int = 100, zoom: int = 4,
-                    force: bool = False) -> list[Path]:
-    """Draw a checkpoint's weights; for a run directory also their change epoch by epoch.
+                    force: bool = False, fmt: str = "png") -> list[Path]:
+    """Draw a checkpoint's weights; for a run directory also their change epoch by epoch; for a
+    folder of runs (as `nnctl runs` finds them), each run's into `out_dir/<its path in the
+    folder>`. Figures are written as `fmt` (png, svg, pdf...; the animation stays a GIF) and
+    titled with the run's name.
 
-    Everything is read and drawn, and every output file checked (see `check_output_file`: none
-    may exist without `force`), before the first one is written.
+    `fmt` is checked first; then every checkpoint is read, and then every output file checked
+    (see `check_output_file`: none may exist without `force`), before the first one is written;
+    a run's pictures are drawn and written before the next run's are drawn.
     """
-    out_dir = Path(out_dir)
-    path = resolve_checkpoint(target)
+    suffix = f".{fmt.lower()}"
+    figure_format(f"weights{suffix}")
+    sources = [(_weights_of(source, units, zoom), directory)
+               for source, directory in weight_targets(Path(target), Path(out_dir))]
+    outs = [{name: check_output_file(directory / _file_name(name, suffix), force)
+             for name in picture_names(weights.network, units, bool(weights.epochs))}
+            for weights, directory in sources]
+    written = []
+    for (weights, _), files in zip(sources, outs):
+        pictures = {name: (picture, {}) for name, picture in weight_pictures(
+            weights.network, weights.image_shape, units, zoom,
+            checkpoint_name(weights.source)).items()}
+        if weights.epochs:
+            pictures.update(evolution_pictures(weights.source, weights.network,
+                                               weights.image_shape, snapshots=weights.epochs))
+        written += [save_image(picture, files[name], **options)
+                    for name, (picture, options) in pictures.items()]
+    return written
+
+
+def weight_targets(target: Path, out_dir: Path) -> list[tuple[Path, Path]]:
+    """(checkpoint or run, output directory) pairs: `target` into `out_dir`, or, for a folder
+    that is not a run, each run below it into `out_dir/<its path below the folder>`."""
+    if not target.is_dir() or is_run(target) or (target / "checkpoints" / "best.npz").exists():
+        return [(target, out_dir)]
+    runs = find_runs([target])
+    if not runs:
+        raise CheckpointError(f"{target}: not a run directory (no checkpoints/best.npz), and no "
+                              "run directory below it")
+    return [(run, out_dir / run.relative_to(target)) for run in runs]
+
+
+@dataclass
+class Weights:
+    """What `inspect_weights` draws of one checkpoint or run: read and checked, not drawn."""
+
+    source: Path  # the checkpoint or run directory given
+    network: Network
+    image_shape: tuple[int, ...]
+    epochs: list[tuple[int, np.ndarray]]  # a run's first-layer weights by epoch (`epoch_weights`)
+
+
+def _weights_of(source: Path, units: int, zoom: int) -> Weights:
+    """The network of `source` and, for a run, its weights epoch by epoch; their pictures'
+    sizes checked (`check_size`)."""
+    path = resolve_checkpoint(source)
     network, meta = load_checkpoint(path)
     image_shape = tuple(meta["image_shape"])
     check_size(min(units, network.sizes[1]), image_shape, zoom, path)
-    pictures = {name: (picture, {})
-                for name, picture in weight_pictures(network, image_shape, units, zoom).items()}
-    if Path(target).is_dir():
-        pictures.update(evolution_pictures(Path(target), network, image_shape))
-    outs = [check_output_file(out_dir / name, force) for name in pictures]
-    return [save_image(picture, out, **options)
-            for out, (picture, options) in zip(outs, pictures.values())]
+    epochs = epoch_checkpoints(source) if source.is_dir() else []
+    if epochs:
+        check_size(2 * len(epochs) * min(EVOLUTION_UNITS, network.sizes[1]), image_shape,
+                   EVOLUTION_ZOOM, source)
+    snapshots = epoch_weights(epochs, network, image_shape, EVOLUTION_UNITS)
+    return Weights(source, network, image_shape, snapshots)
+
+
+def _file_name(name: str, suffix: str) -> str:
+    """A picture's PNG name in the format of `suffix` (the animation stays a GIF)."""
+    return name if name.endswith(".gif") else Path(name).stem + suffix

@@ -13,6 +13,8 @@ from nnctl.core.losses import loss_function
 from nnctl.core.network import Network
 from nnctl.core.rules import TARGETS
 from nnctl.errors import DataError
+from nnctl.figures.names import checkpoint_name
+from nnctl.figures.saving import check_figure_file, figure_format
 from nnctl.io.checkpoint import load_trained
 from nnctl.io.config import Config, DataConfig
 from nnctl.io.examples import (
@@ -24,7 +26,6 @@ from nnctl.io.examples import (
     recorded_preprocessing,
 )
 from nnctl.io.idx import read_examples
-from nnctl.io.outputs import check_output_file
 
 BATCH = 10_000  # rows per matrix product: bounds memory, keeps it batched
 WORST = 50  # misclassified examples listed in an evaluation
@@ -110,7 +111,9 @@ def evaluate_checkpoint(
     force: bool = False,
 ) -> dict:
     """Evaluate the network of `target` (a checkpoint, or a run directory's best.npz): see
-    `evaluate_trained`."""
+    `evaluate_trained`. The figure's format is checked before the checkpoint is read."""
+    if figure is not None:
+        figure_format(figure)
     return evaluate_trained(*load_trained(target), split, images, labels, data_dir, figure, force)
 
 
@@ -128,23 +131,26 @@ def evaluate_trained(
 ) -> dict:
     """Evaluate a trained network (as `load_trained` gives it: checkpoint path, network, metadata,
     config) on a split of its data, another data directory, or IDX files; with `figure`, also
-    draw the confusion matrix and the worst misclassified images there.
+    draw the confusion matrix and the worst misclassified images there, in the format its name
+    says (.png, .svg, .pdf...), titled with the run's (or checkpoint's) name.
 
-    The figure's path is checked first (see `check_output_file`; never one of the files read,
-    an existing file only with `force`), so that a refusal costs no evaluation."""
+    The figure's path is checked first (`check_figure_file`: its format, then as every output;
+    never one of the files read, an existing file only with `force`), so that a refusal costs
+    no evaluation."""
     if (images is None) != (labels is None):
         raise DataError("give both --images and --labels, or neither")
     if figure is not None:
         data = _data(config, data_dir)
         inputs = [Path(images), Path(labels)] if images is not None else _split_files(data, split)
-        figure = check_output_file(figure, force, inputs=[path, *inputs])
+        figure = check_figure_file(figure, force, inputs=[path, *inputs])
     dataset = evaluation_dataset(path, network, meta, config, split, images, labels, data_dir)
     result = evaluate(network, dataset, config.training.loss, config.training.rule)
     if figure is not None:
         from nnctl.figures.curves import evaluation_figure
 
         shape = dataset.image_shape if len(dataset.image_shape) == 2 else (1, -1)
-        evaluation_figure(result, dataset.x.reshape(len(dataset), *shape), figure)
+        evaluation_figure(result, dataset.x.reshape(len(dataset), *shape), figure,
+                          name=checkpoint_name(path))
     return {"checkpoint": str(path), "epoch": meta.get("epoch"), **result}
 
 

@@ -1,5 +1,5 @@
 """`nnctl data augment-preview`: training digits beside random distortions of them, as a
-config's data.augment says, drawn to a PNG."""
+config's data.augment says, drawn to a figure (PNG, SVG, PDF... as its name says)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,22 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.core.distortions import config_distortions, distort, draw, field_bank
-from nnctl.errors import ConfigError, DataError, RunDirError
+from nnctl.errors import ConfigError, DataError
 from nnctl.figures.preview import preview_figure
+from nnctl.figures.saving import check_figure_file
 from nnctl.figures.weights import save_image
 from nnctl.io.config import load_config
 from nnctl.io.examples import load_training_data
-from nnctl.io.outputs import check_output_file
+from nnctl.terminal import shown
 
 
 def preview(config_path: str | Path, out: str | Path, examples: int = 8, variants: int = 6,
             force: bool = False) -> Path:
-    """A PNG of `examples` training digits (one of each class in turn, picked at random with the
+    """A figure of `examples` training digits (one of each class in turn, picked at random with the
     config's seed), each followed by `variants` random distortions of it as the config's
-    `data.augment` says. `out` is checked (see `check_output_file`) before anything is read."""
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise RunDirError(f"{out}: not a .png file name")
-    out = check_output_file(out, force, inputs=[Path(config_path)])
+    `data.augment` says. `out` is checked (see `check_figure_file`: its format, then as every
+    output) before anything is read."""
+    out = check_figure_file(Path(out), force, inputs=[Path(config_path)])
     config = load_config(config_path)
     distortions = config_distortions(config)
     if not distortions:
@@ -40,7 +39,7 @@ def preview(config_path: str | Path, out: str | Path, examples: int = 8, variant
     params = draw(distortions, examples * variants, rng)
     distorted = distort(np.repeat(train.x[picks], variants, axis=0), params,
                         field_bank(distortions, shape, seed), shape)
-    title = f"{Path(config_path).name}: {distortions.describe()} (seed {seed})"
+    title = f"{shown(Path(config_path).name)}: {distortions.describe()} (seed {seed})"
     picture = preview_figure(train.x[picks], distorted.reshape(examples, variants, -1),
                              [f"digit {train.labels[k]}\nexample {k}" for k in picks], shape,
                              title)

@@ -16,7 +16,7 @@ from nnctl.figures.weights import epoch_checkpoints, epoch_weights, inspect_weig
 from nnctl.io.checkpoint import load_checkpoint
 from nnctl.io.config import load_config
 from nnctl.io.run_dir import checkpoint_path
-from nnctl.io.run_info import mean_sd, run_labels
+from nnctl.io.run_info import mean_sd
 from nnctl.tasks.evaluate import evaluate_checkpoint
 from nnctl.tasks.run_state import TrainResult
 from nnctl.tasks.train import train
@@ -130,7 +130,7 @@ def mlp(tour: Tour, single: Runs) -> Section:
     drawn = {p.name: p for p in inspect_weights(first, figures_dir, units=20, zoom=3, force=True)}
     curves = tour.path("figures", "curves.png")
     compared = [single.dirs[0], first]
-    learning_curves(compared, curves, force=True, labels=run_labels(compared))
+    learning_curves(compared, curves, force=True)
     groups = {"single layer (784-10)": single.test_accuracies, "MLP (784-300-10)":
               runs.test_accuracies}
     bars = tour.figure("accuracy.png", plots.accuracy_by_seed(groups), "Test accuracy by seed",

@@ -237,17 +237,24 @@ def test_two_inputs_never_share_an_output(run, trained, digits, tmp_path):
 @pytest.mark.parametrize("force", [(), ("--force",)], ids=["", "force"])
 def test_outputs_never_write_a_runs_own_files(run, run_dir, digits, tmp_path, force):
     image = digit_png(digits[0], tmp_path / "d.png")
+    (run_dir / "config.png").symlink_to("config.yaml")  # a figure's name for a run's own file
     before = snapshot(run_dir)
     attempts = [
-        (("evaluate", run_dir, "--figure", run_dir / "checkpoints" / "best.npz"), "best.npz"),
-        (("plot", run_dir, "--out", run_dir / "metrics.jsonl"), "metrics.jsonl"),
-        (("plot", run_dir, "--out", run_dir / "config.yaml"), "config.yaml"),
+        (("evaluate", run_dir, "--figure", run_dir / "checkpoints" / "best.png"), "best.png"),
+        (("plot", run_dir, "--out", run_dir / "checkpoints" / "curves.svg"), "curves.svg"),
+        (("plot", run_dir, "--out", run_dir / "config.png"), "config.png"),
         (("inspect-weights", run_dir, "--out", run_dir / "checkpoints"), "checkpoints"),
         (("predict", run_dir, image, "--save-preprocessed", run_dir / "checkpoints"),
          "checkpoints"),
     ]
     for args, word in attempts:
         assert_one_line_error(run(*args, *force), 1, word, "of the run")
+    for args, word in [  # not a figure's name: refused before anything else (exit status 2)
+        (("evaluate", run_dir, "--figure", run_dir / "checkpoints" / "best.npz"), "best.npz"),
+        (("plot", run_dir, "--out", run_dir / "metrics.jsonl"), "metrics.jsonl"),
+        (("plot", run_dir, "--out", run_dir / "config.yaml"), "config.yaml"),
+    ]:
+        assert_one_line_error(run(*args, *force), 2, word, "cannot write a figure", ".png")
     assert snapshot(run_dir) == before
     assert load_checkpoint(run_dir / "checkpoints" / "best.npz")  # the next resume still works
 
@@ -279,14 +286,16 @@ def test_outputs_refuse_existing_files_without_force(run, run_dir, tmp_path):
 def test_an_output_is_never_an_input_even_with_force(run, run_dir, tmp_path):
     checkpoint = tmp_path / "model.npz"  # not in a run: only --force would replace it
     shutil.copy(run_dir / "checkpoints" / "best.npz", checkpoint)
+    (tmp_path / "model.png").symlink_to("model.npz")  # a figure's name for the checkpoint
     before = snapshot(tmp_path)
-    result = run("evaluate", checkpoint, "--figure", checkpoint, "--force")
+    result = run("evaluate", checkpoint, "--figure", tmp_path / "model.png", "--force")
     assert_one_line_error(result, 1, "one of the files this command reads")
     loose = tmp_path / "loose"  # a directory with a metrics file, not a run nnctl made
     loose.mkdir()
     shutil.copy(run_dir / "metrics.jsonl", loose / "metrics.jsonl")
+    (loose / "metrics.pdf").symlink_to("metrics.jsonl")
     before = snapshot(tmp_path)
-    result = run("plot", loose, "--out", loose / "metrics.jsonl", "--force")
+    result = run("plot", loose, "--out", loose / "metrics.pdf", "--force")
     assert_one_line_error(result, 1, "is one of the files this command reads")
     assert snapshot(tmp_path) == before
 
@@ -297,13 +306,15 @@ def test_an_output_is_never_an_input_even_with_force(run, run_dir, tmp_path):
 def test_output_paths_click_used_to_refuse_are_one_line_errors(run, run_dir, digits, tmp_path):
     a_dir = tmp_path / "a-dir"
     a_dir.mkdir()
+    figure_dir = tmp_path / "a-dir.png"
+    figure_dir.mkdir()
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     image = digit_png(digits[0], tmp_path / "d.png")
     before = snapshot(tmp_path)
     for args, word in [
-        (("evaluate", run_dir, "--figure", a_dir), "is a directory"),
-        (("plot", run_dir, "--out", a_dir), "is a directory"),
+        (("evaluate", run_dir, "--figure", figure_dir), "is a directory"),
+        (("plot", run_dir, "--out", figure_dir), "is a directory"),
         (("plot", a_file, "--out", tmp_path / "c.png"), "not a run directory"),
         (("inspect-weights", run_dir, "--out", a_file), "not a directory"),
         (("predict", run_dir, image, "--save-preprocessed", a_file), "not a directory"),
