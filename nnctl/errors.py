@@ -41,6 +41,8 @@ class WrongKindError(NnctlError):
     image where a checkpoint is (exit status 2, like a usage error); the message says what it is
     and what to do with it (nnctl.io.path_kinds)."""
 
+    exit_code = 2
+
 
 class OptionError(NnctlError):
     """An option's value is not one nnctl accepts, such as a figure name of an unknown format

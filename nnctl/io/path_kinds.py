@@ -132,7 +132,6 @@ HINTS = {
     (RUN, "sweep"): "continue the run with nnctl train --resume {p}",
     (RUN, "predict-input"): "the run comes first: nnctl predict {p} IMAGE...",
     (SWEEP_DIR, None): "its trials are runs: nnctl runs {p}",
-    (SWEEP_DIR, "plot"): "its trials are runs: nnctl plot {p}/trials/*",
     (SWEEP_DIR, "train"): "continue the sweep: nnctl sweep --resume {p}",
     (SWEEP_DIR, "sweep"): "continue it: nnctl sweep --resume {p}",
     (TOUR_DIR, None): "open {p}/index.html; its runs: nnctl runs {p}",

@@ -20,7 +20,7 @@ PLACES = [
     (("gradcheck", "P"), (k.CONFIG,)),
     (("predict", "P", "IMAGE"), (k.RUN, k.CHECKPOINT)),
     (("predict", "RUN", "P"), (k.IMAGE,)),
-    (("plot", "P", "--out", "OUT.png"), (k.RUN,)),
+    (("plot", "P", "--out", "OUT.png"), (k.RUN, k.SWEEP_DIR, k.TOUR_DIR)),  # folders of runs
     (("inspect-weights", "P", "--out", "OUT"), (k.RUN, k.CHECKPOINT)),
     (("runs", "P"), (k.RUN, k.SWEEP_DIR, k.TOUR_DIR)),
     (("sweep", "P"), (k.SWEEP_FILE,)),
@@ -62,7 +62,6 @@ def test_a_wrong_kind_is_one_line_naming_what_to_do(run, kinds, tmp_path, args, 
     (("evaluate", k.CONFIG), "nnctl train {config}"),
     (("train", "--resume", k.SWEEP_DIR), "nnctl sweep --resume {sweep directory}"),
     (("sweep", "--resume", k.RUN), "nnctl train --resume {run}"),
-    (("plot", k.SWEEP_DIR, "--out", "x.png"), "nnctl plot {sweep directory}/trials/*"),
     (("predict", k.RUN, k.RUN), "nnctl predict {run} IMAGE..."),
 ])
 def test_the_hint_names_the_right_command(run, kinds, args, hint):
