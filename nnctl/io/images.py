@@ -44,6 +44,9 @@ _LARGE_DECODE = threading.Lock()
 # Formats not read: EPS is handed to Ghostscript (a PostScript program: unbounded time), and
 # Pillow only recognises the others (stubs, no decoder).
 NOT_READ = ("EPS", "BUFR", "GRIB", "HDF5", "MPEG")
+# What is drawn on a transparent image is light, and shown on black, when its grey levels
+# weighted by opacity average above this; otherwise it is shown on white.
+LIGHT_STROKES = 127
 
 
 # --------------------------------------------------------------------------- reading
@@ -186,7 +189,8 @@ def looks_like_an_image(path: Path) -> bool:
 def grey_levels(image: Image.Image) -> np.ndarray:
     """The image as a float32 (height, width) array of grey levels on 0..255 (0 black).
 
-    Transparency is composited on white; palettes are looked up; 16- and 32-bit integer images are
+    Transparency is composited on black when what is drawn is light, else on white (see
+    `on_backdrop`); palettes are looked up; 16- and 32-bit integer images are
     scaled down from 0..65535 (when they use more than 0..255), float images from 0..1 (when they
     stay within it).
     """
@@ -202,10 +206,8 @@ def grey_levels(image: Image.Image) -> np.ndarray:
 
 def _grey_levels(image: Image.Image) -> np.ndarray:
     mode = image.mode
-    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("L"), dtype=np.float32)
+    if has_transparency(image):
+        return np.asarray(on_backdrop(image).convert("L"), dtype=np.float32)
     if mode == "F" or mode.startswith("I"):
         values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
@@ -215,6 +217,24 @@ def _grey_levels(image: Image.Image) -> np.ndarray:
             values = values * (255.0 / max(65535.0, high))
         return np.clip(values, 0.0, 255.0).astype(np.float32)
     return np.asarray(_grey_image(image), dtype=np.float32)
+
+
+def has_transparency(image: Image.Image) -> bool:
+    """Whether `image` has an alpha channel or a transparent colour."""
+    return image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info
+
+
+def on_backdrop(image: Image.Image) -> Image.Image:
+    """An image with transparency composited (RGBA, opaque) on the backdrop its strokes show on:
+    black when what is drawn is light (its grey levels weighted by their opacity average above
+    127: a white digit on a transparent PNG, as dark-mode drawing apps export), else white."""
+    rgba = image.convert("RGBA")
+    pixels = np.asarray(rgba, dtype=np.float64)
+    alpha = pixels[..., 3]
+    grey = pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
+    light = alpha.sum() > 0 and float((grey * alpha).sum() / alpha.sum()) > LIGHT_STROKES
+    backdrop = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if light else (255, 255, 255, 255))
+    return Image.alpha_composite(backdrop, rgba)
 
 
 def _grey_image(image: Image.Image) -> Image.Image:
