@@ -47,6 +47,7 @@ NOT_READ = ("EPS", "BUFR", "GRIB", "HDF5", "MPEG")
 # What is drawn on a transparent image is light, and shown on black, when its grey levels
 # weighted by opacity average above this; otherwise it is shown on white.
 LIGHT_STROKES = 127
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
 # --------------------------------------------------------------------------- reading
@@ -144,8 +145,11 @@ def _factor(size: tuple[int, int], longest: int | None) -> int:
 def _reduced(image: Image.Image, factor: int) -> Image.Image:
     """`image` reduced `factor` times each way, each pixel the average of a block of them,
     averaged in a mode that means what grey_levels reads in `image` (a palette's colours, not
-    its indices; transparency as alpha; 16-bit values as integers)."""
-    if image.mode in ("RGBa", "La", "PA") or "transparency" in image.info:
+    its indices; an alpha channel as alpha; a transparent colour composited as grey_levels
+    composites it; 16-bit values as integers)."""
+    if image.mode not in ALPHA_MODES and "transparency" in image.info:
+        image = on_backdrop(image)  # opaque: as grey_levels reads it
+    elif image.mode in ("RGBa", "La", "PA"):
         image = image.convert("RGBA")  # as grey_levels composites it
     elif image.mode.startswith("I") and image.mode != "I":
         image = image.convert("I")  # I;16 and its kin: the same values, as grey_levels reads them
@@ -221,18 +225,21 @@ def _grey_levels(image: Image.Image) -> np.ndarray:
 
 def has_transparency(image: Image.Image) -> bool:
     """Whether `image` has an alpha channel or a transparent colour."""
-    return image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info
+    return image.mode in ALPHA_MODES or "transparency" in image.info
 
 
 def on_backdrop(image: Image.Image) -> Image.Image:
     """An image with transparency composited (RGBA, opaque) on the backdrop its strokes show on:
-    black when what is drawn is light (its grey levels weighted by their opacity average above
-    127: a white digit on a transparent PNG, as dark-mode drawing apps export), else white."""
+    black when it has an alpha channel and what is drawn is light (its grey levels weighted by
+    their opacity average above 127: a white digit on a transparent PNG, as dark-mode drawing
+    apps export), else white (a transparent colour, as in a GIF, stands for the paper)."""
     rgba = image.convert("RGBA")
-    pixels = np.asarray(rgba, dtype=np.float64)
-    alpha = pixels[..., 3]
-    grey = pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
-    light = alpha.sum() > 0 and float((grey * alpha).sum() / alpha.sum()) > LIGHT_STROKES
+    light = False
+    if image.mode in ALPHA_MODES:  # a transparent colour (a GIF's, a PNG's tRNS) is the paper's
+        pixels = np.asarray(rgba, dtype=np.float64)
+        alpha = pixels[..., 3]
+        grey = pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
+        light = alpha.sum() > 0 and float((grey * alpha).sum() / alpha.sum()) > LIGHT_STROKES
     backdrop = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if light else (255, 255, 255, 255))
     return Image.alpha_composite(backdrop, rgba)
 
