@@ -70,16 +70,20 @@ def canvas_png() -> bytes:
 
 def attack_images(side: int = ATTACK_SIDE) -> list[tuple[str, bytes]]:
     """Large images a client may send (each under the 2 MB a body may have), of noise so that
-    they do not compress trivially: (description, bytes). A PNG of random colours in 8x8
-    blocks (an RGB PNG of noise in every pixel would be 48 MB), and a JPEG of random colours in
-    every pixel at quality 1."""
+    they do not compress trivially (levels 96 to 159 in each channel): (description, bytes). A
+    PNG of random colours in 8x8 blocks (an RGB PNG of noise in every pixel would be 48 MB), and
+    a JPEG of random colours in every pixel at quality 1. A black 7 is drawn across both, so
+    that they are read as a digit (noise alone is "no digit found") all the way through."""
     import numpy as np
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     rng = np.random.default_rng(0)
-    blocks = rng.integers(0, 256, (side // 8, side // 8, 3), dtype=np.uint8)
+    blocks = rng.integers(96, 160, (side // 8, side // 8, 3), dtype=np.uint8)
     png = Image.fromarray(blocks).resize((side, side), Image.NEAREST)
-    jpeg = Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+    jpeg = Image.fromarray(rng.integers(96, 160, (side, side, 3), dtype=np.uint8))
+    for image in (png, jpeg):
+        ImageDraw.Draw(image).line([(side * 0.3, side * 0.2), (side * 0.7, side * 0.2),
+                                    (side * 0.45, side * 0.85)], fill=(0, 0, 0), width=side // 14)
     made = []
     for name, image, options in (("PNG", png, {}), ("JPEG", jpeg, {"quality": 1})):
         buffer = io.BytesIO()

@@ -14,7 +14,7 @@ from nnctl.terminal import shown
 @click.argument("inputs", metavar="IMAGE_OR_DIR...", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
 @click.option("--save-preprocessed", metavar="DIR",
-              help="Write what the network saw, one PNG per image (photo.jpg -> photo.jpg.png), "
+              help="Write what the network saw, one PNG per image (photo.jpg -> photo.png), "
                    "and contact-sheet.png: each image beside what the network saw, enlarged.")
 @click.option("--force", is_flag=True,
               help="Replace PNGs of the same names in --save-preprocessed (never an input).")

@@ -44,6 +44,10 @@ _LARGE_DECODE = threading.Lock()
 # Formats not read: EPS is handed to Ghostscript (a PostScript program: unbounded time), and
 # Pillow only recognises the others (stubs, no decoder).
 NOT_READ = ("EPS", "BUFR", "GRIB", "HDF5", "MPEG")
+# What is drawn on a transparent image is light, and shown on black, when its grey levels
+# weighted by opacity average above this; otherwise it is shown on white.
+LIGHT_STROKES = 127
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
 # --------------------------------------------------------------------------- reading
@@ -141,8 +145,11 @@ def _factor(size: tuple[int, int], longest: int | None) -> int:
 def _reduced(image: Image.Image, factor: int) -> Image.Image:
     """`image` reduced `factor` times each way, each pixel the average of a block of them,
     averaged in a mode that means what grey_levels reads in `image` (a palette's colours, not
-    its indices; transparency as alpha; 16-bit values as integers)."""
-    if image.mode in ("RGBa", "La", "PA") or "transparency" in image.info:
+    its indices; an alpha channel as alpha; a transparent colour composited as grey_levels
+    composites it; 16-bit values as integers)."""
+    if image.mode not in ALPHA_MODES and "transparency" in image.info:
+        image = on_backdrop(image)  # opaque: as grey_levels reads it
+    elif image.mode in ("RGBa", "La", "PA"):
         image = image.convert("RGBA")  # as grey_levels composites it
     elif image.mode.startswith("I") and image.mode != "I":
         image = image.convert("I")  # I;16 and its kin: the same values, as grey_levels reads them
@@ -186,7 +193,8 @@ def looks_like_an_image(path: Path) -> bool:
 def grey_levels(image: Image.Image) -> np.ndarray:
     """The image as a float32 (height, width) array of grey levels on 0..255 (0 black).
 
-    Transparency is composited on white; palettes are looked up; 16- and 32-bit integer images are
+    Transparency is composited on black when what is drawn is light, else on white (see
+    `on_backdrop`); palettes are looked up; 16- and 32-bit integer images are
     scaled down from 0..65535 (when they use more than 0..255), float images from 0..1 (when they
     stay within it).
     """
@@ -202,10 +210,8 @@ def grey_levels(image: Image.Image) -> np.ndarray:
 
 def _grey_levels(image: Image.Image) -> np.ndarray:
     mode = image.mode
-    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("L"), dtype=np.float32)
+    if has_transparency(image):
+        return np.asarray(on_backdrop(image).convert("L"), dtype=np.float32)
     if mode == "F" or mode.startswith("I"):
         values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
@@ -215,6 +221,27 @@ def _grey_levels(image: Image.Image) -> np.ndarray:
             values = values * (255.0 / max(65535.0, high))
         return np.clip(values, 0.0, 255.0).astype(np.float32)
     return np.asarray(_grey_image(image), dtype=np.float32)
+
+
+def has_transparency(image: Image.Image) -> bool:
+    """Whether `image` has an alpha channel or a transparent colour."""
+    return image.mode in ALPHA_MODES or "transparency" in image.info
+
+
+def on_backdrop(image: Image.Image) -> Image.Image:
+    """An image with transparency composited (RGBA, opaque) on the backdrop its strokes show on:
+    black when it has an alpha channel and what is drawn is light (its grey levels weighted by
+    their opacity average above 127: a white digit on a transparent PNG, as dark-mode drawing
+    apps export), else white (a transparent colour, as in a GIF, stands for the paper)."""
+    rgba = image.convert("RGBA")
+    light = False
+    if image.mode in ALPHA_MODES:  # a transparent colour (a GIF's, a PNG's tRNS) is the paper's
+        pixels = np.asarray(rgba, dtype=np.float64)
+        alpha = pixels[..., 3]
+        grey = pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
+        light = alpha.sum() > 0 and float((grey * alpha).sum() / alpha.sum()) > LIGHT_STROKES
+    backdrop = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if light else (255, 255, 255, 255))
+    return Image.alpha_composite(backdrop, rgba)
 
 
 def _grey_image(image: Image.Image) -> Image.Image:

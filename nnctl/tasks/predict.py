@@ -27,10 +27,13 @@ from nnctl.io.images import (
     MAX_IMAGE_PIXELS,
     decode_side,
     grey_levels,
+    has_transparency,
     lanczos,
     looks_like_an_image,
+    on_backdrop,
     read_image,
 )
+from nnctl.io.inputs import same_file
 from nnctl.io.outputs import check_output_file
 from nnctl.tasks.evaluate import in_batches
 
@@ -180,15 +183,14 @@ def _prediction_text(result: dict) -> str:
 
 
 def _as_given(image: Image.Image) -> Image.Image:
-    """The image as a person sees it (transparency on white; 16-bit and float images in grey
-    levels), reduced to fit the contact sheet."""
+    """The image as a person sees it (transparency on the backdrop its strokes show on, see
+    `on_backdrop`; 16-bit and float images in grey levels), reduced to fit the contact sheet."""
     if image.mode == "F" or image.mode.startswith("I"):
         image = Image.fromarray(np.rint(grey_levels(image)).astype(np.uint8))
     try:
-        rgba = image.convert("RGBA")
+        shown = (on_backdrop(image) if has_transparency(image) else image).convert("RGB")
     except (ValueError, OSError):  # a mode Pillow cannot show in colour
-        rgba = Image.fromarray(np.rint(grey_levels(image)).astype(np.uint8)).convert("RGBA")
-    shown = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+        shown = Image.fromarray(np.rint(grey_levels(image)).astype(np.uint8)).convert("RGB")
     shown.thumbnail((SHEET_SIDE, SHEET_SIDE))
     return shown
 
@@ -209,26 +211,30 @@ def network_image_shape(meta: dict, path: Path) -> tuple[int, int]:
 
 def preprocessed_paths(files: list[Path], directory: Path, inputs: list[Path],
                        force: bool = False) -> list[Path]:
-    """Where what the network saw of each file goes: `directory/<file name>.png` (photo.jpg ->
-    photo.jpg.png, so that photo.jpg and photo.png never share one), `<file name>-2.png`... when
-    names repeat or would be the contact sheet's. All are checked before any is written: none may
-    be one of the `inputs` (even with `force`), a run's own file, or a file that exists (without
+    """Where what the network saw of each file goes: `directory/<file name without its
+    suffix>.png` (photo.jpg -> photo.png), `<name>-2.png`, `<name>-3.png`... when names repeat
+    (photo.jpg and photo.png), would be the contact sheet's, or would be one of the `inputs`
+    (saving into the folder of the images). All are checked before any is written: none may be
+    one of the `inputs` (even with `force`), a run's own file, or a file that exists (without
     `force`)."""
     used = {CONTACT_SHEET}
-    outs = [directory / _unique_name(file.name, used) for file in files]
+    outs = [_unique_path(directory, Path(file.name).stem or file.name, used, inputs)
+            for file in files]
     for out in outs:
         check_output_file(out, force, inputs=inputs)
     return outs
 
 
-def _unique_name(name: str, used: set[str]) -> str:
-    """`<name>.png`, or `<name>-<k>.png` if taken (case-insensitively: macOS and Windows)."""
-    candidate, k = f"{name}.png", 1
-    while candidate.casefold() in used:
+def _unique_path(directory: Path, stem: str, used: set[str], inputs: list[Path]) -> Path:
+    """`directory/<stem>.png`, or `<stem>-<k>.png` if taken (case-insensitively: macOS and
+    Windows) or one of the `inputs`."""
+    candidate, k = f"{stem}.png", 1
+    while candidate.casefold() in used or any(same_file(directory / candidate, given)
+                                              for given in inputs):
         k += 1
-        candidate = f"{name}-{k}.png"
+        candidate = f"{stem}-{k}.png"
     used.add(candidate.casefold())
-    return candidate
+    return directory / candidate
 
 
 def _save_png(picture: np.ndarray, path: Path) -> None:

@@ -95,7 +95,7 @@ def test_the_resize_is_the_callers():
         return pixels[rows][:, cols]
 
     square = np.zeros((50, 50))
-    square[5:45, 15:35] = 255.0  # a 40 x 20 bar -> 20 x 10
+    square[5:45, 22:28] = 255.0  # a 40 x 6 bar -> 20 x 3 (a stroke as wide as MNIST's)
     x = mnist_image(square, (28, 28), nearest)
-    assert asked == [((40, 20), (20, 10))]
-    assert x.sum() == 255.0 * 200 and x[5:25, 10:20].min() == 255.0  # centre of mass (14, 14)
+    assert asked == [((40, 6), (20, 3))]
+    assert x.sum() == 255.0 * 60 and x[5:25, 13:16].min() == 255.0  # centre of mass (14, 14)

@@ -188,10 +188,10 @@ def test_save_preprocessed_never_overwrites(run, trained, digits, tmp_path):
     assert first.exit_code == 0, first.stderr
     assert snapshot(folder).items() >= inputs.items()  # the inputs as they were
     assert sorted(p.name for p in folder.iterdir()) == [
-        "contact-sheet.png", "photo.jpg", "photo.jpg.png", "photo.png", "photo.png.png"]
-    lines = first.stdout.splitlines()
-    assert lines[0].endswith(f"; saved {folder / 'photo.jpg.png'}")
-    assert lines[1].endswith(f"; saved {folder / 'photo.png.png'}")
+        "contact-sheet.png", "photo-2.png", "photo-3.png", "photo.jpg", "photo.png"]
+    lines = first.stdout.splitlines()  # photo.png is an input: the outputs take other names
+    assert lines[0].endswith(f"; saved {folder / 'photo-2.png'}")
+    assert lines[1].endswith(f"; saved {folder / 'photo-3.png'}")
 
     # again: the folder now also holds the outputs, which are inputs too, never overwritten
     before = snapshot(folder)
@@ -206,16 +206,16 @@ def test_save_preprocessed_refuses_an_earlier_set_without_force(run, trained, di
     two = digit_png(digits[1], tmp_path / "two.png")
     seen = tmp_path / "seen"
     assert run("predict", trained, one, two, "--save-preprocessed", seen).exit_code == 0
-    (seen / "two.png.png").write_bytes(b"the user's own file")
+    (seen / "two.png").write_bytes(b"the user's own file")
     before = snapshot(tmp_path)
     refused = run("predict", trained, one, two, "--save-preprocessed", seen)
-    assert_one_line_error(refused, 1, str(seen / "one.png.png"), "--force")
+    assert_one_line_error(refused, 1, str(seen / "one.png"), "--force")
     assert snapshot(tmp_path) == before  # checked all before writing any
     forced = run("predict", trained, one, two, "--save-preprocessed", seen, "--force", "--json")
     assert forced.exit_code == 0, forced.stderr
     assert [json.loads(line)["preprocessed"] for line in forced.stdout.splitlines()] == [
-        str(seen / "one.png.png"), str(seen / "two.png.png")]
-    with Image.open(seen / "two.png.png") as picture:
+        str(seen / "one.png"), str(seen / "two.png")]
+    with Image.open(seen / "two.png") as picture:
         assert picture.size == (28, 28)
 
 
@@ -228,7 +228,7 @@ def test_two_inputs_never_share_an_output(run, trained, digits, tmp_path):
     assert result.exit_code == 0, result.stderr
     saved = [json.loads(line)["preprocessed"] for line in result.stdout.splitlines()]
     assert len({name.casefold() for name in saved}) == 3
-    assert [Path(p).name for p in saved] == ["x.png.png", "x.png-2.png", "X.PNG-3.png"]
+    assert [Path(p).name for p in saved] == ["x.png", "x-2.png", "X-3.png"]
 
 
 # --------------------------------------------------------------------------- 2. a run's own files

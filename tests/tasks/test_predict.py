@@ -234,7 +234,7 @@ def test_save_preprocessed_writes_what_the_network_saw(run_dir, variant_files, t
     out = tmp_path / "seen" / "deeper"
     results = predict(run_dir, [one, tmp_path / "missing.png", other], save_preprocessed=out)
     assert len(seen) == 1 and seen[0].shape == (2, 784)
-    names = [one.name + ".png", other.name + ".png"]  # the same stem, two names
+    names = ["003.png", "003-2.png"]  # the same stem, two names
     assert sorted(p.name for p in out.iterdir()) == sorted([*names, "contact-sheet.png"])
     assert results[0]["preprocessed"] == str(out / names[0])
     assert results[2]["preprocessed"] == str(out / names[1])
