@@ -116,7 +116,7 @@ def best_line(sweep: Sweep, results: list[PointResult]) -> str:
     if best is None:
         raise NnctlError(no_result(sweep, results))
     tests = [t["test_accuracy"] for t in best.trials if t.get("test_accuracy") is not None]
-    test = (f"test accuracy {_mean_sd(tests, True)} over its {len(tests)} seeds"
+    test = (f"test accuracy {_mean_sd(tests, True)} over its {plural(len(tests), 'seed')}"
             if tests else "no test accuracy recorded")
     return (f"best point {best.point} ({best.label or 'the base config'}): {sweep.metric} "
             f"{_mean_sd([t[sweep.metric] for t in best.trials], sweep.metric == 'val_accuracy')};"

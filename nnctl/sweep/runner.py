@@ -32,6 +32,7 @@ from nnctl.sweep.results import PointResult, plot_results, point_results, write_
 from nnctl.sweep.spec import METRICS, Sweep, Trial, check_trials
 from nnctl.sweep.trial import run_trial
 from nnctl.tasks.train import deferred_signals
+from nnctl.terminal import plural
 
 MAX_RETRIES = 3  # times Ray runs a trial again after its worker process died
 STOP_SECONDS = 60  # how long a stopped sweep waits for its trials to save their checkpoints
@@ -126,8 +127,8 @@ def _plan(sweep: Sweep, runner: Runner) -> str:
     done = len(sweep.trials) - len(runner.todo)
     early = (f", ASHA early stopping (rungs at epochs {', '.join(map(str, runner.rungs))})"
              if sweep.early_stop else "")
-    return (f"sweep: {sweep.points} points x {len(sweep.seeds)} seeds = {len(sweep.trials)} "
-            f"trials" + (f" ({done} done)" if done else "") + early)
+    return (f"sweep: {plural(sweep.points, 'point')} x {plural(len(sweep.seeds), 'seed')} = "
+            f"{plural(len(sweep.trials), 'trial')}" + (f" ({done} done)" if done else "") + early)
 
 
 # --------------------------------------------------------------------------- Ray
