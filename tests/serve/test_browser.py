@@ -9,31 +9,17 @@ test extra has selenium); skipped with the reason when one is missing. The serve
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browsers import ARTIFACTS, MARKS, chromium
 from serving import running_server
 
 from nnctl.io.config import config_from_dict
 from nnctl.tasks.train import train
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("NNCTL_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
-               None)
-DRIVER = shutil.which("chromedriver")
+pytestmark = MARKS
 
-pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(
-    BROWSER is None or DRIVER is None,
-    reason="the browser test needs Chromium and chromedriver (Debian: apt-get install chromium "
-           "chromium-driver)")]
-
-from selenium import webdriver  # imported once it is known to be installed
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.actions import interaction
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.actions.pointer_input import PointerInput
@@ -53,17 +39,8 @@ return n;"""
 
 @pytest.fixture(scope="module")
 def browser():
-    options = Options()
-    options.binary_location = BROWSER
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1200,900", "--no-first-run", "--disable-extensions"):
-        options.add_argument(argument)
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium never downloads a driver
-    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
-    try:
+    with chromium("--window-size=1200,900") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")

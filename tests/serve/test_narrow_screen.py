@@ -5,29 +5,12 @@ test_browser.py; skipped with the reason otherwise."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
+from browsers import ARTIFACTS, MARKS, chromium
 from serving import running_server
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("NNCTL_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
-               None)
-DRIVER = shutil.which("chromedriver")
+pytestmark = MARKS
 
-pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
-
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(
-    BROWSER is None or DRIVER is None,
-    reason="the browser test needs Chromium and chromedriver (Debian: apt-get install chromium "
-           "chromium-driver)")]
-
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.actions import interaction
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.actions.pointer_input import PointerInput
@@ -41,23 +24,13 @@ return [r.left, r.top, r.right, r.bottom, window.innerWidth, window.innerHeight]
 
 @pytest.fixture(scope="module")
 def narrow(digit_reader):
-    options = Options()
-    options.binary_location = BROWSER
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--no-first-run", "--disable-extensions", "--hide-scrollbars"):
-        options.add_argument(argument)
-    options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
-        "width": WIDTH, "height": HEIGHT, "pixelRatio": 1.0}})
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium never downloads a driver
-    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
-    try:
-        with running_server(digit_reader) as (url, _):
-            driver.get(url)
-            WebDriverWait(driver, 20).until(
-                lambda b: "784-100-10" in b.find_element(By.ID, "model").text)
-            yield driver
-    finally:
-        driver.quit()
+    metrics = {"width": WIDTH, "height": HEIGHT, "pixelRatio": 1.0}
+    with chromium("--hide-scrollbars", mobile=metrics) as driver, \
+            running_server(digit_reader) as (url, _):
+        driver.get(url)
+        WebDriverWait(driver, 20).until(
+            lambda b: "784-100-10" in b.find_element(By.ID, "model").text)
+        yield driver
 
 
 def draw_seven(driver) -> None:

@@ -5,44 +5,21 @@ chromedriver or Selenium is missing, as tests/serve/test_browser.py is."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
+from browsers import MARKS, chromium
 
 from nnctl.tasks.report import write_report
 
-BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
-               None)
-DRIVER = shutil.which("chromedriver")
+pytestmark = MARKS
 
-pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(
-    BROWSER is None or DRIVER is None,
-    reason="the browser test needs Chromium and chromedriver (Debian: apt-get install chromium "
-           "chromium-driver)")]
-
-from selenium import webdriver  # imported once it is known to be installed
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 
 @pytest.fixture(scope="module")
 def browser():
-    options = Options()
-    options.binary_location = BROWSER
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1200,900", "--no-first-run", "--disable-extensions"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium never downloads a driver
-    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
-    try:
+    with chromium("--window-size=1200,900", console=True) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")
