@@ -57,27 +57,34 @@ def check_figure_file(path: str | Path, force: bool = False,
 def write_figure(figure, path: Path, title: str | None = None) -> Path:
     """A matplotlib Figure into `path`, in the format its name says (PNG at DPI dots per inch;
     SVG with its text as text, PDF with TrueType text; `title`, by default the figure's label,
-    in their metadata).
-    matplotlib's warnings (a glyph missing from the font for a control character in a run's name,
-    numpy's overflow placing the ticks of an axis that reaches 1e308) are not the user's."""
+    in their metadata)."""
     form = figure_format(path)
     title = title or figure.get_label()
     make_directory(path.parent)
+    if form in VECTOR or form == "PNG":
+        data = figure_bytes(figure, form, title=title)
+        with atomic_file(path) as f:
+            f.write(data)
+        return path
+    from PIL import Image
+
+    return write_picture(Image.open(io.BytesIO(figure_bytes(figure))), path, title)
+
+
+def figure_bytes(figure, form: str = "PNG", dpi: int = DPI, title: str | None = None) -> bytes:
+    """A matplotlib Figure drawn in `form` (PNG, SVG or PDF; `title` in a vector file's
+    metadata). matplotlib's warnings (a glyph missing from the font for a control character in
+    a run's name, numpy's overflow placing the ticks of an axis that reaches 1e308) are not the
+    user's: they are never shown."""
     import matplotlib
 
+    buffer = io.BytesIO()
     with warnings.catch_warnings(), np.errstate(all="ignore"), \
             matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
         warnings.simplefilter("ignore")
-        if form in VECTOR or form == "PNG":
-            metadata = {"Title": title} if title and form in VECTOR else None
-            with atomic_file(path) as f:
-                figure.savefig(f, format=form.lower(), dpi=DPI, metadata=metadata)
-            return path
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=DPI)
-    from PIL import Image
-
-    return write_picture(Image.open(buffer), path, title)
+        metadata = {"Title": title} if title and form in VECTOR else None
+        figure.savefig(buffer, format=form.lower(), dpi=dpi, metadata=metadata)
+    return buffer.getvalue()
 
 
 def write_picture(picture, path: Path, title: str | None = None, **options) -> Path:

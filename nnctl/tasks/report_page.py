@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import jinja2
-import numpy as np
 
+from nnctl.figures.saving import figure_bytes
 from nnctl.version import __version__
 
 
@@ -32,19 +32,13 @@ def data_uri(png: bytes) -> str:
 
 
 def figure_png(figure) -> bytes:
-    """A matplotlib Figure as PNG bytes (closed; its warnings never shown: see save_figure)."""
-    import warnings
-
+    """A matplotlib Figure as PNG bytes (closed; drawn quietly, as every figure is saved)."""
     from nnctl.figures.curves import pyplot
 
-    buffer = io.BytesIO()
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            figure.savefig(buffer, format="png", dpi=110)
+        return figure_bytes(figure, "PNG", dpi=110)
     finally:
         pyplot().close(figure)
-    return buffer.getvalue()
 
 
 def picture_png(picture) -> bytes:
