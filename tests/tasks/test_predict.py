@@ -32,15 +32,9 @@ N = SAMPLE  # the MNIST test digits of conftest's `digits`
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    config = config_from_dict(
-        {"model": {"hidden": [100]}, "training": {"epochs": 3},
-         "data": {"limit": 20000, "validation": 1000}},
-        "test",
-    )
-    out = tmp_path_factory.mktemp("predict") / "run"
-    train(config, out)
-    return out
+def run_dir(digit_reader):
+    """784-100-10 on 20,000 MNIST digits for 3 epochs: conftest's, shared with serve's tests."""
+    return digit_reader
 
 
 @pytest.fixture(scope="module")
