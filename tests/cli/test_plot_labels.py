@@ -11,6 +11,8 @@ import pytest
 from nnctl.io.config import config_from_dict
 from nnctl.tasks.train import train
 
+pytestmark = pytest.mark.slow  # trains runs and draws figures: seconds
+
 TINY = {"data": {"limit": 300, "validation": 100}}
 
 

@@ -18,6 +18,8 @@ from nnctl.io.config import config_from_dict
 from nnctl.io.examples import BUNDLED_DIR
 from nnctl.tasks.train import train
 
+pytestmark = pytest.mark.slow  # trains runs and draws figures: seconds
+
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 

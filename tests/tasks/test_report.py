@@ -20,6 +20,8 @@ from nnctl.io.run_dir import lock_run
 from nnctl.tasks.report import write_report
 from nnctl.tasks.train import train
 
+pytestmark = pytest.mark.slow  # trains runs and draws every figure: seconds
+
 NAME = 'r<script>alert(1)&"'
 
 
