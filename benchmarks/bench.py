@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         body += ["", *end_to_end_section(e2e)]
     distorted = None
     if args.inputs:
-        lines, distorted = inputs_section(args.input_epochs, 6000 if args.quick else None)
+        lines, distorted = inputs_section(args.input_epochs, 3000 if args.quick else None)
         body += ["", *lines]
     if not args.no_speed:
         body += ["", *targets_section(rows, memory, e2e, distorted)]
