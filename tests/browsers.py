@@ -28,9 +28,14 @@ MARKS = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(
 
 pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
 
+# imported once it is known to be installed
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.actions import interaction
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+from selenium.webdriver.common.actions.pointer_input import PointerInput
+from selenium.webdriver.common.by import By
 
 
 @contextmanager
@@ -53,3 +58,16 @@ def chromium(*arguments: str, mobile: dict | None = None,
         yield driver
     finally:
         driver.quit()
+
+
+def draw(driver, strokes: list[list[tuple[int, int]]],
+         kind: str = interaction.POINTER_MOUSE) -> None:
+    """Draw `strokes` on the canvas with a pointer of `kind` (mouse, touch, pen)."""
+    canvas = driver.find_element(By.ID, "canvas")
+    actions = ActionBuilder(driver, mouse=PointerInput(kind, kind), duration=10)  # ms a move
+    for stroke in strokes:
+        actions.pointer_action.move_to(canvas, *stroke[0]).pointer_down()
+        for x, y in stroke[1:]:
+            actions.pointer_action.move_to(canvas, x, y)
+        actions.pointer_action.pointer_up()
+    actions.perform()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browsers import ARTIFACTS, MARKS, chromium
+from browsers import ARTIFACTS, MARKS, chromium, draw
 from serving import running_server
 
 from nnctl.io.config import config_from_dict
@@ -21,8 +21,6 @@ from nnctl.tasks.train import train
 pytestmark = MARKS
 
 from selenium.webdriver.common.actions import interaction
-from selenium.webdriver.common.actions.action_builder import ActionBuilder
-from selenium.webdriver.common.actions.pointer_input import PointerInput
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -51,18 +49,6 @@ def page(digit_reader, browser):
         WebDriverWait(browser, 20).until(lambda b: "784-100-10" in b.find_element(By.ID,
                                                                                    "model").text)
         yield browser, log
-
-
-def draw(driver, strokes: list[list[tuple[int, int]]], kind: str = interaction.POINTER_MOUSE):
-    """Draw `strokes` on the canvas with a pointer of `kind` (mouse, touch, pen)."""
-    canvas = driver.find_element(By.ID, "canvas")
-    actions = ActionBuilder(driver, mouse=PointerInput(kind, kind), duration=10)  # ms a move
-    for stroke in strokes:
-        actions.pointer_action.move_to(canvas, *stroke[0]).pointer_down()
-        for x, y in stroke[1:]:
-            actions.pointer_action.move_to(canvas, x, y)
-        actions.pointer_action.pointer_up()
-    actions.perform()
 
 
 def answered(driver) -> str:

@@ -6,14 +6,12 @@ test_browser.py; skipped with the reason otherwise."""
 from __future__ import annotations
 
 import pytest
-from browsers import ARTIFACTS, MARKS, chromium
+from browsers import ARTIFACTS, MARKS, chromium, draw
 from serving import running_server
 
 pytestmark = MARKS
 
 from selenium.webdriver.common.actions import interaction
-from selenium.webdriver.common.actions.action_builder import ActionBuilder
-from selenium.webdriver.common.actions.pointer_input import PointerInput
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -35,16 +33,8 @@ def narrow(digit_reader):
 
 def draw_seven(driver) -> None:
     """A 7 drawn with a finger: the bar, then the stem (CSS pixels from the canvas's centre)."""
-    canvas = driver.find_element(By.ID, "canvas")
-    touch = interaction.POINTER_TOUCH
-    actions = ActionBuilder(driver, mouse=PointerInput(touch, touch), duration=10)
-    for stroke in ([(-60 + 12 * i, -76) for i in range(11)],
-                   [(60 - 6 * i, -76 + 15 * i) for i in range(1, 11)]):
-        actions.pointer_action.move_to(canvas, *stroke[0]).pointer_down()
-        for x, y in stroke[1:]:
-            actions.pointer_action.move_to(canvas, x, y)
-        actions.pointer_action.pointer_up()
-    actions.perform()
+    draw(driver, [[(-60 + 12 * i, -76) for i in range(11)],
+                  [(60 - 6 * i, -76 + 15 * i) for i in range(1, 11)]], interaction.POINTER_TOUCH)
 
 
 def answered(driver) -> str:
