@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
+import os
 import resource
+import shutil
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -136,18 +140,39 @@ def tiny_dataset(tmp_path):
     return make
 
 
+def shared_dir(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A directory made once per test session, even when pytest-xdist runs it in several worker
+    processes: the first to ask calls `build(path)` under a lock, the others wait for it and use
+    what it made. Its users only read it (a test that changes it works on a copy)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's directory, above each worker's own
+    path = root / f"shared-{name}"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not (root / f"shared-{name}.built").exists():
+            shutil.rmtree(path, ignore_errors=True)  # a build that failed half-way
+            path.mkdir()
+            build(path)
+            (root / f"shared-{name}.built").touch()
+    return path
+
+
 @pytest.fixture(scope="session")
 def digit_reader(tmp_path_factory) -> Path:
     """A run of 784-100-10 trained on 20,000 MNIST digits for 3 epochs (a few seconds): it reads
-    typeset digits and digits drawn with a mouse (`nnctl serve`'s tests)."""
+    typeset digits and digits drawn with a mouse (`nnctl serve`'s tests). Trained once per test
+    session (`shared_dir`): read it, never change it."""
     from nnctl.io.config import config_from_dict
     from nnctl.tasks.train import train
 
-    config = config_from_dict({"model": {"hidden": [100]}, "training": {"epochs": 3},
-                               "data": {"limit": 20000, "validation": 1000}}, "digit-reader")
-    out = tmp_path_factory.mktemp("serve") / "digit-reader"
-    train(config, out)
-    return out
+    def build(where: Path) -> None:
+        config = config_from_dict({"model": {"hidden": [100]}, "training": {"epochs": 3},
+                                   "data": {"limit": 20000, "validation": 1000}},
+                                  "digit-reader")
+        train(config, where / "digit-reader")
+
+    return shared_dir(tmp_path_factory, "digit-reader", build) / "digit-reader"
 
 
 SAMPLE = 200  # MNIST test digits in the `digits` sample: every 50th of the 10,000

@@ -13,11 +13,13 @@ import re
 import shlex
 import signal
 from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import assert_one_line_error, snapshot
+from conftest import assert_one_line_error, shared_dir, snapshot
 from PIL import Image
 
 import nnctl.tour
@@ -79,14 +81,20 @@ class PageParser(HTMLParser):
 
 @pytest.fixture(scope="module")
 def tour(tmp_path_factory):
-    """The quick tour, run once: (directory, CLI result, the page parsed)."""
-    out = tmp_path_factory.mktemp("tour") / "tour"
-    result = CliRunner().invoke(cli, ["tour", "--out", str(out), "--quick"],
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.stdout + result.stderr
+    """The quick tour, run once per test session (`shared_dir`; read it, never change it):
+    (directory, what it printed, the page parsed)."""
+    def build(where: Path) -> None:
+        result = CliRunner().invoke(cli, ["tour", "--out", str(where / "tour"), "--quick"],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        (where / "stdout.txt").write_text(result.stdout, encoding="utf-8")
+
+    shared = shared_dir(tmp_path_factory, "tour", build)
+    out = shared / "tour"
+    printed = SimpleNamespace(stdout=(shared / "stdout.txt").read_text(encoding="utf-8"))
     parser = PageParser()
     parser.feed((out / PAGE).read_text(encoding="utf-8"))
-    return out, result, parser
+    return out, printed, parser
 
 
 def claim_lines(result, section: int) -> list[str]:
