@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import shared_dir
 
 pytest.importorskip("ray", reason="the sweep extra: pip install -e '.[sweep]'")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.subprocess]
@@ -153,10 +154,16 @@ def validation_results(directory: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, ray_env, sweep_file):
-    """The sweep run once, uninterrupted, on embedded Ray with 2 workers."""
-    out = tmp_path_factory.mktemp("reference") / "sweep"
-    result = sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
-    return out, result
+    """The sweep run uninterrupted on embedded Ray with 2 workers, once per test session
+    (`shared_dir`: read it, never change it), and what the command printed."""
+    def build(where: Path) -> None:
+        result = sweep(ray_env, sweep_file, "--out", where / "sweep", "--workers", 2)
+        (where / "result.json").write_text(json.dumps(
+            {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}))
+
+    shared = shared_dir(tmp_path_factory, "sweep-reference", build)
+    printed = json.loads((shared / "result.json").read_text())
+    return shared / "sweep", subprocess.CompletedProcess(args=["nnctl", "sweep"], **printed)
 
 
 def test_a_sweep_on_embedded_ray_ranks_its_points(reference):
@@ -198,8 +205,9 @@ def test_each_trial_is_an_ordinary_run_directory(reference, run, tmp_path):
     assert epochs_done(copy) == 4
 
 
-def test_resuming_a_complete_sweep_changes_no_trial(reference, ray_env):
-    out, _ = reference
+def test_resuming_a_complete_sweep_changes_no_trial(reference, ray_env, tmp_path):
+    out = tmp_path / "complete"
+    shutil.copytree(reference[0], out, symlinks=True)  # the reference is only read
     before = {p: p.read_bytes() for p in sorted((out / "trials").rglob("*")) if p.is_file()}
     result = sweep(ray_env, "--resume", out)
     assert result.returncode == 0, result.stderr
