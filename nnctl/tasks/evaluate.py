@@ -63,9 +63,11 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int) 
     return counts.reshape(classes, classes)
 
 
-def evaluate(network: Network, dataset: Dataset, loss: str, rule: str) -> dict:
-    """Accuracy, error rate, mean loss, per-class precision and recall, and the confusion matrix."""
-    a = outputs(network, dataset.x)
+def evaluate(network: Network, dataset: Dataset, loss: str, rule: str,
+             a: np.ndarray | None = None) -> dict:
+    """Accuracy, error rate, mean loss, per-class precision and recall, and the confusion matrix;
+    `a`: the network's outputs for the dataset, if the caller has them already."""
+    a = outputs(network, dataset.x) if a is None else a
     classes = a.shape[1]
     predictions = a.argmax(1)
     C = confusion_matrix(dataset.labels, predictions, classes)

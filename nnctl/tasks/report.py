@@ -178,8 +178,8 @@ def evaluation(run_dir: Path) -> dict:
 
     path, network, meta, config = load_trained(shown_checkpoint(run_dir))
     dataset = evaluation_dataset(path, network, meta, config, "test")
-    result = evaluate(network, dataset, config.training.loss, config.training.rule)
-    a = outputs(network, dataset.x)
+    a = outputs(network, dataset.x)  # one forward pass for the figures and every mistake
+    result = evaluate(network, dataset, config.training.loss, config.training.rule, a)
     predicted = a.argmax(1)
     wrong = np.flatnonzero(predicted != dataset.labels)
     wrong = wrong[np.lexsort((wrong, predicted[wrong], dataset.labels[wrong]))]
