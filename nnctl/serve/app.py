@@ -107,9 +107,13 @@ class Server(ThreadingHTTPServer):
         self.slots.acquire()
         try:
             super().process_request(request, client_address)
-        except BaseException:
+        except Exception:  # no thread could be started: its place is free again
             self.slots.release()
             raise
+        # Not on SIGINT or SIGTERM (_Stop, a BaseException): the signal may land in
+        # Thread.start() after the thread began, and that thread gives its place back itself.
+        # Releasing it here as well raised "Semaphore released too many times", an Exception
+        # that took the place of the stop: the server went on serving.
 
     def process_request_thread(self, request, client_address) -> None:
         try:

@@ -423,3 +423,38 @@ def test_the_serve_benchmark_runs_and_reports(digit_reader, tmp_path):
     assert "784-100-10" in report and "shared with other work" in report
     assert "sent 2 large images at once, once (answers: 2 x 200)" in report
     assert re.search(r"\| 4096x4096 RGB PNG .* \| \d+ MB \| \d+ MB \| \d+ MB \|", report)
+
+
+def test_a_signal_while_a_connection_thread_starts_stops_the_server(digit_reader, monkeypatch):
+    """SIGTERM landing in Thread.start() after the connection's thread began (seen under load):
+    the stop goes through, and the thread alone gives its place back. It used to be given back
+    twice, and the ValueError that raised took the place of the stop: the server went on."""
+    import threading
+
+    from nnctl.serve.model import load_model
+
+    class Stop(BaseException):
+        pass
+
+    server = app.make_server(load_model(digit_reader), "127.0.0.1", 0, log=lambda line: None)
+    try:
+        client = socket.create_connection(server.server_address[:2])
+        client.sendall(b"GET /model HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        connection, address = server.socket.accept()
+        start = threading.Thread.start
+
+        def start_then_signal(thread):
+            start(thread)
+            thread.join(30)  # the connection is served, its place given back...
+            raise Stop  # ...and then the signal handler raises in the main thread
+
+        monkeypatch.setattr(threading.Thread, "start", start_then_signal)
+        with pytest.raises(Stop):
+            server.process_request(connection, address)
+        monkeypatch.undo()
+        assert client.recv(12) == b"HTTP/1.1 200"
+        client.close()
+        places = [server.slots.acquire(blocking=False) for _ in range(app.MAX_CONNECTIONS + 1)]
+        assert places == [True] * app.MAX_CONNECTIONS + [False]  # each place given back once
+    finally:
+        server.server_close()
