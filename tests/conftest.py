@@ -21,6 +21,25 @@ from nnctl.cli import cli
 QUICK = {"data": {"limit": 2000, "validation": 500}}
 
 
+# The heaviest modules first: pytest-xdist hands tests out in collection order, so the long ones
+# (Ray, real processes, a browser) start while the many quick ones can still fill in around them,
+# instead of one worker finishing a sweep test alone at the end. A module's tests stay together
+# (their module-scoped fixtures are built once) and in their order.
+HEAVY_MARKERS = ({"ray"}, {"slow", "subprocess", "browser"})
+
+
+def pytest_collection_modifyitems(items) -> None:
+    def weight(markers: set[str]) -> int:
+        return next((i for i, heavy in enumerate(HEAVY_MARKERS) if markers & heavy),
+                    len(HEAVY_MARKERS))
+
+    modules: dict[str, int] = {}
+    for item in items:
+        marks = {mark.name for mark in item.iter_markers()}
+        modules[item.module.__name__] = min(modules.get(item.module.__name__, 9), weight(marks))
+    items.sort(key=lambda item: modules[item.module.__name__])  # stable: same order within
+
+
 def assert_one_line_error(result, status: int, *words: str) -> None:
     """A CLI result that failed with `status` and one line `Error: ...` holding every word."""
     assert result.exit_code == status, (result.exit_code, result.stdout, result.stderr)

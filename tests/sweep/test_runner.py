@@ -215,15 +215,14 @@ def test_resuming_a_complete_sweep_changes_no_trial(reference, ray_env, tmp_path
     assert {p: p.read_bytes() for p in before} == before
 
 
-@pytest.mark.parametrize("how", ["SIGTERM to the sweep", "Ctrl-C: SIGINT to its group"])
-def test_a_stopped_sweep_resumes_to_the_uninterrupted_results(reference, ray_env, sweep_file,
-                                                               tmp_path, how):
-    out = tmp_path / "stopped"
-    process = start_sweep(ray_env, sweep_file, "--out", out, "--workers", 2)
+def stop_and_resume(reference, env, sweep_file, out, how, *address) -> None:
+    """Start the sweep, stop it as `how` says once a trial has trained an epoch, check the
+    one-line stop and the interrupted trial, resume it: the uninterrupted sweep's results."""
+    process = start_sweep(env, sweep_file, "--out", out, "--workers", 2, *address)
     wait_for(lambda: epochs_done(out / "trials" / "p000-s0") >= 1)
-    # Ray is up and training: its servers, like the sweep's own, listen on loopback only
-    listening = listening_addresses(process.pid)
-    assert len(listening) >= 3 and all(map(is_loopback, listening)), listening
+    if not address:  # embedded Ray is up and training: its servers listen on loopback only
+        listening = listening_addresses(process.pid)
+        assert len(listening) >= 3 and all(map(is_loopback, listening)), listening
     if how.startswith("SIGTERM"):
         process.send_signal(signal.SIGTERM)
     else:  # a terminal sends Ctrl-C to the foreground process group
@@ -235,11 +234,17 @@ def test_a_stopped_sweep_resumes_to_the_uninterrupted_results(reference, ray_env
     statuses = [json.loads((d / "summary.json").read_text())["status"]
                 for d in (out / "trials").iterdir() if (d / "summary.json").exists()]
     assert "interrupted" in statuses  # a trial saved its checkpoint mid-way
-    result = sweep(ray_env, "--resume", out)
+    result = sweep(env, "--resume", out, *address)
     assert result.returncode == 0, result.stderr
     assert "resumed from epoch" in result.stderr
     same_checkpoints(reference[0], out)
     assert validation_results(out) == validation_results(reference[0])
+
+
+def test_ctrl_c_stops_an_embedded_sweep_and_resume_gives_the_uninterrupted_results(
+        reference, ray_env, sweep_file, tmp_path):
+    """Ctrl-C in a terminal: SIGINT to the sweep's whole process group, Ray's processes too."""
+    stop_and_resume(reference, ray_env, sweep_file, tmp_path / "stopped", "SIGINT")
 
 
 @pytest.mark.parametrize("seconds", [0.5, 1.5])  # libraries importing; Ray starting
@@ -316,6 +321,14 @@ def test_a_worker_killed_mid_trial_costs_only_its_unfinished_epoch(reference, ra
     # epoch 1 was not trained again: its record (with its wall time) is the one written before
     assert (trial / "metrics.jsonl").read_text().splitlines()[0] == first_epoch
     same_checkpoints(reference[0], out)
+
+
+def test_sigterm_stops_a_sweep_on_a_cluster_and_resume_gives_the_uninterrupted_results(
+        reference, ray_head, sweep_file, tmp_path):
+    """SIGTERM to the sweep alone (as a service manager sends it), its trials on a cluster."""
+    address, env = ray_head
+    stop_and_resume(reference, env, sweep_file, tmp_path / "stopped", "SIGTERM",
+                    "--address", address)
 
 
 def test_a_sweep_on_a_ray_cluster_with_early_stopping(ray_head, tmp_path):
