@@ -180,17 +180,18 @@ def shared_dir(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
 @pytest.fixture(scope="session")
 def digit_reader(tmp_path_factory) -> Path:
     """A run of 784-100-10 trained on 20,000 MNIST digits for 3 epochs (a few seconds): it reads
-    typeset digits and digits drawn with a mouse (`nnctl serve`'s tests). One per worker, not
-    `shared_dir`: with one run served by both workers at once, `serve`'s SIGTERM test timed out
-    twice in four runs (its server took over 10 s to close); not understood yet."""
+    typeset digits and digits drawn with a mouse (`nnctl serve`'s tests). Trained once per test
+    session (`shared_dir`): read it, never change it."""
     from nnctl.io.config import config_from_dict
     from nnctl.tasks.train import train
 
-    config = config_from_dict({"model": {"hidden": [100]}, "training": {"epochs": 3},
-                               "data": {"limit": 20000, "validation": 1000}}, "digit-reader")
-    out = tmp_path_factory.mktemp("serve") / "digit-reader"
-    train(config, out)
-    return out
+    def build(where: Path) -> None:
+        config = config_from_dict({"model": {"hidden": [100]}, "training": {"epochs": 3},
+                                   "data": {"limit": 20000, "validation": 1000}},
+                                  "digit-reader")
+        train(config, where / "digit-reader")
+
+    return shared_dir(tmp_path_factory, "digit-reader", build) / "digit-reader"
 
 
 SAMPLE = 200  # MNIST test digits in the `digits` sample: every 50th of the 10,000
