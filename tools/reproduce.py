@@ -46,6 +46,8 @@ ROWS = [  # (config stem, the paper's network, the paper's test error in %, grou
      "distortions"),
     ("mlp-800-elastic", "784-800-10, cross-entropy, elastic distortions (Simard 2003)", 0.7,
      "distortions"),
+    ("mlp-1000-500-elastic", ("784-1000-500-10, tanh, elastic + affine distortions "
+     "(Cireșan 2010, on GPUs)"), 0.49, "distortions"),
     ("mlp-800-dropout", ("784-800-10, dropout, no distortions (the issue's bar: 1.2%; "
      "Srivastava 2014: 1.25% without max-norm)"), 1.2, "dropout"),
     ("mlp-800-dropout-deskew", "784-800-10, dropout, deskewing, no distortions", 1.2, "dropout"),
