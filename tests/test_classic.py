@@ -14,11 +14,16 @@ CLASSIC = sorted((Path(__file__).resolve().parent.parent / "configs" / "classic"
 
 
 
-def test_every_row_has_its_configs_and_every_config_a_row():
+def reproduce_tool():
     spec = importlib.util.spec_from_file_location("reproduce", CLASSIC[0].parents[2] / "tools"
                                                   / "reproduce.py")
     reproduce = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reproduce)
+    return reproduce
+
+
+def test_every_row_has_its_configs_and_every_config_a_row():
+    reproduce = reproduce_tool()
     expected = {f"{stem}-{variant}" for stem, _network, _paper, group in reproduce.ROWS
                 for variant in reproduce.VARIANTS_OF[group]}
     assert {p.stem for p in CLASSIC} == expected  # make reproduce trains every config
@@ -34,3 +39,17 @@ def test_classic_config_smoke(run, tmp_path, config):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == 1
     assert summary["test_accuracy"] > 0.6, summary  # chance is 0.1; one epoch on 2,500 examples
+
+
+def test_a_row_without_runs_keeps_its_figures_from_the_table_before(tmp_path):
+    """Run directories are not kept: adding one row must not drop the others' measured rows."""
+    reproduce = reproduce_tool()
+    _stem, network, _paper, group = reproduce.ROWS[0]
+    variant = reproduce.VARIANTS_OF[group][0]
+    before = tmp_path / "results.md"
+    kept = f"| {network} | {variant}: backprop | 12.00% | 7.00% ± 0.10% | 3 | 1/2 | 2 s | `x` |"
+    gone = "| a row no longer listed | best: x | 1.00% | 1.00% ± 0.00% | 3 | 1/1 | 1 s | `y` |"
+    before.write_text("# table\n\n| network (paper) | our settings |\n|---|---|\n" + kept + "\n"
+                      + gone + "\n")
+    lines = reproduce.table(tmp_path / "no-runs", (0, 1, 2), reproduce.kept_rows(before))
+    assert lines == [kept]

@@ -130,14 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{k}/{len(jobs)}] {config.relative_to(ROOT)} seed {seed}{left}", file=sys.stderr,
               flush=True)
         train(config, args.runs.resolve() / f"{stem}-{variant}" / f"seed-{seed}", seed)
-    lines = table(args.runs.resolve(), seeds)
+    lines = table(args.runs.resolve(), seeds, kept_rows(args.out))
     header = [
         "# The classic MNIST table, reproduced with per-example SGD",
         "",
         (f"Table written by `make reproduce` (`python tools/reproduce.py`) on "
          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
          f"{platform.platform()}, Python {platform.python_version()}, the fused engine, float32, "
-         f"seeds {', '.join(map(str, seeds))}."),
+         f"seeds {', '.join(map(str, seeds))}; a row not trained then keeps the figures "
+         "of the table before."),
         "",
         ("Every run: the 55,000 first training images, 5,000 held out for model selection (the "
          "checkpoint of the best validation accuracy is the one tested), pixel/255, per-example "
@@ -157,18 +158,35 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(header + lines) + "\n")
     print("\n".join(header[-2:] + lines))
-    print(f"wrote {args.out.relative_to(ROOT)}", file=sys.stderr)
+    print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
-def table(runs_dir: Path, seeds: tuple[int, ...]) -> list[str]:
-    """A row per config with runs: every row trained so far, the ones just trained and others."""
+def kept_rows(table_file: Path) -> dict[tuple[str, str], str]:
+    """The rows of the table written before, by (network, variant): a row whose runs are not
+    here (run directories are not kept) stays as it was measured, so that one row can be
+    trained again, or a new one added, without training them all."""
+    rows = {}
+    if table_file.exists():
+        for line in table_file.read_text().splitlines():
+            cells = line.split(" | ")
+            if line.startswith("| ") and len(cells) > 2 and ":" in cells[1]:
+                rows[(cells[0].removeprefix("| "), cells[1].split(":")[0])] = line
+    return rows
+
+
+def table(runs_dir: Path, seeds: tuple[int, ...],
+          kept: dict[tuple[str, str], str] | None = None) -> list[str]:
+    """A row per config: its runs here if any (trained just now or earlier), else its row of
+    the table before (`kept`), else none."""
     lines = []
     for stem, network, paper, group in ROWS:
         for variant in VARIANTS_OF[group]:
             out = runs_dir / f"{stem}-{variant}"
             runs = finished(out)
             if not runs:
+                if (network, variant) in (kept or {}):
+                    lines.append(kept[(network, variant)])
                 continue
             errors = [100 * (1 - run["summary"]["test_accuracy"]) for run in runs]
             mean, sd = mean_sd(errors)
