@@ -171,13 +171,13 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                             below[i] += wi * dj
                             w[i] = wi - step * a_prev[i]
                         params[b_off[l] + j] -= step
-                        if scale is not None:
+                        if scale is not None:  # noqa: SIM102 (numba prunes `is None` alone)
                             if l < L:
                                 bound_row(w, mc[1], mc[2], zero)
                 else:
                     layer_momentum_step(params, vparams, w_off[l], b_off[l], dl, dk, rk, delta,
                                         below, a_prev, eta, mc[0])
-                    if scale is not None:
+                    if scale is not None:  # noqa: SIM102 (as above)
                         if l < L:
                             for j in range(dl):
                                 bound_row(params[w_off[l] + j * rk : w_off[l] + j * rk + dk],
