@@ -5,7 +5,8 @@ process calls it first, and keeps the result in its cache. On a fresh clone the 
 processes would each compile the same kernels at the same time (about 20 s of CPU each time);
 `make test` runs this first, beside the linters and the documentation build, which leave the
 second core idle. Every signature the engines use: float32 and float64, without and with dropout
-factors, in one thread and in two parts, and the compiled distortions. The two dtypes can be
+factors, in one thread and in two parts, with momentum, max-norm and both (one thread), and the
+compiled distortions. The two dtypes can be
 compiled in two processes at once:
 
     python tools/warm_kernels.py [float32] [float64]
@@ -22,6 +23,7 @@ import numpy as np
 
 import nnctl
 from nnctl.core.dropout import keep_factors
+from nnctl.core.momentum_max_norm import StepOptions
 from nnctl.core.network import init_network
 from nnctl.core.rules import one_hot
 from nnctl.engine import fused
@@ -48,6 +50,14 @@ def engine_signatures(dtype: str) -> None:
                                    np.random.default_rng(0), dtype)
             run_chunk = fused.make(network, dataset.x, targets, labels, "backprop",
                                    "cross_entropy", threads=threads)
+            keep = keep_factors(0.5, (8, 10), np.random.default_rng(1), dtype)
+            run_chunk(np.arange(8), 0.01, None, keep if dropout else None)
+    for options in (StepOptions(0.5, 0.0), StepOptions(0.0, 1.0), StepOptions(0.5, 1.0)):
+        for dropout in (False, True):
+            network = init_network([784, 6, 4, 10], "sigmoid", "softmax", "lecun", 1.0,
+                                   np.random.default_rng(0), dtype)
+            run_chunk = fused.make(network, dataset.x, targets, labels, "backprop",
+                                   "cross_entropy", options=options)
             keep = keep_factors(0.5, (8, 10), np.random.default_rng(1), dtype)
             run_chunk(np.arange(8), 0.01, None, keep if dropout else None)
 

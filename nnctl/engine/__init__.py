@@ -16,7 +16,8 @@ from nnctl.errors import Diverged  # noqa: F401  (raised by run_chunk, part of t
 def _fused(*args):
     from nnctl.engine import fused  # numba is imported only when the fused engine runs
 
-    return fused.make(*args)
+    return fused.make(*args[:6], options=args[6] if len(args) > 6 else None,
+                      velocity=args[7] if len(args) > 7 else None)
 
 
 ENGINES = {"fused": _fused, "reference": reference.make}
@@ -31,5 +32,10 @@ def engine_name(name: str) -> str:
     return DEFAULT_ENGINE if name == "auto" else name
 
 
-def make_engine(name: str, network, x, targets, labels, rule: str, loss: str) -> RunChunk:
-    return ENGINES[engine_name(name)](network, x, targets, labels, rule, loss)
+def make_engine(name: str, network, x, targets, labels, rule: str, loss: str,
+                options=None, velocity=None) -> RunChunk:
+    """The engine `name` training `network` in place; `options` (core/momentum_max_norm.py's
+    StepOptions, or None) add momentum, whose `velocity` it updates in place, and max-norm."""
+    if options is None:
+        return ENGINES[engine_name(name)](network, x, targets, labels, rule, loss)
+    return ENGINES[engine_name(name)](network, x, targets, labels, rule, loss, options, velocity)

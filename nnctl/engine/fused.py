@@ -34,17 +34,20 @@ import numpy as np
 from numba import njit
 
 from nnctl.core.dropout import hidden_offsets
+from nnctl.core.momentum_max_norm import StepOptions, Velocity, zero_velocity
 from nnctl.core.network import Network
 from nnctl.engine.boundary import ChunkResult, RunChunk
 from nnctl.engine.kernels import (
     ACTIVATION_CODES,
     BACKPROP,
     LOSS_CODES,
+    ONE,
     OUTPUT_CODES,
     PERCEPTRON_RULE,
     RULE_CODES,
     ZERO,
     Kernel,
+    PackedWeights,
     argmax,
     dot,
     hidden_delta,
@@ -58,13 +61,26 @@ from nnctl.engine.kernels import (
     typed_constants,
     unpack_weights,
 )
+from nnctl.engine.momentum_max_norm import (
+    bound_row,
+    bound_units,
+    catch_up_all,
+    catch_up_rows,
+    column_norms,
+    decay_table,
+    dense_momentum_update,
+    fold_scales,
+    sparse_momentum_update,
+    sparse_update_norms,
+)
 from nnctl.engine.threads import Schedule, threads_for, two_parts
 from nnctl.errors import Diverged
 
 
 @njit(cache=True, error_model="numpy", nogil=True)  # train.py prepares the next chunk meanwhile
 def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off, b_off, sizes,
-              eta, c, act, out, loss, rule, z, a, delta, below, step1, keep, k_off, f):
+              eta, c, act, out, loss, rule, z, a, delta, below, step1, keep, k_off, f,
+              vW1T, vb1, vparams, last, decay, scale, sq, su, mc):
     """Per-example SGD over `order`; returns (summed loss, mistakes, updates, examples done,
     last loss); updates counts the examples whose step changed the weights.
 
@@ -78,6 +94,12 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
     compiles the loop without dropout's branches), the hidden layers' outputs
     are a^[l] = f(z^[l]) * keep^[l], f(z^[l]) kept in f[l] for f', keep^[l] the example's keep
     factors keep[done, k_off[l]:] (chunk position `done`); delta^[l] gets the same factors.
+
+    Momentum and max-norm (engine/momentum_max_norm.py), each None when off (and compiled away
+    like `keep`): the velocities vW1T, vb1, vparams laid out as the weights; `last` and `decay`
+    for layer 1's lazy momentum (None with max-norm too: then every row moves each example);
+    layer 1's scale factors `scale` (W1T = s U) and squared norms `sq`, `su` scratch; mc holds
+    mu, c^2 and c.
     """
     L = sizes.shape[0] - 1
     zero = c[ZERO]  # a local: a load that the stores below cannot alias
@@ -91,7 +113,12 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
         y = targets[n]
         # 1. forward. Layer 1 from the non-zero inputs only: z^[1] = W^[1] x + b^[1]
         z1, a1 = z[1], a[1]
+        if last is not None:  # lazy momentum: the rows read are brought up to date first
+            catch_up_rows(W1T, vW1T, last, decay, cols, p0, p1, done)
         sparse_matvec(W1T, cols, vals, p0, p1, 0, W1T.shape[1], zero, z1)
+        if scale is not None:  # W^[1] x = s * (U x)
+            for j in range(d1):
+                z1[j] *= scale[j]
         for j in range(d1):
             z1[j] += b1[j]
         if L > 1:
@@ -135,14 +162,26 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                 # read for the product before it is updated, so delta^[l-1] uses the weights of
                 # the forward pass, exactly as the reference engine's separate steps do.
                 rk = padded(dk)
-                for j in range(dl):
-                    w, dj = params[w_off[l] + j * rk : w_off[l] + j * rk + dk], delta[j]
-                    step = eta * dj
-                    for i in range(dk):
-                        wi = w[i]
-                        below[i] += wi * dj
-                        w[i] = wi - step * a_prev[i]
-                    params[b_off[l] + j] -= step
+                if vparams is None:
+                    for j in range(dl):
+                        w, dj = params[w_off[l] + j * rk : w_off[l] + j * rk + dk], delta[j]
+                        step = eta * dj
+                        for i in range(dk):
+                            wi = w[i]
+                            below[i] += wi * dj
+                            w[i] = wi - step * a_prev[i]
+                        params[b_off[l] + j] -= step
+                        if scale is not None:  # noqa: SIM102 (numba prunes `is None` alone)
+                            if l < L:
+                                bound_row(w, mc[1], mc[2], zero)
+                else:
+                    layer_momentum_step(params, vparams, w_off[l], b_off[l], dl, dk, rk, delta,
+                                        below, a_prev, eta, mc[0])
+                    if scale is not None:  # noqa: SIM102 (as above)
+                        if l < L:
+                            for j in range(dl):
+                                bound_row(params[w_off[l] + j * rk : w_off[l] + j * rk + dk],
+                                          mc[1], mc[2], zero)
                 hidden_delta(z_prev[:dk], f[l - 1, :dk], a_prev[:dk], below[:dk], keep, done,
                              k_off[l - 1], act, c)
                 for i in range(dk):
@@ -151,10 +190,51 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                 # W - (eta delta) x^T, written as W + (-(eta delta)) x^T
                 step1[j] = -(eta * delta[j])
         # layer 1's update touches only the rows of the non-zero inputs
-        sparse_update(W1T, cols, vals, p0, p1, 0, W1T.shape[1], step1)
-        for j in range(d1):
-            b1[j] += step1[j]
+        if vW1T is None:
+            if scale is None:
+                sparse_update(W1T, cols, vals, p0, p1, 0, W1T.shape[1], step1)
+            else:  # W = s U: U += (step / s) x^T, its columns' norms kept
+                for j in range(d1):
+                    su[j] = step1[j] / scale[j]
+                sparse_update_norms(W1T, cols, vals, p0, p1, su, sq)
+            for j in range(d1):
+                b1[j] += step1[j]
+        else:
+            mu = mc[0]
+            if last is None:  # with max-norm: every row, every example
+                if scale is not None:  # (numba prunes `x is None` only where x is None)
+                    for j in range(d1):
+                        su[j] = c[ONE] / scale[j]
+                    dense_momentum_update(W1T, vW1T, cols, vals, p0, p1, step1, su, mu, zero,
+                                          sq)
+            else:
+                sparse_momentum_update(W1T, vW1T, cols, vals, p0, p1, step1, mu, last, done)
+            for j in range(d1):
+                vb1[j] = mu * vb1[j] + step1[j]
+                b1[j] += vb1[j]
+        if scale is not None:
+            bound_units(scale, sq, d1, mc[1], mc[2])
     return total_loss, mistakes, updates, order.shape[0], 0.0
+
+
+@njit(cache=True)
+def layer_momentum_step(params, vparams, w0, b0, dl, dk, rk, delta, below, a_prev, eta, mu):
+    """Layer l >= 2's backward pass with momentum: below = W^[l]T delta^[l] with the weights of
+    the forward pass, then v <- mu v - eta delta a^T, W <- W + v (and the bias likewise)."""
+    for j in range(dl):
+        w = params[w0 + j * rk : w0 + j * rk + dk]
+        v = vparams[w0 + j * rk : w0 + j * rk + dk]
+        dj = delta[j]
+        step = eta * dj
+        for i in range(dk):
+            wi = w[i]
+            below[i] += wi * dj
+            vi = mu * v[i] - step * a_prev[i]
+            v[i] = vi
+            w[i] = wi + vi
+        vb = mu * vparams[b0 + j] - step
+        vparams[b0 + j] = vb
+        params[b0 + j] += vb
 
 
 def to_sparse_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -186,13 +266,15 @@ def _sparse_rows(x):
 
 
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
-         loss: str, threads: int | None = None, schedule: Schedule | None = None) -> RunChunk:
+         loss: str, threads: int | None = None, schedule: Schedule | None = None,
+         options: StepOptions | None = None, velocity: Velocity | None = None) -> RunChunk:
     """A `run_chunk(indices, eta[, inputs, keep]) -> ChunkResult` that trains `network` in
     place on the examples `indices` (their sparse rows of x, or the chunk's own dense `inputs`
     rows), with each example's hidden dropout factors `keep[k]`, if given.
 
     threads=1 runs sgd_chunk; threads=2 runs sgd_chunk_parts, in two threads or one as
-    `schedule` says (default: `Pace`); None: as `threads_for` says for this network."""
+    `schedule` says (default: `Pace`); None: as `threads_for` says for this network. `options`
+    (backprop, one thread) add momentum, on `velocity` (updated in place), and max-norm."""
     dtype = network.dtype
     sizes = np.array(network.sizes, dtype=np.int64)
     weights = pack_weights(network)
@@ -204,11 +286,16 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     constants = typed_constants(dtype)
     codes = (ACTIVATION_CODES[network.activation], OUTPUT_CODES[network.output], LOSS_CODES[loss],
              RULE_CODES[rule])
-    threads = threads_for(network.sizes, rule) if threads is None else threads
-    if threads == 2 and (rule != "backprop" or len(network.weights) < 2):
-        raise ValueError("two threads train backprop on networks with hidden layers only")
+    threads = (threads_for(network.sizes, rule) if options is None else 1) if threads is None \
+        else threads
+    if threads == 2 and (rule != "backprop" or len(network.weights) < 2 or options is not None):
+        raise ValueError("two threads train backprop on networks with hidden layers only, "
+                         "without momentum or max-norm")
+    if options is not None and rule != "backprop":
+        raise ValueError("momentum and max-norm are for backprop")
     kernel = (_one_thread(sizes, width, dtype) if threads == 1
               else two_parts(sizes, width, dtype, schedule))
+    steps = _Steps(options, velocity, network, weights) if options else None
 
     def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None,
                   keep: np.ndarray | None = None) -> ChunkResult:
@@ -218,9 +305,12 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
             rows = (*to_sparse_rows(np.asarray(inputs, dtype=dtype)), targets[order],
                     labels[order])
             order = np.arange(len(order), dtype=np.int64)
+        extra = steps.start(len(order)) if steps else ()
         total, mistakes, updates, done, last_loss = kernel(
             order, *rows, *weights, sizes, dtype.type(eta), constants, *codes,
-            None if keep is None else np.ascontiguousarray(keep, dtype), k_off)
+            None if keep is None else np.ascontiguousarray(keep, dtype), k_off, *extra)
+        if steps:
+            steps.finish(int(done))
         unpack_weights(weights, network)
         if done < len(order):
             raise Diverged(int(done), last_loss)
@@ -229,15 +319,63 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     return run_chunk
 
 
+class _Steps:
+    """sgd_chunk's momentum and max-norm state (engine/momentum_max_norm.py): the packed
+    velocities, layer 1's `last` and `decay` (lazy momentum) or scale factors, and what is done
+    around each chunk so that the arrays handed back are exact."""
+
+    def __init__(self, options: StepOptions, velocity: Velocity | None, network: Network,
+                 weights: PackedWeights):
+        dtype, width = network.dtype, weights.W1T.shape[1]
+        self.mu, self.weights, self.dtype = options.momentum, weights, dtype
+        self.velocity = velocity
+        if options.momentum > 0 and velocity is None:
+            self.velocity = zero_velocity(network.weights, network.biases)
+        self.as_network = (Network(self.velocity.weights, self.velocity.biases,
+                                   network.activation, network.output)
+                           if options.momentum > 0 else None)
+        self.packed = pack_weights(self.as_network) if self.as_network else None
+        lazy = options.momentum > 0 and options.max_norm == 0
+        self.last = np.zeros(weights.W1T.shape[0], dtype=np.int64) if lazy else None
+        self.decay = decay_table(options.momentum, 0, dtype) if lazy else None
+        on = options.max_norm > 0
+        self.scale = np.ones(width, dtype=dtype) if on else None
+        self.sq = np.zeros(width, dtype=dtype)
+        self.su = np.zeros(width, dtype=dtype)
+        c = options.max_norm
+        self.mc = np.array([options.momentum, c * c, c], dtype=dtype)
+
+    def start(self, n: int) -> tuple:
+        """sgd_chunk's last arguments for a chunk of n examples (its squared norms taken)."""
+        if self.decay is not None and self.decay.shape[1] <= n:
+            self.decay = decay_table(self.mu, n, self.dtype)
+        if self.scale is not None:
+            column_norms(self.weights.W1T, self.dtype.type(0), self.sq)
+        v = self.packed or (None, None, None)
+        return (v[0], v[1], v[2], self.last, self.decay, self.scale, self.sq, self.su, self.mc)
+
+    def finish(self, done: int) -> None:
+        """Every row of W^[1] up to date, the scale factors folded in, the velocities copied
+        back into `velocity`'s arrays."""
+        if self.last is not None:
+            catch_up_all(self.weights.W1T, self.packed.W1T, self.last, self.decay, done)
+        if self.scale is not None:
+            fold_scales(self.weights.W1T, self.scale, self.dtype.type(1))
+        if self.packed is not None:
+            unpack_weights(self.packed, self.as_network)
+
+
 def _one_thread(sizes: np.ndarray, width: int, dtype) -> Kernel:
-    """sgd_chunk with its scratch buffers."""
+    """sgd_chunk with its scratch buffers (and None for momentum and max-norm unless given)."""
     L = len(sizes) - 1
     z, a, f = (np.zeros((L + 1, width), dtype=dtype) for _ in range(3))  # f: f(z) before dropout
     delta, below, step1 = (np.zeros(width, dtype=dtype) for _ in range(3))
+    off = (None,) * 9
 
     def kernel(*chunk):
-        *arguments, keep, k_off = chunk
-        return sgd_chunk(*arguments, z, a, delta, below, step1, keep, k_off, f)
+        *arguments, keep, k_off = chunk[:20]
+        return sgd_chunk(*arguments, z, a, delta, below, step1, keep, k_off, f,
+                         *(chunk[20:] or off))
 
     return kernel
 

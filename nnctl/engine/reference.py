@@ -5,7 +5,8 @@ delta^[L] = d loss / d z^[L], then delta^[l-1] = f'(z^[l-1]) * W^[l]T delta^[l];
 weight, W^[l] <- W^[l] - eta delta^[l] a^[l-1]T (and the bias, the weight on a^[l-1]_0 = 1).
 Layers are numbered 1..L as on the slides: W[l] is W^[l], a[0] is the input x.
 With dropout (core/dropout.py) a hidden layer's output is a^[l] = f(z^[l]) * keep^[l], and its
-delta^[l] carries the same factor.
+delta^[l] carries the same factor. With momentum and max-norm (core/momentum_max_norm.py) step 3
+moves the weights by their velocity, and the hidden units' incoming weights are then bounded.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ import numpy as np
 from nnctl.core.activations import ACTIVATIONS, DERIVATIVES, OUTPUTS
 from nnctl.core.dropout import layer_keeps
 from nnctl.core.losses import OUTPUT_DELTAS, loss_function
+from nnctl.core.momentum_max_norm import (
+    StepOptions,
+    Velocity,
+    max_norm,
+    momentum_step,
+    zero_velocity,
+)
 from nnctl.core.network import Network
 from nnctl.core.rules import SINGLE_LAYER_RULES
 from nnctl.engine.boundary import ChunkResult, RunChunk
@@ -93,24 +101,61 @@ def update(W: list, b: list, a: list, delta: list, eta) -> None:
         b[l] -= step
 
 
+def update_with_momentum(W: list, b: list, a: list, delta: list, eta, mu,
+                         velocity: Velocity) -> None:
+    """3. with momentum: v^[l] <- mu v^[l] - eta delta^[l] a^[l-1]T, W^[l] <- W^[l] + v^[l], and
+    the bias with its own velocity, in place."""
+    for l in range(1, len(W)):
+        step = eta * delta[l]
+        momentum_step(W[l], velocity.weights[l - 1], np.outer(step, a[l - 1]), mu)
+        momentum_step(b[l], velocity.biases[l - 1], step, mu)
+
+
+def bound_hidden_units(W: list, c) -> None:
+    """Max-norm after the update: every hidden unit's incoming weights, W^[l]_j for l < L, are
+    scaled back to length c where they are longer."""
+    for l in range(1, len(W) - 1):
+        max_norm(W[l], c)
+
+
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,
-         loss: str) -> RunChunk:
+         loss: str, options: StepOptions | None = None,
+         velocity: Velocity | None = None) -> RunChunk:
     """A `run_chunk(indices, eta[, inputs, keep]) -> ChunkResult` that trains `network` in
     place on the examples `indices` (x[indices], or the chunk's own `inputs` rows: distorted or
-    dropped-out images), `keep` holding each example's hidden dropout factors, if any."""
+    dropped-out images), `keep` holding each example's hidden dropout factors, if any.
+    With `options` (backprop only), momentum moves the weights by `velocity` (updated in place)
+    and max-norm bounds the hidden units after each example."""
     W = [None] + network.weights  # W[l] is W^[l]: the same arrays, updated in place
     b = [None] + network.biases
-    if rule == "backprop":
+    if rule == "backprop" and options is not None:
+        fn = functions(network.activation, network.output, loss)
+        mu, c = network.dtype.type(options.momentum), network.dtype.type(options.max_norm)
+        if velocity is None:
+            velocity = zero_velocity(network.weights, network.biases)
+
+        def step(x_n, y_n, eta, keep_n):
+            keep = None if keep_n is None else layer_keeps(keep_n, network.sizes)
+            z, a = forward(W, b, x_n, fn, keep)
+            deltas = backward(W, z, a, y_n, fn, keep)
+            if options.momentum > 0:
+                update_with_momentum(W, b, a, deltas, eta, mu, velocity)
+            else:
+                update(W, b, a, deltas, eta)
+            if options.max_norm > 0:
+                bound_hidden_units(W, c)
+            return float(fn.loss(a[-1], y_n)), a[-1], True
+    elif rule == "backprop":
         fn = functions(network.activation, network.output, loss)
 
         def step(x_n, y_n, eta, keep_n):
             keep = None if keep_n is None else layer_keeps(keep_n, network.sizes)
             return backprop(W, b, x_n, y_n, eta, fn, keep)
     else:
-        update = SINGLE_LAYER_RULES[rule]
+        rule_update = SINGLE_LAYER_RULES[rule]
 
         def step(x_n, y_n, eta, keep_n):
-            return update(W[1], b[1], x_n, y_n, eta)
+            return rule_update(W[1], b[1], x_n, y_n, eta)
 
     def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None,
                   keep: np.ndarray | None = None) -> ChunkResult:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.core.momentum_max_norm import Velocity
 from nnctl.core.network import Network
 from nnctl.io.checkpoint import Progress, save_checkpoint
 from nnctl.io.config import Config
@@ -40,8 +41,12 @@ class Run:
     progress: Progress
     history: list[dict]
     received: list[int]  # signals deferred so far
+    velocity: Velocity | None = None  # momentum's (training.momentum > 0), updated in place
 
     def checkpoint(self, name: str, metrics: dict, progress: Progress) -> None:
+        """A checkpoint of the network and progress; last.npz, which resume reads, also holds
+        the velocity."""
         save_checkpoint(checkpoint_path(self.run_dir, name), self.network,
                         dict(self.meta, epoch=progress.epoch, metrics=metrics,
-                             progress=dataclasses.asdict(progress)))
+                             progress=dataclasses.asdict(progress)),
+                        self.velocity if name == "last.npz" else None)

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from nnctl.core.distortions import config_distortions
 from nnctl.core.dropout import config_dropout
+from nnctl.core.momentum_max_norm import Velocity, config_step_options, zero_velocity
 from nnctl.core.network import Network, init_network
 from nnctl.core.rules import TARGETS
 from nnctl.core.schedules import learning_rate
@@ -39,6 +40,7 @@ from nnctl.io.checkpoint import (
     Progress,
     check_progress,
     load_checkpoint,
+    load_training_state,
     save_snapshot,
 )
 from nnctl.io.config import (
@@ -190,10 +192,11 @@ def _start(config: Config, run_dir: Path, received: list[int], data: _Data, resu
     checkpoints (a run stopped before them starts from scratch when resumed)."""
     splits = data.splits
     if resume and has_checkpoint(run_dir):
-        network, progress, history = _resume_state(run_dir, data.meta, len(splits.train))
+        network, progress, history, velocity = _resume_state(run_dir, data.meta,
+                                                             len(splits.train), config)
         atomic_write_text(run_dir / "config.yaml", dump_config(config))  # with any --set applied
         return Run(config, run_dir, splits, data.test_pixels, data.meta, network, progress,
-                   history, received)
+                   history, received, velocity)
     network, rng = data.initial or _initial_network(config, splits)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     _stop_if_signalled(received, run_dir, "the start, before the first checkpoint")
@@ -201,8 +204,10 @@ def _start(config: Config, run_dir: Path, received: list[int], data: _Data, resu
     initial = _validation_metrics(network, splits, config)
     progress = Progress(epoch=0, rng=rng.bit_generator.state, best_epoch=0,
                         best_val_accuracy=initial.get("val_accuracy"))
+    velocity = (zero_velocity(network.weights, network.biases) if config.training.momentum > 0
+                else None)
     run = Run(config, run_dir, splits, data.test_pixels, data.meta, network, progress, [],
-              received)
+              received, velocity)
     _epoch_checkpoint(run, initial)
     for checkpoint in ("best.npz", "last.npz"):  # last.npz commits them
         run.checkpoint(checkpoint, initial, progress)
@@ -229,7 +234,7 @@ def _train_epochs(run: Run, show_progress: bool, on_epoch: Callable[[dict], None
     rng.bit_generator.state = run.progress.rng
     targets = TARGETS[tc.rule](train_set.labels, run.splits.classes, tc.dtype)
     run_chunk = make_engine(tc.engine, run.network, train_set.x, targets, train_set.labels,
-                            tc.rule, tc.loss)
+                            tc.rule, tc.loss, config_step_options(run.config), run.velocity)
     chunk_inputs = _chunk_inputs(run, train_set)
     train_set.x = None  # the engine keeps what it needs (the fused one: the non-zero inputs only)
     where = f"epoch {run.progress.epoch + 1}, example {run.progress.position:,}"
@@ -396,12 +401,12 @@ def _epoch_checkpoint(run: Run, metrics: dict) -> None:
                       run.network.weights[0][:SNAPSHOT_UNITS])
 
 
-def _resume_state(run_dir: Path, meta: dict, examples: int
-                  ) -> tuple[Network, Progress, list[dict]]:
-    """The network, progress and metrics of the run's last.npz, checked against the data it
-    trains on (`examples` in an epoch)."""
+def _resume_state(run_dir: Path, meta: dict, examples: int, config: Config
+                  ) -> tuple[Network, Progress, list[dict], Velocity | None]:
+    """The network, progress, metrics and momentum velocity of the run's last.npz, checked
+    against the data it trains on (`examples` in an epoch) and the config."""
     last = checkpoint_path(run_dir, "last.npz")
-    network, saved = load_checkpoint(last)
+    network, saved, velocity = load_training_state(last)
     if saved.get("preprocessing") != meta["preprocessing"]:
         raise CheckpointError(f"{last}: was trained on inputs prepared otherwise "
                               f"({saved.get('preprocessing')}, now {meta['preprocessing']})")
@@ -415,7 +420,27 @@ def _resume_state(run_dir: Path, meta: dict, examples: int
         raise CheckpointError(f"{last}: progress.position is {progress.position:,}, outside the "
                               f"epoch's examples (0 to {examples - 1:,}: the run trains on "
                               f"{examples:,})")
-    return network, progress, restore_history(run_dir, progress.epoch)
+    velocity = _resumed_velocity(velocity, network, progress, config, last)
+    return network, progress, restore_history(run_dir, progress.epoch), velocity
+
+
+def _resumed_velocity(velocity: Velocity | None, network: Network, progress: Progress,
+                      config: Config, last: Path) -> Velocity | None:
+    """The velocity to go on with: last.npz's. Without one, a run with momentum resumes only
+    from its very start (epoch 0, position 0), where the velocity is 0; a velocity in a run
+    without momentum is refused too: either way the checkpoint is not this run's."""
+    if config.training.momentum == 0:
+        if velocity is not None:
+            raise CheckpointError(f"{last}: holds a momentum velocity, but the run's "
+                                  "training.momentum is 0")
+        return None
+    if velocity is None:
+        if progress.epoch or progress.position:
+            raise CheckpointError(f"{last}: has no momentum velocity to resume training.momentum "
+                                  f"= {config.training.momentum:g} from (epoch "
+                                  f"{progress.epoch}, example {progress.position:,})")
+        return zero_velocity(network.weights, network.biases)
+    return velocity
 
 
 def _interrupted(signum: int, run_dir: Path, where: str) -> Interrupted:

@@ -53,6 +53,10 @@ def resolve_and_check(config: Config, where: Callable[[str], str]) -> None:
     if training.dropout.hidden > 0 and not config.model.hidden:
         raise ConfigError(f"{where('training.dropout.hidden')}: the network has no hidden layer "
                           "(model.hidden is empty)")
+    for key in ("momentum", "max_norm"):
+        if getattr(training, key) > 0 and training.rule != "backprop":
+            raise ConfigError(f"{where('training.' + key)}: is for training.rule: backprop, not "
+                              f"the {training.rule} rule")
     if training.schedule == "exponential" and training.decay >= 1:
         raise ConfigError(f"{where('training.decay')}: the exponential schedule needs decay < 1")
     if training.stop.patience is not None and data.validation == 0:

@@ -183,6 +183,13 @@ class TrainingConfig:
     stop: StopConfig = _key(factory=StopConfig, help="stop conditions besides epochs")
     dropout: DropoutConfig = _key(factory=DropoutConfig,
                                   help="dropout while training (none at evaluation)")
+    momentum: float = _key(0.0, _fraction,
+                           help="momentum mu (backprop): v <- mu v - eta dJ/dW, W <- W + v, each "
+                                "weight and bias with its own velocity v; 0 = off")
+    max_norm: float = _key(0.0, _non_negative,
+                           help="max-norm c (backprop): after each example's update, every hidden "
+                                "unit's incoming weights (not its bias, not the output layer's "
+                                "units) longer than c are scaled back to length c; 0 = off")
 
 
 @dataclass
