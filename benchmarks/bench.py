@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.inputs:
         lines, distorted = inputs_section(args.input_epochs, 3000 if args.quick else None)
         body += ["", *lines]
-    if not args.no_speed:
+    if not args.no_speed or memory or e2e or distorted is not None:  # what was measured
         body += ["", *targets_section(rows, memory, e2e, distorted)]
     report = "\n".join(header(started, load_before, args) + body) + "\n"
     sys.stdout.write(report)

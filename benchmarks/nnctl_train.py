@@ -38,6 +38,39 @@ main()
 """
 
 
+# Where the memory goes, measured by hand (RSS after each phase of the same command, the phases
+# wrapped in-process; tracemalloc for what the data makes): see docs/benchmarks.md's history.
+MEMORY_NOTE = [
+    ("Where it goes (RSS, MiB, measured 2026-11-28 by wrapping each phase of the command above; "
+    "the high-water mark is the largest of these peaks):"),
+    "",
+    "| phase | holds | RSS after | peak during |",
+    "|---|---|---:|---:|",
+    "| imports (`nnctl`, numpy, numba) | code | 99 | 99 |",
+    ("| training data read | the file's 47 MB of pixel bytes (uint8), kept once; no float copy "
+    "(before issue 22: + 188 MB of float32, and 16 MB for validation) | 160 | 160 |"),
+    "| test file read | its 7.8 MB of bytes, kept for the end | 167 | 167 |",
+    ("| validation at epoch 0 | a batch of 5,000 rows made floats (16 MB) and the forward "
+    "pass's temporaries | 176 | 220 |"),
+    ("| fused engine made | numba's first compiled function loaded (LLVM: 45 MiB, 69 MiB of "
+    "`libllvmlite.so` resident in all), the sparse rows (66 MB: float32 values, int32 columns), "
+    "built 1,024 rows at a time; then the training bytes let go | 240 | 284 |"),
+    "| an epoch and its validation | | 255 | 289 |",
+    ("| test of best.npz | the engine gone; a batch of 10,000 rows made floats (31 MB) and the "
+    "forward pass (10,000 x 300 sigmoid temporaries, BLAS's buffers: about 60 MB) | 215 | 283 |"),
+    "",
+    ("With the compiled engine loaded the process holds about 147 MiB before any data, so 200 MB "
+    "(191 MiB) leaves about 44 MiB for the data and the evaluation. What the rest would take: "
+    "(1) the evaluation's batch of 10,000 rows (evaluate.BATCH) cannot shrink without changing "
+    "the numbers (on this machine float64 outputs of the same rows differ between batches of "
+    "5,000 and 10,000, and float32 ones between batches of 2 rows and more), and the forward "
+    "pass's elementwise temporaries could be made in place (core/network.py, same numbers: "
+    "about -40 MiB); (2) the sparse rows with uint8 values read through a table of pixel / 255 "
+    "in the kernels (41 MB, 25 MB with uint16 columns); (3) the training file read a block at a "
+    "time into the sparse rows, not held whole while they are built (-47 MB at that moment)."),
+]
+
+
 @dataclasses.dataclass
 class TrainRun:
     """One finished `nnctl train`: what it ran, how long it took, its peak and its summary."""
@@ -79,7 +112,8 @@ def memory_section(run: TrainRun) -> list[str]:
            "reports as it exits (`ru_maxrss` of a child would also count this benchmark's memory, "
            "inherited through fork and carried over at exec).")
     return ["## Peak memory of `nnctl train`", "", command, "",
-            "| engine | exit status | peak RSS | wall time |", "|---|---:|---:|---:|", row, "", why]
+            "| engine | exit status | peak RSS | wall time |", "|---|---:|---:|---:|", row, "", why,
+            "", *MEMORY_NOTE]
 
 
 def end_to_end_section(run: TrainRun) -> list[str]:

@@ -46,7 +46,7 @@ def load_mnist_train() -> tuple[np.ndarray, np.ndarray]:
     paths = data_paths(DataConfig(validation=0))
     images, labels = read_examples(paths["train_images"], paths["train_labels"])
     dataset = make_dataset(images, labels, DTYPE, "train")
-    return dataset.x, dataset.labels
+    return dataset.x[:], dataset.labels  # the float array: the peers train on it
 
 
 def parse_network(text: str) -> list[int]:

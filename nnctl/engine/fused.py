@@ -237,24 +237,33 @@ def layer_momentum_step(params, vparams, w0, b0, dl, dk, rk, delta, below, a_pre
         params[b0 + j] += vb
 
 
-def to_sparse_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+SPARSE_BLOCK = 1024  # rows made dense floats at a time while the sparse rows are built
+
+
+def to_sparse_rows(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Compressed sparse rows of x: row n's non-zeros are vals[indptr[n]:indptr[n+1]] at cols
-    (in column order). Compiled: training with distortions builds them for every chunk."""
-    return _sparse_rows(np.ascontiguousarray(x))
+    (in column order). x is an array of rows or anything whose slices x[i:j] are (the inputs a
+    dataset makes from its pixels, io.examples.Inputs): it is read SPARSE_BLOCK rows at a time,
+    twice (count, then fill), so that no dense float copy of the whole of it is made.
+    Compiled: training with distortions builds them for every chunk."""
+    n = len(x)
+    counts = np.empty(n, dtype=np.int64)
+    for i in range(0, n, SPARSE_BLOCK):
+        counts[i : i + SPARSE_BLOCK] = np.count_nonzero(np.asarray(x[i : i + SPARSE_BLOCK]),
+                                                        axis=1)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    cols = np.empty(indptr[n], dtype=np.int32)
+    vals = np.empty(indptr[n], dtype=x.dtype)
+    for i in range(0, n, SPARSE_BLOCK):
+        _sparse_rows(np.ascontiguousarray(x[i : i + SPARSE_BLOCK]), indptr[i:], cols, vals)
+    return indptr, cols, vals
 
 
 @njit(cache=True, nogil=True)
-def _sparse_rows(x):
+def _sparse_rows(x, indptr, cols, vals):
+    """Row i of x's non-zeros into cols and vals from indptr[i] on."""
     n, d = x.shape
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
-        count = 0
-        for j in range(d):
-            if x[i, j] != 0:
-                count += 1
-        indptr[i + 1] = indptr[i] + count
-    cols = np.empty(indptr[n], dtype=np.int32)
-    vals = np.empty(indptr[n], dtype=x.dtype)
     for i in range(n):
         p = indptr[i]
         for j in range(d):
@@ -262,7 +271,6 @@ def _sparse_rows(x):
                 cols[p] = j
                 vals[p] = x[i, j]
                 p += 1
-    return indptr, cols, vals
 
 
 def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray, rule: str,

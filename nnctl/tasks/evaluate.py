@@ -19,6 +19,7 @@ from nnctl.io.checkpoint import load_trained
 from nnctl.io.config import Config, DataConfig
 from nnctl.io.examples import (
     Dataset,
+    Inputs,
     check_classes,
     data_paths,
     load_split,
@@ -31,14 +32,15 @@ BATCH = 10_000  # rows per matrix product: bounds memory, keeps it batched
 WORST = 50  # misclassified examples listed in an evaluation
 
 
-def in_batches(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
-    """f(rows) for the rows of x, BATCH rows at a time, stacked. Values that overflow are inf
-    or NaN, without numpy's warnings (the loss says so, and JSON shows them as null)."""
+def in_batches(f: Callable[[np.ndarray], np.ndarray], x: Inputs | np.ndarray) -> np.ndarray:
+    """f(rows) for the rows of x, BATCH rows at a time, stacked: a dataset's inputs are made
+    from its pixels one batch at a time. Values that overflow are inf or NaN, without numpy's
+    warnings (the loss says so, and JSON shows them as null)."""
     with np.errstate(all="ignore"):
         return np.concatenate([f(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
 
 
-def outputs(network: Network, x: np.ndarray) -> np.ndarray:
+def outputs(network: Network, x: Inputs | np.ndarray) -> np.ndarray:
     """a^[L] for every row of x, computed BATCH rows at a time (see `in_batches`)."""
     return in_batches(network.forward, x)
 
@@ -151,7 +153,7 @@ def evaluate_trained(
         from nnctl.figures.curves import evaluation_figure
 
         shape = dataset.image_shape if len(dataset.image_shape) == 2 else (1, -1)
-        evaluation_figure(result, dataset.x.reshape(len(dataset), *shape), figure,
+        evaluation_figure(result, dataset.x[:].reshape(len(dataset), *shape), figure,
                           name=checkpoint_name(path))
     return {"checkpoint": str(path), "epoch": meta.get("epoch"), **result}
 

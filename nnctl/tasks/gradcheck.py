@@ -79,7 +79,7 @@ def check(config: Config, examples: int = 3, seed: int = 0) -> tuple[list[LayerC
     config.data.limit, config.data.validation = examples, 0  # only the examples checked
     data = load_training_data(config.data, "float64")
     network, note = initial_network(config, data.train.x.shape[1], data.classes)
-    check_initial_network(config, network, data.train.x)
+    check_initial_network(config, network, data.train.x[:])
     rule, loss = config.training.rule, config.training.loss
     loss_of = loss_function(loss, network.output)
     targets = TARGETS[rule](data.train.labels[:examples], data.classes, "float64")

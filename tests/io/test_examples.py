@@ -56,12 +56,13 @@ def test_load_training_data_limit_and_validation(tmp_path, dtype, gz):
     assert splits.train.image_shape == (8, 6) and splits.validation.image_shape == (8, 6)
     assert splits.train.x.shape == (8, 48) and splits.validation.x.shape == (4, 48)
     assert splits.train.x.dtype == np.dtype(dtype) and splits.validation.x.dtype == np.dtype(dtype)
-    np.testing.assert_array_equal(splits.train.x, expected_x(images[:8], dtype))
-    np.testing.assert_array_equal(splits.validation.x, expected_x(images[8:12], dtype))
+    np.testing.assert_array_equal(splits.train.x[:], expected_x(images[:8], dtype))
+    np.testing.assert_array_equal(splits.validation.x[:], expected_x(images[8:12], dtype))
     np.testing.assert_array_equal(splits.train.labels, labels[:8])
     np.testing.assert_array_equal(splits.validation.labels, labels[8:12])
-    assert splits.train.x.min() == 0.0 and splits.train.x.max() == 1.0  # pixels 0 and 255 present
-    assert 0.0 <= splits.validation.x.min() and splits.validation.x.max() <= 1.0
+    train = splits.train.x[:]
+    assert train.min() == 0.0 and train.max() == 1.0  # pixels 0 and 255 present
+    assert 0.0 <= splits.validation.x[:].min() and splits.validation.x[:].max() <= 1.0
 
 
 def test_load_training_data_without_limit_holds_out_the_last(tmp_path):
@@ -71,7 +72,7 @@ def test_load_training_data_without_limit_holds_out_the_last(tmp_path):
     splits = load_training_data(DataConfig(dir=str(directory), validation=5), "float64")
     np.testing.assert_array_equal(splits.train.labels, labels[:15])
     np.testing.assert_array_equal(splits.validation.labels, labels[15:])
-    np.testing.assert_array_equal(splits.validation.x, images[15:].reshape(5, -1) / 255.0)
+    np.testing.assert_array_equal(splits.validation.x[:], images[15:].reshape(5, -1) / 255.0)
     assert splits.classes == 10
 
 
@@ -83,7 +84,7 @@ def test_load_training_data_validation_zero_gives_none(tmp_path):
     assert splits.validation is None
     assert len(splits.train) == 6
     np.testing.assert_array_equal(splits.train.labels, labels[:6])
-    np.testing.assert_array_equal(splits.train.x, expected_x(images[:6], "float32"))
+    np.testing.assert_array_equal(splits.train.x[:], expected_x(images[:6], "float32"))
 
 
 @pytest.mark.parametrize("limit, validation", [(None, 10), (None, 11), (6, 6), (6, 7)])
@@ -107,7 +108,7 @@ def test_preprocess_matches_pixel_over_255_for_every_value(tmp_path):
     images = np.arange(256, dtype=np.uint8).reshape(4, 8, 8)
     directory = write_dataset(tmp_path / "mnist", images, np.array([0, 1, 0, 1], np.uint8))
     for dtype in ("float32", "float64"):
-        x = load_training_data(DataConfig(dir=str(directory), validation=0), dtype).train.x
+        x = load_training_data(DataConfig(dir=str(directory), validation=0), dtype).train.x[:]
         assert x.dtype == np.dtype(dtype)
         np.testing.assert_allclose(x.reshape(-1), np.arange(256) / 255.0,
                                    rtol=1e-7 if dtype == "float32" else 0)
@@ -133,14 +134,14 @@ def test_training_validation_and_test_splits_are_deskewed_alike():
     images, _ = read_examples(paths["train_images"], paths["train_labels"])
     scaled = images[:600].reshape(600, -1).astype(np.float32) / np.float32(255)
     splits = load_training_data(config, "float32")
-    np.testing.assert_array_equal(splits.train.x, deskew(scaled[:500], SHAPE))
-    np.testing.assert_array_equal(splits.validation.x, deskew(scaled[500:], SHAPE))
+    np.testing.assert_array_equal(splits.train.x[:], deskew(scaled[:500], SHAPE))
+    np.testing.assert_array_equal(splits.validation.x[:], deskew(scaled[500:], SHAPE))
     test = load_split(config, "test", "float32")
     test_images, _ = read_examples(paths["test_images"], paths["test_labels"])
     expected = deskew(test_images.reshape(len(test_images), -1).astype(np.float32) / 255, SHAPE)
-    np.testing.assert_array_equal(test.x, expected)
+    np.testing.assert_array_equal(test.x[:], expected)
     plain = load_split(config, "validation", "float32", PREPROCESSING)  # the record wins
-    np.testing.assert_array_equal(plain.x, scaled[500:])
+    np.testing.assert_array_equal(plain.x[:], scaled[500:])
 
 
 @pytest.mark.parametrize("record", [None, "scale", {"name": "standardize", "divide_by": 255.0},

@@ -1,0 +1,110 @@
+"""Datasets hold their pixels once, as read (MNIST: bytes), and make float inputs only for the
+rows in use (nnctl.io.examples.Inputs): the same numbers as the whole float array, no float copy
+of the training set while loading or while the fused engine builds its sparse rows, and
+training's checkpoints byte-identical to training on the float array."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from conftest import checkpoints
+
+from nnctl.core.preprocessing import apply_preprocessing
+from nnctl.io import examples
+from nnctl.io.config import DataConfig, config_from_dict
+from nnctl.io.examples import Inputs, data_paths, load_training_data
+from nnctl.io.idx import read_examples
+from nnctl.tasks.train import train
+
+SHAPE = (28, 28)
+
+
+def traced_peak(action, *args):
+    """action(*args) and the peak of the memory traced while it ran (numpy's arrays included)."""
+    tracemalloc.start()
+    try:
+        result = action(*args)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.fixture(scope="module")
+def mnist_pixels() -> np.ndarray:
+    paths = data_paths(DataConfig())
+    return read_examples(paths["train_images"], paths["train_labels"])[0][:12000]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_inputs_are_the_float_arrays_numbers(mnist_pixels, dtype):
+    record = examples.PREPROCESSING
+    whole = apply_preprocessing(mnist_pixels, record, SHAPE, dtype)
+    x = Inputs(mnist_pixels, record, SHAPE, dtype)
+    assert x.pixels.dtype == np.uint8 and x.floats is None  # bytes kept, no floats
+    assert (len(x), x.shape, x.dtype) == (len(whole), whole.shape, whole.dtype)
+    picks = np.array([11999, 0, 17, 17, 1024])
+    for rows, expected in ((slice(None), whole), (slice(100, 1300), whole[100:1300]),
+                           (picks, whole[picks]), (7, whole[7]), (np.int64(8), whole[8])):
+        got = x[rows]
+        assert got.dtype == whole.dtype and np.array_equal(got, expected)
+    assert np.array_equal(np.asarray(x), whole)
+
+
+def test_deskewed_inputs_are_computed_once_as_before(mnist_pixels):
+    record = {**examples.PREPROCESSING, "deskew": True}
+    whole = apply_preprocessing(mnist_pixels, record, SHAPE, "float32")
+    x = Inputs(mnist_pixels, record, SHAPE, "float32")
+    assert x.pixels is None and np.array_equal(x[:], whole)
+    assert np.array_equal(x[np.array([5, 2])], whole[[5, 2]])
+
+
+def test_the_training_split_is_held_as_bytes_without_a_float_copy():
+    # all 60,000 bundled images are read (47 MB of bytes); as float32 they would be 188 MB
+    data = DataConfig(validation=5000)
+    splits, peak = traced_peak(load_training_data, data, "float32")
+    train, validation = splits.train.x, splits.validation.x
+    assert train.pixels.dtype == validation.pixels.dtype == np.uint8
+    assert train.floats is None and validation.floats is None
+    assert len(train) == 55_000 and len(validation) == 5_000
+    pixels = 60_000 * 28 * 28  # the file's bytes, plus a block of the reading (16 MiB)
+    assert peak < pixels + 20 * 2**20, f"{peak / 2**20:.0f} MiB traced for 45 MiB of pixels"
+
+
+def test_a_limit_does_not_keep_the_whole_file():
+    splits = load_training_data(DataConfig(limit=1000, validation=100), "float32")
+    assert splits.train.x.pixels.base is None or splits.train.x.pixels.base.nbytes < 10**6
+
+
+def test_fused_sparse_rows_from_pixels_need_no_dense_float_copy(mnist_pixels):
+    from nnctl.engine.fused import SPARSE_BLOCK, to_sparse_rows
+
+    x = Inputs(mnist_pixels, examples.PREPROCESSING, SHAPE, "float32")
+    expected = to_sparse_rows(x[:])  # from the float array
+    (indptr, cols, vals), peak = traced_peak(to_sparse_rows, x)
+    for got, want in zip((indptr, cols, vals), expected):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    built = indptr.nbytes + cols.nbytes + vals.nbytes
+    block = SPARSE_BLOCK * x.shape[1] * (1 + 8 + 4)  # a block's pixels, counts, floats
+    assert len(x) > 2 * SPARSE_BLOCK  # several blocks, the last one short
+    assert peak < built + block + 2**20 < built + x[:].nbytes  # not the whole float array
+
+
+QUICK_RUN = {"model": {"hidden": [12]}, "training": {"epochs": 1},
+             "data": {"limit": 700, "validation": 200}}
+
+
+@pytest.mark.parametrize("training", [
+    {"engine": "fused"},
+    {"engine": "reference", "dropout": {"input": 0.2, "hidden": 0.5}},
+    {"engine": "fused", "dropout": {"input": 0.2}},
+])
+def test_training_on_pixels_writes_the_float_paths_checkpoints(tmp_path, monkeypatch, training):
+    config = {**QUICK_RUN, "training": {**QUICK_RUN["training"], **training}}
+    train(config_from_dict(config, "test"), tmp_path / "pixels")
+    monkeypatch.setattr(examples, "Inputs", apply_preprocessing)  # the float array, as before
+    assert isinstance(load_training_data(DataConfig(limit=10), "float32").train.x, np.ndarray)
+    train(config_from_dict(config, "test"), tmp_path / "floats")
+    assert checkpoints(tmp_path / "pixels") == checkpoints(tmp_path / "floats")
+    assert checkpoints(tmp_path / "pixels")
