@@ -252,7 +252,7 @@ def test_names_from_other_tools_suggest_ours(run, write_config, tmp_path, key, t
 
 @pytest.mark.parametrize("key, words", [
     ("training.batch_size", ["per example", "no batch size"]),
-    ("training.momentum", ["momentum is not supported"]),
+    ("training.weight_decay", ["weight decay is not supported", "training.max_norm"]),
 ])
 def test_what_nnctl_does_not_do_is_explained(run, write_config, tmp_path, key, words):
     result = run("train", write_config({}), "--set", f"{key}=1", "--out", tmp_path / "run")

@@ -35,7 +35,7 @@ from PIL import Image
 import nnctl.io.checkpoint
 from nnctl.core.network import Network
 from nnctl.errors import CheckpointError
-from nnctl.io.checkpoint import load_checkpoint, save_checkpoint
+from nnctl.io.checkpoint import MAX_MEMBERS, load_checkpoint, save_checkpoint
 from nnctl.io.config import DataConfig, config_from_dict
 from nnctl.io.examples import data_paths
 from nnctl.io.idx import read_examples
@@ -366,7 +366,7 @@ def test_an_npy_header_promising_more_than_its_member_is_refused(run_dir, tmp_pa
 
 def test_too_many_members_are_refused_before_reading(run_dir, tmp_path):
     members = checkpoint_members(run_dir / "checkpoints" / "best.npz")
-    members.update({f"extra.{k}.npy": b"" for k in range(300)})
+    members.update({f"extra.{k}.npy": b"" for k in range(MAX_MEMBERS)})
     path = rezip(tmp_path / "many.npz", members)
     with pytest.raises(CheckpointError, match="members, more than"):
         load_checkpoint(path)

@@ -28,7 +28,8 @@ ALIASES = {
 UNSUPPORTED = {
     "batch_size": "nnctl trains per example (plain SGD, one update per example): there is no "
                   "batch size",
-    "momentum": "momentum is not supported (plain SGD: w -= eta * gradient)",
+    "weight_decay": "weight decay is not supported; training.max_norm bounds each hidden "
+                    "unit's weights instead",
 }
 
 
