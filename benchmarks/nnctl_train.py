@@ -41,7 +41,7 @@ main()
 # Where the memory goes, measured by hand (RSS after each phase of the same command, the phases
 # wrapped in-process; tracemalloc for what the data makes): see docs/benchmarks.md's history.
 MEMORY_NOTE = [
-    ("Where it goes (RSS, MiB, measured 2026-11-28 by wrapping each phase of the command above; "
+    ("Where it goes (RSS, MiB, measured 2026-12-06 by wrapping each phase of the command above; "
     "the high-water mark is the largest of these peaks):"),
     "",
     "| phase | holds | RSS after | peak during |",
