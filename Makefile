@@ -87,6 +87,8 @@ bench: install $(SWEEP_STAMP)
 	$(BIN)/python benchmarks/serve_bench.py --section >> docs/benchmarks.md
 	@echo >> docs/benchmarks.md
 	$(BIN)/python benchmarks/sweep_bench.py >> docs/benchmarks.md
+	@echo >> docs/benchmarks.md
+	$(BIN)/python benchmarks/sweep_memory.py >> docs/benchmarks.md
 
 # Requests per second and latency of `nnctl serve`'s POST /predict, 784-300-10, on loopback.
 # `nnctl serve` alone (make bench appends the same report to docs/benchmarks.md)
@@ -103,6 +105,8 @@ reproduce-%: install
 	$(BIN)/python tools/reproduce.py --group $*
 
 # nnctl sweep against the same runs one after another with nnctl train (24 trials, 2 workers):
-# the speed-up and Ray's overhead per trial (make bench appends it to docs/benchmarks.md).
+# the speed-up and Ray's overhead per trial; then the workers' memory on full MNIST (make bench
+# appends both to docs/benchmarks.md).
 sweep-bench: install $(SWEEP_STAMP)
 	$(BIN)/python benchmarks/sweep_bench.py
+	$(BIN)/python benchmarks/sweep_memory.py

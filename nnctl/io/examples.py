@@ -8,6 +8,7 @@ asked for (`Inputs`): full MNIST is 47 MB of bytes but 188 MB of float32 inputs.
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from nnctl.errors import CheckpointError, DataError
 from nnctl.io.config.schema import held_out, too_many_held_out
 from nnctl.io.idx import read_examples
 from nnctl.io.machine import physical_memory
+from nnctl.io.read_once import ReadFile, idx_reader
 
 if TYPE_CHECKING:  # the type only, for the signatures
     from nnctl.io.config.schema import DataConfig
@@ -178,13 +180,16 @@ class Splits:
     classes: int
 
 
-def load_training_data(data_config: DataConfig, dtype: str, record: dict | None = None) -> Splits:
+def load_training_data(data_config: DataConfig, dtype: str, record: dict | None = None,
+                       preread: Mapping[str, ReadFile] | None = None) -> Splits:
     """Training and validation sets: the first `limit` examples, the last `validation` of them (a
     count, or a fraction: config.schema.held_out) held out,
-    made inputs by the preprocessing `record` (default: `preprocessing(data_config)`)."""
+    made inputs by the preprocessing `record` (default: `preprocessing(data_config)`). Files
+    in `preread` (read_once.read_files) and unchanged since are not read again."""
     record = preprocessing(data_config) if record is None else record
     paths = data_paths(data_config)
-    images, labels = read_examples(paths["train_images"], paths["train_labels"])
+    images, labels = read_examples(paths["train_images"], paths["train_labels"],
+                                   idx_reader(preread))
     check_every_class(labels, str(paths["train_labels"]))
     classes = int(labels.max()) + 1  # from the whole file: a limit must not drop a class
     if data_config.limit is not None and data_config.limit < len(labels):

@@ -11,6 +11,7 @@ import gzip
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -144,12 +145,14 @@ def _read_at_most(stream: BinaryIO, limit: int, block: int = 1 << 24) -> bytearr
     return buffer
 
 
-def read_examples(images_path: str | Path,
-                  labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Raw images (n, *shape) and labels (n,) read from a pair of IDX files, each checked and
-    checked against the other."""
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
+def read_examples(images_path: str | Path, labels_path: str | Path,
+                  read: Callable[[str | Path], np.ndarray] = read_idx
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Raw images (n, *shape) and labels (n,) read from a pair of IDX files (by `read`: the
+    files' arrays may have been read before, read_once.idx_reader), each checked and checked
+    against the other. The labels are a new array; the images may be `read`'s own (read-only)."""
+    images = read(images_path)
+    labels = read(labels_path)
     check_images(images, images_path)
     check_labels(labels, labels_path)
     check_pair(images, labels, images_path, labels_path)

@@ -28,6 +28,7 @@ from types import SimpleNamespace
 
 from nnctl.errors import SIGNAL_EXIT, ConfigError, Interrupted, NnctlError, RunDirError, one_line
 from nnctl.sweep import state
+from nnctl.sweep.data import share_data_files
 from nnctl.sweep.results import PointResult, plot_results, point_results, write_results
 from nnctl.sweep.spec import METRICS, Sweep, Trial, check_trials
 from nnctl.sweep.trial import run_trial
@@ -270,6 +271,7 @@ class Runner:
         self._replay(state.read_outcomes(directory))
         self.todo = deque(t for t in sweep.trials if t.id not in self.outcomes)
         self.running: dict = {}  # Ray object ref -> (trial, epochs of its stage)
+        self.data: dict[str, list] = {}  # trial id -> object refs of its data files, read once
         self.bar = None
 
     def _replay(self, records: list[dict]) -> None:
@@ -288,6 +290,7 @@ class Runner:
         from tqdm import tqdm
 
         task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(run_trial)
+        self.data = share_data_files(ray.put, self.sweep, self.todo)
         total = len(self.sweep.trials)
         self.bar = tqdm(total=total, initial=total - len(self.todo), unit="trial",
                         file=sys.stderr, disable=not show_progress, dynamic_ncols=True,
@@ -308,7 +311,8 @@ class Runner:
         raw = trial.raw_config(self.sweep.base)
         where = os.path.abspath(self.directory)  # the same path on every node
         ref = task.remote(raw, self.sweep.point_name(trial.point),
-                          str(state.trial_dir(Path(where), trial.id)), target, where, self.token)
+                          str(state.trial_dir(Path(where), trial.id)), target, where, self.token,
+                          *self.data.get(trial.id, ()))
         self.running[ref] = (trial, target)
 
     def _stage_start(self, trial: Trial) -> int | None:

@@ -6,6 +6,11 @@ function `nnctl train` calls. A trial that finds a checkpoint in its directory (
 killed, the sweep was stopped, or it goes on from an early-stopping rung) resumes from it, so it
 loses at most the part of an epoch after its last checkpoint, and its checkpoints are the ones an
 uninterrupted run writes.
+
+The data files the sweep's driver read once (`data.share_data_files`) come as `preread`:
+top-level task arguments, which Ray hands over as read-only numpy arrays in the node's shared
+object store, one copy per node whatever the number of workers; training uses them instead of
+reading the files again (while the files are unchanged: io.read_once).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from nnctl.errors import Interrupted, NnctlError, RunDirError, one_line
 from nnctl.io.atomic import check_entry, confined
 from nnctl.io.checkpoint import read_metadata
 from nnctl.io.config import Config, config_from_dict
+from nnctl.io.read_once import ReadFile
 from nnctl.io.run_dir import (
     SAFE_TO_CHANGE,
     changed_keys,
@@ -31,15 +37,17 @@ from nnctl.sweep.state import check_shared
 
 
 def run_trial(raw_config: dict, source: str, run_dir: str, epochs: int, sweep_dir: str,
-              token: str) -> dict:
-    """Train the trial in `run_dir` until `epochs` (or a stop condition); its outcome: status
-    (finished, stopped, diverged, failed, interrupted), message and figures (`trial_figures`)."""
+              token: str, *preread: ReadFile) -> dict:
+    """Train the trial in `run_dir` until `epochs` (or a stop condition), its data files taken
+    from `preread` where given; its outcome: status (finished, stopped, diverged, failed,
+    interrupted), message and figures (`trial_figures`)."""
     from nnctl.tasks.train import TrainingDiverged, train
 
     started = time.perf_counter()
     path = Path(run_dir)
     outcome = {"status": "failed", "message": None, "resumed_from": None,
                "node": socket.gethostname()}
+    given = {file.path: file for file in preread}
     try:
         check_shared(sweep_dir, token)
         config = config_from_dict(raw_config, source)
@@ -49,9 +57,9 @@ def run_trial(raw_config: dict, source: str, run_dir: str, epochs: int, sweep_di
                 check_entry(directory, "directory")
             if has_checkpoint(path) or (path / "config.yaml").is_file():
                 outcome["resumed_from"] = _epochs_done(path)
-                train(_resumed_config(path, config), path, resume=True)
+                train(_resumed_config(path, config), path, resume=True, preread=given)
             else:
-                train(config, path)
+                train(config, path, preread=given)
         outcome["status"] = (read_summary(path) or {}).get("status", "failed")
     except TrainingDiverged as e:
         outcome.update(status="diverged", message=str(e))

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,6 +60,7 @@ from nnctl.io.examples import (
     preprocessing,
 )
 from nnctl.io.idx import read_examples
+from nnctl.io.read_once import ReadFile, idx_reader
 from nnctl.io.records import finite_json
 from nnctl.io.run_dir import (
     COMPLETE,
@@ -117,12 +118,16 @@ def train(
     show_progress: bool = False,
     on_start: Callable[[Run], None] = lambda run: None,
     on_epoch: Callable[[dict], None] = lambda record: None,
+    preread: Mapping[str, ReadFile] | None = None,
 ) -> TrainResult:
     """Train the configured network per example into a new run directory (`run_dir`, or the
     first free runs/NAME[-k]), or continue the run in `run_dir` (`resume`).
 
     The directory is claimed and locked for the whole call. From that moment SIGINT and SIGTERM
     end the call with `Interrupted` after saving where training stood, and the run is resumable.
+
+    `preread`: data files already read (read_once.read_files; a sweep's trials get them from
+    Ray's object store), used in place of the files while these are unchanged; the same numbers.
     """
     with deferred_signals() as received:
         if resume:
@@ -130,7 +135,7 @@ def train(
         else:  # the data is checked before a directory is made for it
             if run_dir is not None:
                 check_new_run_dir(Path(run_dir), force)
-            data = _load(config)
+            data = _load(config, preread)
             data.initial = _initial_network(config, data.splits)
             if received:
                 raise Interrupted(f"{signal.Signals(received[0]).name}: stopped while loading "
@@ -139,7 +144,7 @@ def train(
         with claim as directory:
             if resume and not has_checkpoint(directory):  # stopped before its first checkpoint
                 reset_run_files(directory)
-            run = _start(config, directory, received, data or _load(config), resume)
+            run = _start(config, directory, received, data or _load(config, preread), resume)
             on_start(run)
             complete = _stop_reason_so_far(run)
             summary = read_summary(directory)
@@ -163,9 +168,10 @@ class _Data:
     initial: tuple[Network, np.random.Generator] | None = None
 
 
-def _load(config: Config) -> _Data:
-    """The training splits and the test set's pixels, checked."""
-    splits = load_training_data(config.data, config.training.dtype)
+def _load(config: Config, preread: Mapping[str, ReadFile] | None = None) -> _Data:
+    """The training splits and the test set's pixels, checked (files in `preread` and unchanged
+    since are not read again)."""
+    splits = load_training_data(config.data, config.training.dtype, preread=preread)
     sizes = [splits.train.x.shape[1], *config.model.hidden, splits.classes]
     problem = network_memory_problem(sizes, config.training.dtype)
     if problem:
@@ -176,7 +182,7 @@ def _load(config: Config) -> _Data:
     paths = data_paths(config.data)
     # The test pixels are read now, so that a bad test file fails before any work, and scaled
     # only at the end: the float copy is not held through training.
-    test_pixels = read_examples(paths["test_images"], paths["test_labels"])
+    test_pixels = read_examples(paths["test_images"], paths["test_labels"], idx_reader(preread))
     check_classes(test_pixels[1], splits.classes, str(paths["test_labels"]))
     meta = {
         "config": config_to_dict(config),
