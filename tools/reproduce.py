@@ -48,8 +48,8 @@ ROWS = [  # (config stem, the paper's network, the paper's test error in %, grou
      "distortions"),
     ("mlp-1000-500-elastic", ("784-1000-500-10, tanh, elastic + affine distortions "
      "(Cireșan 2010, on GPUs)"), 0.49, "distortions"),
-    ("mlp-800-dropout", ("784-800-10, dropout, no distortions (the issue's bar: 1.2%; "
-     "Srivastava 2014: 1.25% without max-norm)"), 1.2, "dropout"),
+    ("mlp-800-dropout", ("784-800-10, dropout and max-norm, no distortions (the issue's bar: "
+     "1.2%; Srivastava 2014: 1.25% without max-norm)"), 1.2, "dropout"),
     ("mlp-800-dropout-deskew", "784-800-10, dropout, deskewing, no distortions", 1.2, "dropout"),
     ("mlp-1600-dropout", "784-1600-10, dropout, no distortions", 1.2, "dropout"),
 ]
@@ -103,6 +103,10 @@ def settings(resolved: Path) -> str:
     dropout = training.get("dropout", {})
     if dropout.get("input") or dropout.get("hidden"):
         parts.append(f"dropout input {dropout['input']:g} hidden {dropout['hidden']:g}")
+    if training.get("max_norm"):
+        parts.append(f"max-norm {training['max_norm']:g}")
+    if training.get("momentum"):
+        parts.append(f"momentum {training['momentum']:g}")
     return ", ".join(parts + [f"{model['output']} + {training['loss']}", lr])
 
 
