@@ -43,11 +43,7 @@ def catch_up_rows(W, V, last, decay, cols, p0, p1, t):
         i = cols[p]
         k = t - last[i]
         if k > 0:
-            g, m = decay[0, k], decay[1, k]
-            w, v = W[i], V[i]
-            for j in range(w.shape[0]):
-                w[j] += g * v[j]
-                v[j] *= m
+            _catch_up_row(W[i], V[i], decay[0, k], decay[1, k])
             last[i] = t
 
 
@@ -57,12 +53,17 @@ def catch_up_all(W, V, last, decay, t):
     for i in range(W.shape[0]):
         k = t - last[i]
         if k > 0:
-            g, m = decay[0, k], decay[1, k]
-            w, v = W[i], V[i]
-            for j in range(w.shape[0]):
-                w[j] += g * v[j]
-                v[j] *= m
+            _catch_up_row(W[i], V[i], decay[0, k], decay[1, k])
         last[i] = 0
+
+
+@njit(cache=True, inline="always")
+def _catch_up_row(w, v, g, m):
+    """k zero-gradient momentum steps of one row at once: w += (mu + ... + mu^k) v = g v,
+    v *= mu^k = m."""
+    for j in range(w.shape[0]):
+        w[j] += g * v[j]
+        v[j] *= m
 
 
 @njit(cache=True)
