@@ -131,30 +131,39 @@ def test_a_stdout_that_works_is_untouched(place):
 @pytest.mark.subprocess
 @pytest.mark.parametrize("how, moments", [("-m", 30), ("console script", 15)])
 def test_sigint_in_the_first_moments_is_quiet(place, how, moments):
-    """SIGINT at `moments` moments from 0 to 0.3 s after the start of `nnctl train`."""
+    """SIGINT at `moments` moments from 0 to 0.3 s after the start of `nnctl train`; on a loaded
+    machine, where Python's own start-up takes most of that, later moments too, until a third of
+    them have landed where nnctl handles the signal (else the test would check little)."""
     command = ([sys.executable, "-m", "nnctl"] if how == "-m"
                else [sys.executable, "-c", CONSOLE])
-    ours = 0
-    for moment in range(moments):
+
+    def interrupted_at(moment: int, delay: float) -> bool:
+        """Whether nnctl itself handled a SIGINT sent `delay` s after the start."""
         child = subprocess.Popen([*command, "train", "tiny.yaml", "--out", f"runs/sig{moment}",
                                   "--set", "training.epochs=200"],  # a few seconds: still going
                                  cwd=place, env=env(), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
-        time.sleep(moment * 0.3 / moments)
+        time.sleep(delay)
         child.send_signal(signal.SIGINT)
         out, err = child.communicate()
         if python_own(err):
-            continue
+            return False
         assert "Traceback" not in err and "Fatal Python error" not in err, (moment, err)
         if child.returncode == 0:  # the signal came after the run had ended: its status stands
             assert "test accuracy" in out, (moment, out, err)
-            continue
+            return False
         # killed by the signal before Python's handler is in, or in the interpreter's last
         # moments (a shell reports both as 130), else 130 from nnctl
         assert child.returncode in (130, -signal.SIGINT), (moment, child.returncode, err)
         assert len(err.strip().splitlines()) <= 1 or "resume with" in err, (moment, err)
-        ours += child.returncode == 130
-    assert ours >= moments // 3  # most moments fell where nnctl handles the signal
+        return child.returncode == 130
+
+    ours = sum(interrupted_at(moment, moment * 0.3 / moments) for moment in range(moments))
+    later = 0
+    while ours < moments // 3 and later < 2 * moments:  # start-up was slow: later moments
+        later += 1
+        ours += interrupted_at(moments + later, 0.3 + later * 0.3 / moments)
+    assert ours >= moments // 3  # enough moments fell where nnctl handles the signal
 
 
 def test_the_handler_exits_at_once_even_where_an_exception_would_be_wrapped(tmp_path):
