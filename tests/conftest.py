@@ -70,6 +70,20 @@ def checkpoints(run_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((run_dir / "checkpoints").glob("*.npz"))}
 
 
+def uninterrupted_checkpoints(tmp_path_factory, config_of: Callable[[str], object]
+                              ) -> dict[str, dict[str, bytes]]:
+    """The checkpoints of a run never stopped, per engine (fused, reference), trained with
+    `config_of(engine)`: what a stopped-then-resumed run must write, byte for byte."""
+    from nnctl.tasks.train import train
+
+    runs = {}
+    for engine in ("fused", "reference"):
+        run_dir = tmp_path_factory.mktemp("whole") / engine
+        train(config_of(engine), run_dir)
+        runs[engine] = checkpoints(run_dir)
+    return runs
+
+
 def snapshot(directory: Path) -> dict:
     """Every file below `directory` with its bytes: compare before and after a command."""
     return {p: p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}

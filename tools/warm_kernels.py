@@ -44,20 +44,15 @@ def engine_signatures(dtype: str) -> None:
     labels = rng.integers(0, 10, 64)
     dataset = make_dataset(images, labels, dtype, "warm-up")
     targets = one_hot(labels, 10, dtype)
-    for threads in (1, 2):
+    # the plain kernels on one thread and on two, then each momentum / max-norm variant
+    variants = [(1, None), (2, None)] + [(None, options) for options in (
+        StepOptions(0.5, 0.0), StepOptions(0.0, 1.0), StepOptions(0.5, 1.0))]
+    for threads, options in variants:
         for dropout in (False, True):
             network = init_network([784, 6, 4, 10], "sigmoid", "softmax", "lecun", 1.0,
                                    np.random.default_rng(0), dtype)
             run_chunk = fused.make(network, dataset.x, targets, labels, "backprop",
-                                   "cross_entropy", threads=threads)
-            keep = keep_factors(0.5, (8, 10), np.random.default_rng(1), dtype)
-            run_chunk(np.arange(8), 0.01, None, keep if dropout else None)
-    for options in (StepOptions(0.5, 0.0), StepOptions(0.0, 1.0), StepOptions(0.5, 1.0)):
-        for dropout in (False, True):
-            network = init_network([784, 6, 4, 10], "sigmoid", "softmax", "lecun", 1.0,
-                                   np.random.default_rng(0), dtype)
-            run_chunk = fused.make(network, dataset.x, targets, labels, "backprop",
-                                   "cross_entropy", options=options)
+                                   "cross_entropy", threads=threads, options=options)
             keep = keep_factors(0.5, (8, 10), np.random.default_rng(1), dtype)
             run_chunk(np.arange(8), 0.01, None, keep if dropout else None)
 

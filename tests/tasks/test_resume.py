@@ -8,12 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import sigterm_after_chunks
+from conftest import checkpoints, sigterm_after_chunks, uninterrupted_checkpoints
 
 import nnctl.tasks.train
 from nnctl.errors import ConfigError
@@ -32,19 +31,10 @@ def quick_config(engine="fused", **training):
     return config_from_dict(raw, "test")
 
 
-def checkpoints(run_dir: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((run_dir / "checkpoints").glob("*.npz"))}
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     """The checkpoints of a run that was never stopped, per engine."""
-    runs = {}
-    for engine in ("fused", "reference"):
-        run_dir = tmp_path_factory.mktemp("whole") / engine
-        train(quick_config(engine), run_dir)
-        runs[engine] = checkpoints(run_dir)
-    return runs
+    return uninterrupted_checkpoints(tmp_path_factory, quick_config)
 
 
 @pytest.mark.slow

@@ -9,7 +9,12 @@ import signal
 
 import pytest
 import yaml
-from conftest import assert_one_line_error, checkpoints, sigterm_after_chunks
+from conftest import (
+    assert_one_line_error,
+    checkpoints,
+    sigterm_after_chunks,
+    uninterrupted_checkpoints,
+)
 
 import nnctl.tasks.train
 from nnctl.errors import CheckpointError, Interrupted
@@ -33,12 +38,7 @@ def config(engine: str, epochs: int = 2, **training):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    runs = {}
-    for engine in ("fused", "reference"):
-        run_dir = tmp_path_factory.mktemp("whole") / engine
-        train(config(engine), run_dir)
-        runs[engine] = checkpoints(run_dir)
-    return runs
+    return uninterrupted_checkpoints(tmp_path_factory, config)
 
 
 @pytest.mark.slow
