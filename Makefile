@@ -89,6 +89,8 @@ bench: install $(SWEEP_STAMP)
 	$(BIN)/python benchmarks/sweep_bench.py >> docs/benchmarks.md
 	@echo >> docs/benchmarks.md
 	$(BIN)/python benchmarks/sweep_memory.py >> docs/benchmarks.md
+	@echo >> docs/benchmarks.md
+	$(BIN)/python benchmarks/large_data.py >> docs/benchmarks.md
 
 # Requests per second and latency of `nnctl serve`'s POST /predict, 784-300-10, on loopback.
 # `nnctl serve` alone (make bench appends the same report to docs/benchmarks.md)

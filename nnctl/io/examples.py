@@ -66,11 +66,22 @@ class Inputs:
     def __getitem__(self, rows) -> np.ndarray:
         if self.floats is not None:
             return self.floats[rows]
-        pixels = self.pixels[rows]
+        pixels = self._pixels(rows)
         one = pixels.ndim == 1
         x = apply_preprocessing(pixels[None] if one else pixels, self.preprocessing,
                                 self.image_shape, self.dtype.name)
         return x[0] if one else x
+
+    def _pixels(self, rows) -> np.ndarray:
+        """The pixels of `rows`; from a memory-mapped file (data.stream) an index array's rows
+        are read in file order, then put in the order asked for: the reads go forwards."""
+        if not isinstance(self.pixels, np.memmap) or not isinstance(rows, np.ndarray) \
+                or rows.ndim != 1 or rows.dtype.kind not in "iu":
+            return self.pixels[rows]
+        order = np.argsort(rows, kind="stable")
+        pixels = np.empty((len(rows), self.shape[1]), self.pixels.dtype)
+        pixels[order] = self.pixels[rows[order]]
+        return pixels
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         x = self[:]
@@ -185,31 +196,35 @@ def load_training_data(data_config: DataConfig, dtype: str, record: dict | None 
     """Training and validation sets: the first `limit` examples, the last `validation` of them (a
     count, or a fraction: config.schema.held_out) held out,
     made inputs by the preprocessing `record` (default: `preprocessing(data_config)`). Files
-    in `preread` (read_once.read_files) and unchanged since are not read again."""
+    in `preread` (read_once.read_files) and unchanged since are not read again. With
+    data.stream, uncompressed files are memory-mapped, not read (`idx.read_idx`)."""
     record = preprocessing(data_config) if record is None else record
     paths = data_paths(data_config)
+    mapped = data_config.stream
     images, labels = read_examples(paths["train_images"], paths["train_labels"],
-                                   idx_reader(preread))
+                                   idx_reader(preread, mapped=mapped))
     check_every_class(labels, str(paths["train_labels"]))
     classes = int(labels.max()) + 1  # from the whole file: a limit must not drop a class
     if data_config.limit is not None and data_config.limit < len(labels):
-        # a copy: a view of the first examples would keep the whole file's pixels
-        images, labels = images[: data_config.limit].copy(), labels[: data_config.limit]
+        # a copy (unless mapped): a view of the first examples would keep the whole file's pixels
+        first = images[: data_config.limit]
+        images = first if isinstance(images, np.memmap) else first.copy()
+        labels = labels[: data_config.limit]
     n_val = held_out(data_config.validation, len(labels))
     if n_val >= len(labels):
         raise DataError(f"{paths['train_images']}: data.validation: "
                         f"{too_many_held_out(data_config.validation, len(labels))}")
     if classes < 2:
         raise DataError(f"{paths['train_labels']}: need at least 2 classes, found {classes}")
-    _check_memory(images, dtype, paths["train_images"])
+    if not mapped:  # streamed inputs are made a chunk at a time
+        _check_memory(images, dtype, paths["train_images"])
     n_train = len(labels) - n_val
     train = make_dataset(images[:n_train], labels[:n_train], dtype, "train", record)
-    # the validation pixels copied: training may let go of the training pixels (a view of the
-    # same bytes) once the engine holds what it needs
-    validation = (
-        make_dataset(images[n_train:].copy(), labels[n_train:], dtype, "validation", record)
-        if n_val else None
-    )
+    # the validation pixels copied (unless mapped): training may let go of the training pixels
+    # (a view of the same bytes) once the engine holds what it needs
+    held = images[n_train:] if isinstance(images, np.memmap) else images[n_train:].copy()
+    validation = (make_dataset(held, labels[n_train:], dtype, "validation", record) if n_val
+                  else None)
     return Splits(train, validation, classes)
 
 

@@ -3,6 +3,11 @@
 IDX: two zero bytes, a type code, the number of dimensions n, then n big-endian uint32 sizes and
 the values, big-endian. Files may be gzipped (detected by content, not by name). The image shape
 always comes from the header; nothing here assumes 28x28.
+
+Three ways to read one: `read_idx` reads the values into memory; `read_idx(path, mapped=True)`
+maps an uncompressed file's values instead (its pages are read when used, and the page cache
+may drop them again: a file larger than memory); `idx_blocks` hands them over a block at a time
+(gzipped or not), for what looks at every value once (`data info`, `data verify`).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import gzip
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,18 +48,30 @@ MAX_FLOAT_VALUE = 2.0**31
 CHECK_BLOCK = 1 << 22  # values checked at a time: bounds the memory of the check
 
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (raw or gzipped) into an array of its own dtype and shape."""
+def read_idx(path: str | Path, mapped: bool = False) -> np.ndarray:
+    """Read an IDX file (raw or gzipped) into an array of its own dtype and shape. `mapped`: an
+    uncompressed file's values are mapped read-only from the file (np.memmap, in the file's byte
+    order), not read; the file must then stay as it is while the array is in use."""
     path = Path(path)
+    with _opened(path) as (raw, size, gzipped):
+        if mapped and not gzipped:
+            return _map_idx(raw, str(path), size)
+        if not gzipped:
+            return _read_idx_stream(raw, str(path), size, gzipped)
+        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            return _read_idx_stream(stream, str(path), size, gzipped)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[BinaryIO, int, bool]]:
+    """The file opened (a regular file only), its size and whether it is gzipped; gzip and
+    read errors inside become one-line DataErrors naming it."""
     try:
         with open_regular(path, "an IDX file", DataError) as raw:
             size = os.fstat(raw.fileno()).st_size
             gzipped = raw.read(2) == GZIP_MAGIC
             raw.seek(0)
-            if not gzipped:
-                return _read_idx_stream(raw, str(path), size, gzipped)
-            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                return _read_idx_stream(stream, str(path), size, gzipped)
+            yield raw, size, gzipped
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise DataError(
             f"{path}: not a valid gzip file ({e or 'unexpected end of data'})") from None
@@ -60,9 +79,11 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(unreadable(path, e, "an IDX file")) from None
 
 
-def _read_idx_stream(stream: BinaryIO, name: str, size: int, gzipped: bool) -> np.ndarray:
-    """The array of an IDX stream; what the header promises is checked before it is read."""
-    dtype, shape = _read_header(stream, name)
+def _payload_size(dtype: np.dtype, shape: tuple[int, ...], name: str, size: int, gzipped: bool,
+                  bounded: bool = True) -> int:
+    """The bytes of values the header promises, checked against what the file can hold and
+    against MAX_PAYLOAD: one item's, and unless not `bounded` (the file's own size bounds them)
+    all of them."""
     shown = "x".join(map(str, shape))
     expected = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
     room = (size * MAX_GZIP_RATIO if gzipped else size) - 4 - 4 * len(shape)
@@ -72,17 +93,19 @@ def _read_idx_stream(stream: BinaryIO, name: str, size: int, gzipped: bool) -> n
         raise DataError(f"{name}: truncated: the header promises {expected} bytes of data "
                         f"(shape {shown}), {holds}")
     item = int(np.prod(shape[1:], dtype=object)) * dtype.itemsize
-    if max(expected, item) > MAX_PAYLOAD:
-        raise DataError(f"{name}: the header promises {max(expected, item):,} bytes of data "
+    largest = max(expected, item) if bounded else item
+    if largest > MAX_PAYLOAD:
+        raise DataError(f"{name}: the header promises {largest:,} bytes of data "
                         f"(shape {shown}), more than the {MAX_PAYLOAD // 2**30} GiB nnctl reads")
+    return expected
+
+
+def _read_idx_stream(stream: BinaryIO, name: str, size: int, gzipped: bool) -> np.ndarray:
+    """The array of an IDX stream; what the header promises is checked before it is read."""
+    dtype, shape = _read_header(stream, name)
+    expected = _payload_size(dtype, shape, name, size, gzipped)
     payload = _read_at_most(stream, expected + 1)  # grows with the data actually there
-    if len(payload) < expected:
-        raise DataError(
-            f"{name}: truncated: the header promises {expected} bytes of data "
-            f"(shape {shown}), the file has {len(payload)}"
-        )
-    if len(payload) > expected:
-        raise DataError(f"{name}: {expected} bytes of data expected, the file has more")
+    _check_length(len(payload), expected, name, shape)
     array = np.frombuffer(payload, dtype=dtype).reshape(shape)
     native = dtype.newbyteorder("=")
     array = array if native == dtype else array.byteswap(inplace=True).view(native)  # no copy
@@ -91,9 +114,82 @@ def _read_idx_stream(stream: BinaryIO, name: str, size: int, gzipped: bool) -> n
     return array
 
 
-def _check_float_values(array: np.ndarray, name: str) -> None:
+def _check_length(found: int, expected: int, name: str, shape: tuple[int, ...]) -> None:
+    """Exactly the bytes of values the header promised: no fewer, no more."""
+    if found < expected:
+        raise DataError(f"{name}: truncated: the header promises {expected} bytes of data "
+                        f"(shape {'x'.join(map(str, shape))}), the file has {found}")
+    if found > expected:
+        raise DataError(f"{name}: {expected} bytes of data expected, the file has more")
+
+
+def _map_idx(raw: BinaryIO, name: str, size: int) -> np.ndarray:
+    """The values of an uncompressed IDX file mapped read-only: checked as `_read_idx_stream`
+    checks them (the file's size must be exactly what the header promises), but not read, so
+    no limit on the total beyond the file's own size."""
+    dtype, shape = _read_header(raw, name)
+    expected = _payload_size(dtype, shape, name, size, False, bounded=False)
+    offset = 4 + 4 * len(shape)
+    _check_length(size - offset, expected, name, shape)
+    if expected == 0:
+        return np.zeros(shape, dtype)
+    array = np.memmap(raw, dtype=dtype, mode="r", offset=offset, shape=shape)
+    if array.dtype.kind == "f":
+        _check_float_values(array, name)
+    return array
+
+
+@dataclass(frozen=True)
+class IdxBlocks:
+    """An IDX file's element type (native byte order) and shape, and `blocks`: its values as
+    arrays of whole items (at most BLOCK_BYTES each, at least one item), in order."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    blocks: Iterator[np.ndarray]
+
+
+BLOCK_BYTES = 1 << 24  # what idx_blocks holds at a time
+
+
+@contextmanager
+def idx_blocks(path: str | Path) -> Iterator[IdxBlocks]:
+    """An IDX file (raw or gzipped) read a block at a time, checked as `read_idx` checks it (the
+    block that finds a problem raises it): its values are never all in memory at once, so an
+    uncompressed file may hold more than MAX_PAYLOAD."""
+    path = Path(path)
+    with _opened(path) as (raw, size, gzipped):
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        with stream:
+            dtype, shape = _read_header(stream, str(path))
+            # a gzipped file's content within MAX_PAYLOAD: its time to read is bounded too
+            expected = _payload_size(dtype, shape, str(path), size, gzipped, bounded=gzipped)
+            yield IdxBlocks(dtype.newbyteorder("="), shape,
+                            _blocks(stream, str(path), dtype, shape, expected))
+
+
+def _blocks(stream: BinaryIO, name: str, dtype: np.dtype, shape: tuple[int, ...],
+            expected: int) -> Iterator[np.ndarray]:
+    item = int(np.prod(shape[1:], dtype=object)) * dtype.itemsize
+    per_block = max(1, BLOCK_BYTES // max(1, item)) * item
+    done = 0
+    while done < expected:
+        payload = _read_at_most(stream, min(per_block, expected - done))
+        if len(payload) % item or not payload:
+            _check_length(done + len(payload), expected, name, shape)
+        block = np.frombuffer(payload, dtype=dtype).reshape(-1, *shape[1:])
+        block = block.astype(dtype.newbyteorder("="), copy=False)
+        if block.dtype.kind == "f":
+            _check_float_values(block, name, first=done // item)
+        done += len(payload)
+        yield block
+    _check_length(done + len(stream.read(1)), expected, name, shape)
+
+
+def _check_float_values(array: np.ndarray, name: str, first: int = 0) -> None:
     """Every value of a float IDX array is a finite number within +-MAX_FLOAT_VALUE; a DataError
-    names the first item that holds another (`image 12` of images, `value 12` of a 1-D file)."""
+    names the first item that holds another (`image 12` of images, `value 12` of a 1-D file;
+    the array's items are numbered from `first`)."""
     rows = array.reshape(len(array), -1)
     step = max(1, CHECK_BLOCK // max(1, rows.shape[1]))
     for start in range(0, len(rows), step):
@@ -102,7 +198,8 @@ def _check_float_values(array: np.ndarray, name: str) -> None:
             continue
         row, column = (int(k) for k in np.argwhere(bad)[0])
         value = float(rows[start + row, column])
-        item = f"image {start + row} holds a" if array.ndim > 1 else f"value {start + row} is a"
+        at = first + start + row
+        item = f"image {at} holds a" if array.ndim > 1 else f"value {at} is a"
         noun = "pixel" if array.ndim > 1 else "number"
         if not np.isfinite(value):
             raise DataError(f"{name}: {item} non-finite {noun} ({value}); IDX values must be "
@@ -161,9 +258,14 @@ def read_examples(images_path: str | Path, labels_path: str | Path,
 
 def check_images(images: np.ndarray, path: str | Path) -> None:
     """An images file holds at least one image of at least one dimension."""
-    if images.ndim < 2:
+    check_image_shape(images.shape, path)
+
+
+def check_image_shape(shape: tuple[int, ...], path: str | Path) -> None:
+    """The shape of an images file: at least one image of at least one dimension."""
+    if len(shape) < 2:
         raise DataError(f"{path}: expected images (count x rows x columns), got 1 dimension")
-    if len(images) == 0:
+    if shape[0] == 0:
         raise DataError(f"{path}: the dataset is empty")
 
 
@@ -190,7 +292,11 @@ def check_file(key: str, array: np.ndarray, path: str | Path) -> None:
 def check_pair(images: np.ndarray, labels: np.ndarray, images_path: str | Path,
                labels_path: str | Path) -> None:
     """One label for each image."""
-    if len(images) != len(labels):
-        raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in "
-                        f"{images_path}")
+    check_counts(len(images), len(labels), images_path, labels_path)
 
+
+def check_counts(images: int, labels: int, images_path: str | Path,
+                 labels_path: str | Path) -> None:
+    """As many labels as images."""
+    if images != labels:
+        raise DataError(f"{labels_path}: {labels} labels for {images} images in {images_path}")

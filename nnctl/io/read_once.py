@@ -57,13 +57,15 @@ def read_files(paths: Iterable[str | Path]) -> dict[str, ReadFile]:
     return files
 
 
-def idx_reader(given: Mapping[str, ReadFile] | None) -> Callable[[str | Path], np.ndarray]:
-    """`read_idx`, answered from `given` (absolute path -> ReadFile) for a file whose size and
-    modification time are still those it was read with: that file is not opened."""
+def idx_reader(given: Mapping[str, ReadFile] | None, mapped: bool = False
+               ) -> Callable[[str | Path], np.ndarray]:
+    """`read_idx` (`mapped` as it says), answered from `given` (absolute path -> ReadFile) for a
+    file whose size and modification time are still those it was read with: that file is not
+    opened."""
     def read(path: str | Path) -> np.ndarray:
         found = given.get(os.path.abspath(path)) if given else None
         if found is not None and file_stamp(path) == found.stamp:
             return found.array
-        return read_idx(path)
+        return read_idx(path, mapped=mapped)
 
     return read

@@ -60,6 +60,7 @@ from nnctl.io.examples import (
     preprocessing,
 )
 from nnctl.io.idx import read_examples
+from nnctl.io.machine import return_large_buffers
 from nnctl.io.read_once import ReadFile, idx_reader
 from nnctl.io.records import finite_json
 from nnctl.io.run_dir import (
@@ -261,19 +262,25 @@ ChunkInputs = Callable[[int, int, np.ndarray], tuple]
 
 def _chunk_inputs(run: Run, train_set) -> ChunkInputs | None:
     """What the engine trains a chunk on besides x[indices], if anything: `inputs(epoch, start,
-    indices) -> (rows, keep)`, the chunk's distorted and/or input-dropped rows (or None) and its
+    indices) -> (rows, keep)`, the chunk's distorted and/or input-dropped rows (or None; with
+    data.stream at least x[indices], so that the engine never makes all of x's inputs) and its
     hidden dropout factors (or None), drawn for the positions start, start + 1, ... of the epoch."""
     tc = run.config.training
     distortions, dropout = config_distortions(run.config), config_dropout(run.config)
-    if not distortions and not dropout:
+    stream = run.config.data.stream  # every chunk's rows made from the pixels as it comes
+    if not distortions and not dropout and not stream:
         return None
+    if stream:
+        return_large_buffers()
     distorter = (ChunkDistorter(distortions, train_set.x, train_set.image_shape, tc.seed)
                  if distortions else None)
     masks = ChunkMasks(dropout, run.network.sizes, tc.seed, run.network.dtype) if dropout else None
-    x = train_set.x if dropout and dropout.input > 0 else None
+    x = train_set.x if stream or (dropout and dropout.input > 0) else None
 
     def inputs(epoch: int, start: int, indices: np.ndarray) -> tuple:
         rows = distorter.inputs(epoch, start, indices) if distorter else None
+        if rows is None and stream:
+            rows = x[indices]
         keep = None
         if masks:
             input_keep, keep = masks.draw(epoch, start, len(indices))

@@ -57,6 +57,9 @@ def resolve_and_check(config: Config, where: Callable[[str], str]) -> None:
         if getattr(training, key) > 0 and training.rule != "backprop":
             raise ConfigError(f"{where('training.' + key)}: is for training.rule: backprop, not "
                               f"the {training.rule} rule")
+    if data.stream and data.deskew:
+        raise ConfigError(f"{where('data.stream')}: cannot go with data.deskew (deskewed inputs "
+                          "are computed for the whole set at once)")
     if training.schedule == "exponential" and training.decay >= 1:
         raise ConfigError(f"{where('training.decay')}: the exponential schedule needs decay < 1")
     if training.stop.patience is not None and data.validation == 0:

@@ -237,6 +237,10 @@ class DataConfig:
     limit: int | None = _key(None, _positive, help="use only the first N training examples")
     deskew: bool = _key(False, help="shear each digit upright by its moments (train, validation, "
                                     "test and predict alike)")
+    stream: bool = _key(False, help="make the training inputs a chunk at a time from the pixels "
+                                    "as read, uncompressed IDX files memory-mapped: memory does "
+                                    "not grow with the data set (the same numbers, a little "
+                                    "slower)")
     augment: AugmentConfig = _key(factory=AugmentConfig,
                                   help="distortions drawn afresh for every training example of "
                                        "every epoch (never for validation or test); absent: none")

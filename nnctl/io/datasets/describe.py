@@ -1,5 +1,8 @@
 """Describe a dataset directory: counts, shapes, pixel statistics and class balance (`info`; its
 picture, sample images and class means, is nnctl.figures.dataset.info_figure).
+
+The images are read a block at a time (`idx.idx_blocks`), twice (the mean, then the spread
+about it): a file larger than memory is described without being held.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import numpy as np
 from nnctl.errors import DataError
 from nnctl.io.datasets.layout import SPLITS, check_directory
 from nnctl.io.examples import STANDARD_NAMES, standard_paths
-from nnctl.io.idx import read_examples
+from nnctl.io.idx import check_counts, check_image_shape, check_labels, idx_blocks, read_idx
 
 
 def info(directory: str | Path) -> dict:
@@ -32,17 +35,18 @@ def info(directory: str | Path) -> dict:
     for split, (images_key, labels_key) in SPLITS.items():
         if not paths[images_key].exists() and not paths[labels_key].exists():
             continue
-        images, labels = read_examples(paths[images_key], paths[labels_key])
+        pixels = _pixel_statistics(paths[images_key])
+        labels = read_idx(paths[labels_key])
+        check_labels(labels, paths[labels_key])
+        count, shape = pixels.pop("count"), pixels.pop("image_shape")
+        check_counts(count, len(labels), paths[images_key], paths[labels_key])
         arrays[split] = labels
         splits[split] = {
             "images": str(paths[images_key]),
             "labels": str(paths[labels_key]),
-            "count": len(labels),
-            "image_shape": [int(d) for d in images.shape[1:]],
-            "pixel_dtype": str(images.dtype),
-            "pixel_min": _scalar(images.min()),
-            "pixel_max": _scalar(images.max()),
-            **_pixel_moments(images),
+            "count": count,
+            "image_shape": shape,
+            **pixels,
             "label_min": int(labels.min()),
             "label_max": int(labels.max()),
         }
@@ -62,14 +66,28 @@ def info(directory: str | Path) -> dict:
     }
 
 
-def _pixel_moments(images: np.ndarray, block: int = 4096) -> dict[str, float]:
-    """Mean and standard deviation in blocks (np.std would make a float64 copy of everything)."""
-    mean = float(images.mean(dtype=np.float64))
+def _pixel_statistics(path: Path) -> dict:
+    """Count, image shape, dtype, range, mean and standard deviation of an images file, read a
+    block at a time: the sums first, then the squares about the mean (no float64 copy of more
+    than a block)."""
+    with idx_blocks(path) as read:
+        check_image_shape(read.shape, path)
+        low = high = None
+        total = 0.0
+        for block in read.blocks:
+            low = block.min() if low is None else min(low, block.min())
+            high = block.max() if high is None else max(high, block.max())
+            total += float(block.sum(dtype=np.float64))
+    size = int(np.prod(read.shape, dtype=object))
+    mean = total / size
     squares = 0.0
-    for start in range(0, len(images), block):
-        centred = images[start:start + block].astype(np.float64) - mean
-        squares += float(np.vdot(centred, centred))
-    return {"pixel_mean": mean, "pixel_std": math.sqrt(squares / max(images.size, 1))}
+    with idx_blocks(path) as again:
+        for block in again.blocks:
+            centred = block.astype(np.float64) - mean
+            squares += float(np.vdot(centred, centred))
+    return {"count": int(read.shape[0]), "image_shape": [int(d) for d in read.shape[1:]],
+            "pixel_dtype": str(read.dtype), "pixel_min": _scalar(low), "pixel_max": _scalar(high),
+            "pixel_mean": mean, "pixel_std": math.sqrt(squares / size)}
 
 
 def _scalar(value) -> int | float:

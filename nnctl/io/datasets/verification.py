@@ -15,7 +15,7 @@ from nnctl.errors import DataError, one_line
 from nnctl.io.datasets.catalog import KNOWN, accepted_sums, canonical_name, identify, lookup
 from nnctl.io.datasets.layout import MAX_HASHED, SPLITS, check_directory, file_sums, why_unreadable
 from nnctl.io.examples import STANDARD_NAMES, standard_paths
-from nnctl.io.idx import GZIP_MAGIC, check_file, check_pair, read_idx
+from nnctl.io.idx import GZIP_MAGIC, check_counts, check_image_shape, check_labels, idx_blocks
 from nnctl.io.inputs import open_regular
 
 
@@ -44,11 +44,9 @@ def verify(directory: str | Path, name: str | None = None, *, catalog: dict | No
     else:
         dataset = identify(sums, catalog)
         entry = catalog[dataset] if dataset is not None else None
-    results: dict[str, dict] = {}
-    arrays: dict[str, np.ndarray | None] = {}
-    for key, path in paths.items():
-        results[key], arrays[key] = _check_file(key, path, sums.get(key), entry, dataset)
-    _check_splits(results, arrays, paths, entry, dataset)
+    results = {key: _check_file(key, path, sums.get(key), entry, dataset)
+               for key, path in paths.items()}
+    _check_splits(results, paths, entry, dataset)
     for result in results.values():
         if result["exists"]:
             _conclude(result, dataset)
@@ -56,39 +54,47 @@ def verify(directory: str | Path, name: str | None = None, *, catalog: dict | No
 
 
 def _check_file(key: str, path: Path, digest: str | None, entry: dict | None,
-                dataset: str | None) -> tuple[dict, np.ndarray | None]:
-    """One file's result, its "problems" found alone; and its array, if it reads as IDX."""
+                dataset: str | None) -> dict:
+    """One file's result, its "problems" found alone. The file is read a block at a time
+    (`idx.idx_blocks`): a file larger than memory is checked without being held."""
     result = {"key": key, "file": str(path), "exists": path.is_file(), "structure_ok": None,
               "count": None, "shape": None, "sha256": digest, "checksum": None,
               "dataset": dataset, "ok": False, "message": ""}
     if not result["exists"]:  # a FIFO or device is reported, never opened: it could block
         result["message"] = (why_unreadable(path, "an IDX file") if path.exists()
                              else "missing") or "not a regular file"
-        return result, None
-    array, problems = None, []
+        return result
+    problems = []
     try:
-        array = read_idx(path)
-        result["count"] = int(array.shape[0])
-        if key.endswith("_images"):
-            result["shape"] = [int(d) for d in array.shape[1:]]
-        check_file(key, array, path)
-    except DataError as e:
+        with idx_blocks(path) as read:
+            result["count"] = int(read.shape[0])
+            if key.endswith("_images"):
+                result["shape"] = [int(d) for d in read.shape[1:]]
+                check_image_shape(read.shape, path)
+                for _ in read.blocks:  # every value read: the file is whole and well-formed
+                    pass
+            else:
+                labels = np.concatenate([np.zeros(0, read.dtype), *read.blocks])
+                check_labels(labels.reshape(read.shape), path)
+    except DataError as e:  # a count and shape only for a file that reads whole
+        result["count"] = result["shape"] = None
         problems.append(_without_path(e, path))
     result["problems"] = problems
     result["checksum"] = _checksum_status(path, digest, entry, key, readable=not problems)
-    return result, array
+    return result
 
 
-def _check_splits(results: dict[str, dict], arrays: dict[str, np.ndarray | None],
-                  paths: dict[str, Path], entry: dict | None, dataset: str | None) -> None:
+def _check_splits(results: dict[str, dict], paths: dict[str, Path], entry: dict | None,
+                  dataset: str | None) -> None:
     """Add the problems found across files: a label for each image, the published counts."""
     for split, (images_key, labels_key) in SPLITS.items():
-        images, labels = arrays[images_key], arrays[labels_key]
-        if images is not None and labels is not None:
+        images, labels = results[images_key], results[labels_key]
+        if not images.get("problems", True) and not labels.get("problems", True):
             try:
-                check_pair(images, labels, paths[images_key].name, paths[labels_key])
+                check_counts(images["count"], labels["count"], paths[images_key].name,
+                             paths[labels_key])
             except DataError as e:
-                results[labels_key]["problems"].append(_without_path(e, paths[labels_key]))
+                labels["problems"].append(_without_path(e, paths[labels_key]))
         expected = entry.get("counts", {}).get(split) if entry is not None else None
         for key in (images_key, labels_key):
             count = results[key]["count"]

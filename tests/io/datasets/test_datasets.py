@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from conftest import write_idx
 from datafiles import catalog_for, emnist_like, make_arrays, sha256, write_dataset
 from mirrors import GZ_NAMES, serving
 
+import nnctl.io.idx
 from nnctl.errors import DataError
 from nnctl.io import datasets
 from nnctl.io.datasets import KNOWN, csv_import, fetch, import_csv, info, verify
@@ -297,6 +299,29 @@ def test_info_matches_the_arrays(tmp_path):
         assert s["class_counts"] == np.bincount(labels, minlength=6).tolist()
         assert s["images"].endswith(STANDARD_NAMES[f"{split}_images"])
     assert result["splits"]["test"]["class_counts"][4:] == [0, 0]
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gzip"])
+def test_info_and_verify_read_the_images_a_block_at_a_time(tmp_path, monkeypatch, gz):
+    """On 16 MB of images read in 64 KiB blocks, neither holds more than a small part of them
+    (tracemalloc counts numpy's buffers), and info's figures are still those of the arrays."""
+    monkeypatch.setattr(nnctl.io.idx, "BLOCK_BYTES", 1 << 16)
+    arrays = make_arrays(n_train=16384, n_test=16, shape=(32, 32), classes=10, seed=5)
+    write_dataset(tmp_path / "d", arrays, gz=gz)
+    size = arrays["train_images"].nbytes
+    for look in (info, verify):
+        tracemalloc.start()
+        try:
+            result = look(tmp_path / "d")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < size / 4, (look.__name__, peak, size)  # verify: 2 MiB of hashing
+    images = arrays["train_images"]
+    assert result[0]["count"] == 16384  # no published sums: unknown
+    figures = info(tmp_path / "d")["splits"]["train"]
+    assert figures["pixel_mean"] == pytest.approx(images.mean(), rel=1e-12)
+    assert figures["pixel_std"] == pytest.approx(images.std(), rel=1e-12)
 
 
 def test_info_on_the_bundled_mnist():
