@@ -13,6 +13,7 @@ may drop them again: a file larger than memory); `idx_blocks` hands them over a 
 from __future__ import annotations
 
 import gzip
+import mmap
 import os
 import struct
 import zlib
@@ -134,9 +135,20 @@ def _map_idx(raw: BinaryIO, name: str, size: int) -> np.ndarray:
     if expected == 0:
         return np.zeros(shape, dtype)
     array = np.memmap(raw, dtype=dtype, mode="r", offset=offset, shape=shape)
+    _expect_random_reads(array)
     if array.dtype.kind == "f":
         _check_float_values(array, name)
     return array
+
+
+def _expect_random_reads(array: np.memmap) -> None:
+    """Tell the kernel that the map's pages are read in no order (training's shuffled rows): a
+    page that is not in memory is read alone, not with its neighbours. From a file larger than
+    the page cache this made a streamed epoch 3.2x as fast (benchmarks/large_data.py's group:
+    32 s against 103 s)."""
+    pages = getattr(array, "_mmap", None)  # numpy's memmap keeps its mmap.mmap there
+    if pages is not None and hasattr(pages, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        pages.madvise(mmap.MADV_RANDOM)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ mapped=True)`, uncompressed files) and a block at a time (`idx_blocks`). Each gi
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 
 import numpy as np
@@ -139,3 +140,20 @@ def test_an_uncompressed_file_may_exceed_the_read_limit_when_mapped(tmp_path, mo
     for reader in (read_mapped, read_blocks):
         with pytest.raises(DataError, match="more than the"):
             reader(gz)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux's /proc only")
+def test_a_mapped_file_is_advised_for_random_reads(tmp_path):
+    """Training reads the rows in a shuffled order: the kernel is told (VmFlags `rr`), so that a
+    page not in memory is read alone, not with its neighbours."""
+    path = write_idx(tmp_path / "rows.idx", sample_values(0x08, (4096, 28, 28)))
+    mapped = read_mapped(path)
+    flags = None
+    with open("/proc/self/smaps") as smaps:
+        lines = smaps.read().splitlines()
+    for k, line in enumerate(lines):
+        if line.endswith(str(path)):
+            flags = next(x for x in lines[k + 1:] if x.startswith("VmFlags:")).split()[1:]
+            break
+    assert flags is not None and "rr" in flags, flags
+    assert int(mapped[-1].sum()) >= 0
