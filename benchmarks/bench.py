@@ -355,6 +355,19 @@ def split_list(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+def deep_bound(x: np.ndarray) -> dict:
+    """DEEP's two-core bound on an epoch of 60,000 examples, from numpy's copy bandwidth of a 2 MB
+    array now and the bytes an example moves (benchmarks/deep_threads.py): a row of its own
+    (tool "bound") beside the speed table's, for the Targets."""
+    from benchmarks.deep_threads import bytes_per_example, copy_bandwidth
+
+    nonzero = float(np.mean(np.count_nonzero(x, axis=1)))
+    moved = bytes_per_example(parse_network(DEEP), nonzero)
+    bandwidth = copy_bandwidth(2)
+    return {"network": DEEP, "tool": "bound", "median": 60_000 * moved / (2 * bandwidth),
+            "bandwidth": bandwidth}
+
+
 def speed_sections(args: argparse.Namespace) -> tuple[list[str], list[dict]]:
     """The workload, the speed table and, with --profile, where the fused engine's time goes."""
     skipped = missing_peers(args.tools)
@@ -368,7 +381,12 @@ def speed_sections(args: argparse.Namespace) -> tuple[list[str], list[dict]]:
     if skipped or notes:
         lines += ["", *[f"- {note}" for note in [*skipped.values(), *notes]]]
     if DEEP in args.networks:
-        lines += ["", DEEP_NOTE]
+        bound = deep_bound(x)  # after the speed table: the Targets read it from `rows`
+        rows.append(bound)
+        lines += ["", DEEP_NOTE, "", (f"In this run numpy copied a 2 MB array at "
+                                      f"{bound['bandwidth'] / 1e9:.0f} GB/s: {DEEP}'s two-core "
+                                      f"bound is {bound['median']:.2f} s per 60,000-example "
+                                      "epoch.")]
     if args.profile and BASELINE in tools:
         from benchmarks.phases import phases_section  # numba's kernels, only when asked for
 
