@@ -33,7 +33,14 @@ from nnctl.core.rules import TARGETS
 from nnctl.core.schedules import learning_rate
 from nnctl.engine import CHUNK_SIZES, Diverged, RunChunk, engine_name, make_engine
 from nnctl.engine.inputs import ChunkDistorter, ChunkMasks
-from nnctl.errors import SIGNAL_EXIT, CheckpointError, ConfigError, Interrupted, NnctlError
+from nnctl.errors import (
+    SIGNAL_EXIT,
+    CheckpointError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    NnctlError,
+)
 from nnctl.io.atomic import atomic_write_text
 from nnctl.io.checkpoint import (
     SNAPSHOT_UNITS,
@@ -61,7 +68,7 @@ from nnctl.io.examples import (
 )
 from nnctl.io.idx import read_examples
 from nnctl.io.machine import return_large_buffers
-from nnctl.io.read_once import ReadFile, idx_reader
+from nnctl.io.read_once import ReadFile, file_stamp, idx_reader
 from nnctl.io.records import finite_json
 from nnctl.io.run_dir import (
     COMPLETE,
@@ -243,17 +250,39 @@ def _train_epochs(run: Run, show_progress: bool, on_epoch: Callable[[dict], None
     run_chunk = make_engine(tc.engine, run.network, train_set.x, targets, train_set.labels,
                             tc.rule, tc.loss, config_step_options(run.config), run.velocity)
     chunk_inputs = _chunk_inputs(run, train_set)
+    check_mapped = _mapped_file_check(run.config, train_set)
     train_set.x = None  # the engine keeps what it needs (the fused one: the non-zero inputs only)
     where = f"epoch {run.progress.epoch + 1}, example {run.progress.position:,}"
     _stop_if_signalled(run.received, run.run_dir, f"{where} (starting the engine)")
     while run.progress.epoch < tc.epochs:
         record = _train_epoch(run, run_chunk, rng, show_progress, chunk_inputs)
         on_epoch(record)
+        check_mapped(record["epoch"])
         reason = _stop_reason_so_far(run)
         if reason:
             return reason
         _stop_if_signalled(run.received, run.run_dir, f"the end of epoch {record['epoch']}")
     return f"reached training.epochs = {tc.epochs}"
+
+
+def _mapped_file_check(config: Config, train_set) -> Callable[[int], None]:
+    """`check(epoch)`, run after each epoch: with data.stream mapping the training images file,
+    a DataError once the file is not as it was when training started (its size or
+    modification time changed): what the next epochs would read is not what this run trained
+    on. The epoch's checkpoints are written by then; the message says to resume."""
+    pixels = getattr(train_set.x, "pixels", None)
+    if not config.data.stream or not isinstance(pixels, np.memmap):
+        return lambda epoch: None
+    path = data_paths(config.data)["train_images"]
+    before = file_stamp(path)
+
+    def check(epoch: int) -> None:
+        if file_stamp(path) != before:
+            raise DataError(f"{path}: changed while training read it (data.stream maps the "
+                            f"file); stopped after epoch {epoch}, its checkpoints written: put "
+                            "the file back as it was and resume the run")
+
+    return check
 
 
 # inputs(epoch, start, indices) -> (rows or None, keep or None): see _chunk_inputs

@@ -4,13 +4,17 @@ in both engines, with dropout and distortions too."""
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 import yaml
 from idxfiles import write_dataset
 
 import nnctl.engine.fused
-from nnctl.errors import ConfigError
+import nnctl.tasks.train
+from nnctl.errors import ConfigError, DataError
 from nnctl.io.checkpoint import load_checkpoint
 from nnctl.io.config import config_from_dict
 from nnctl.io.examples import BUNDLED_DIR, load_training_data, standard_paths
@@ -85,3 +89,35 @@ def test_streamed_pixels_are_mapped_from_an_uncompressed_file(raw_dir):
 def test_stream_and_deskew_do_not_go_together(raw_dir):
     with pytest.raises(ConfigError, match="data.stream: cannot go with data.deskew"):
         config(raw_dir, "fused", True, {}, deskew=True)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_mapped_file_changed_during_training_stops_it_after_the_epoch(tmp_path, raw_dir,
+                                                                         monkeypatch, stream):
+    """The file's modification time moves during epoch 1 (as a rewrite in place would move
+    it): a streamed run, which maps the file, stops after that epoch with a one-line DataError,
+    epoch 1's checkpoint kept; a run that read the file into memory trains on."""
+    data = shutil.copytree(raw_dir, tmp_path / "data")
+    images = data / "train-images-idx3-ubyte"
+    real = nnctl.tasks.train._train_epoch
+
+    def epoch_then_touch(run, *args):
+        record = real(run, *args)
+        stamp = images.stat().st_mtime_ns + 10**9
+        os.utime(images, ns=(stamp, stamp))
+        return record
+
+    monkeypatch.setattr(nnctl.tasks.train, "_train_epoch", epoch_then_touch)
+    c = config(data, "fused", stream, {})
+    c.training.epochs = 3
+    run_dir = tmp_path / "run"
+    if not stream:
+        train(c, run_dir)
+        assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+        return
+    with pytest.raises(DataError) as e:
+        train(c, run_dir)
+    assert str(e.value).startswith(f"{images}: changed while training read it")
+    assert "stopped after epoch 1" in str(e.value)
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1
+    assert load_checkpoint(run_dir / "checkpoints" / "last.npz")[1]["metrics"]["epoch"] == 1
