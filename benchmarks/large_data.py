@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -36,12 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.nnctl_train import CHILD
+from benchmarks.nnctl_train import Child, train_child
 from nnctl.core.distortions import Distortions, draw, field_bank
 from nnctl.engine.distort import distort
+from nnctl.io.config.schema import DataConfig, held_out
 from nnctl.io.examples import BUNDLED_DIR, STANDARD_NAMES, standard_paths
-from nnctl.io.idx import read_idx
-from nnctl.io.run_dir import read_summary
+from nnctl.io.idx import read_idx, write_idx
 
 COPIES = 10  # the large set: MNIST's training images and 9 distorted copies of each
 DISTORTIONS = Distortions(sigma=4.0, alpha=34.0, rotation=10.0, scale=0.1)
@@ -51,14 +50,6 @@ BLOCK = 10_000  # images distorted and written at a time
 CGROUP_LIMIT = 400 * 2**20  # the group's memory: less than the large file's 470 MB
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """An uncompressed IDX file of a uint8 array."""
-    with open(path, "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, 0x08, array.ndim))
-        f.write(struct.pack(f">{array.ndim}I", *array.shape))
-        f.write(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-
-
 def make_sets(tmp: Path, copies: int) -> tuple[Path, Path]:
     """MNIST uncompressed (tmp/mnist) and the large set (tmp/large), each with MNIST's test set."""
     source = standard_paths(BUNDLED_DIR)
@@ -66,28 +57,30 @@ def make_sets(tmp: Path, copies: int) -> tuple[Path, Path]:
     for directory in (small, large):
         directory.mkdir()
         for key in ("test_images", "test_labels"):
-            write_idx(directory / STANDARD_NAMES[key], read_idx(source[key]))
+            write_idx(directory / STANDARD_NAMES[key], read_idx(source[key]), gz=False)
     images, labels = read_idx(source["train_images"]), read_idx(source["train_labels"])
-    write_idx(small / STANDARD_NAMES["train_images"], images)
-    write_idx(small / STANDARD_NAMES["train_labels"], labels)
+    write_idx(small / STANDARD_NAMES["train_images"], images, gz=False)
+    write_idx(small / STANDARD_NAMES["train_labels"], labels, gz=False)
+    write_idx(large / STANDARD_NAMES["train_images"], distorted_copies(images, copies), gz=False)
+    write_idx(large / STANDARD_NAMES["train_labels"], np.tile(labels, copies), gz=False)
+    return small, large
+
+
+def distorted_copies(images: np.ndarray, copies: int) -> np.ndarray:
+    """The images, then copies - 1 distorted copies of them (uint8, rounded), seeded."""
     shape = images.shape[1:]
     bank = field_bank(DISTORTIONS, shape, SEED)
     rng = np.random.default_rng(SEED)
     flat = images.reshape(len(images), -1)
-    with open(large / STANDARD_NAMES["train_images"], "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, 0x08, 3))
-        f.write(struct.pack(">3I", len(images) * copies, *shape))
-        f.write(flat.tobytes())
-        for _ in range(copies - 1):
-            for start in range(0, len(flat), BLOCK):
-                block = (flat[start : start + BLOCK] / 255.0).astype(np.float32)
-                out = np.empty_like(block)
-                distort(block, draw(DISTORTIONS, len(block), rng), bank, shape, out=out)
-                f.write(np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8).tobytes())
-        f.flush()
-        os.fsync(f.fileno())
-    write_idx(large / STANDARD_NAMES["train_labels"], np.tile(labels, copies))
-    return small, large
+    out = np.empty((copies, *flat.shape), dtype=np.uint8)
+    out[0] = flat
+    for copy in out[1:]:
+        for start in range(0, len(flat), BLOCK):
+            block = (flat[start : start + BLOCK] / 255.0).astype(np.float32)
+            moved = np.empty_like(block)
+            distort(block, draw(DISTORTIONS, len(block), rng), bank, shape, out=moved)
+            copy[start : start + BLOCK] = np.rint(np.clip(moved, 0, 1) * 255)
+    return out.reshape(copies * len(images), *shape)
 
 
 def drop_cached(path: Path) -> None:
@@ -123,15 +116,17 @@ class MemoryGroup:
             self.why_not = f"cannot make a memory control group here ({e.strerror})"
             self.close()
 
-    def run(self, args: list[str]) -> subprocess.CompletedProcess:
+    def run(self, args: list[str], check: bool = False, **options
+            ) -> subprocess.CompletedProcess:
+        """subprocess.run(args, check=check, **options), the child in the group from before its
+        exec."""
         procs = str(self.path / "cgroup.procs")
 
-        def enter() -> None:  # in the child, before exec: the group holds it from the start
+        def enter() -> None:
             with open(procs, "w") as f:
                 f.write(str(os.getpid()))
 
-        return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False,
-                              preexec_fn=enter)
+        return subprocess.run(args, check=check, **options, preexec_fn=enter)
 
     def close(self) -> None:
         if self.path is not None and self.path.exists():
@@ -141,22 +136,13 @@ class MemoryGroup:
                 pass
 
 
-def train(data_dir: Path, out: Path, stream: bool, group: MemoryGroup | None = None) -> dict:
-    """One epoch of CONFIG on `data_dir`: its exit status, peak (KiB), wall time and summary."""
-    peak_file = out.with_suffix(".peak")
-    args = [sys.executable, "-c", CHILD, str(peak_file), "train", CONFIG, "--out", str(out),
-            "--force", "--quiet", "--set", "training.epochs=1", "--set", f"data.dir={data_dir}",
-            "--set", f"data.stream={'true' if stream else 'false'}"]
+def train(data_dir: Path, out: Path, stream: bool, group: MemoryGroup | None = None) -> Child:
+    """One epoch of CONFIG on `data_dir` in a child (in `group`, if given)."""
     print(f"running: nnctl train on {data_dir.name}, stream {stream}"
           + (" in the memory group" if group else ""), file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    child = (group.run(args) if group else
-             subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False))
-    wall = time.perf_counter() - start
-    summary = read_summary(out) if child.returncode == 0 else None
-    peak = int(peak_file.read_text()) if peak_file.exists() else None
-    return {"status": child.returncode, "wall": wall, "peak_kib": peak, "summary": summary,
-            "stderr": child.stderr.strip().splitlines()[-1:] if child.stderr.strip() else []}
+    args = [CONFIG, "--out", str(out), "--force", "--quiet", "--set", "training.epochs=1",
+            "--set", f"data.dir={data_dir}", "--set", f"data.stream={str(stream).lower()}"]
+    return train_child(args, out, *((group.run,) if group else ()))
 
 
 def section(copies: int = COPIES) -> list[str]:
@@ -172,9 +158,9 @@ def section(copies: int = COPIES) -> list[str]:
         runs = {(d.name, s): train(d, tmp / f"{d.name}-{s}", s)
                 for d in (small, large) for s in (True, False)}
         for (where, stream), run in runs.items():
-            if run["status"] != 0:
+            if run.status != 0:
                 raise SystemExit(f"nnctl train on {where} (stream {stream}) failed: "
-                                 f"{run['stderr']}")
+                                 f"{run.stderr}")
         size = (large / STANDARD_NAMES["train_images"]).stat().st_size
         lines += [
             (f"Made in {made:.0f} s in the benchmark's temporary folder: MNIST's training images "
@@ -182,27 +168,32 @@ def section(copies: int = COPIES) -> list[str]:
              f"IDX file of {size / 1e6:.0f} MB; elastic σ 4 α 34, rotation ±10°, scaling ±10%). "
              f"One epoch of `nnctl train {CONFIG} --set data.dir=DIR --set "
              "data.stream=true|false` on each (a twelfth held out for validation, as by "
-             "default: 55,000 and 550,000 examples trained); the peak is the child's VmHWM, "
-             "mapped file pages included."), "",
-            ("| data.stream | peak, MNIST | peak, 600,000 images | growth per added pixel | "
-             "target ≤ 1.2 B | epoch, MNIST | epoch, 600,000 |"),
+             f"default: {trained(n_small):,} and {trained(n_large):,} examples trained); the "
+             "peak is the child's VmHWM, mapped file pages included."), "",
+            (f"| data.stream | peak, MNIST | peak, {n_large:,} images | growth per added pixel | "
+             f"target ≤ 1.2 B | epoch, MNIST | epoch, {n_large:,} |"),
             "|---|---:|---:|---:|---|---:|---:|"]
         for stream in (True, False):
             a, b = runs[("mnist", stream)], runs[("large", stream)]
-            growth = (b["peak_kib"] - a["peak_kib"]) * 1024 / pixels
+            growth = (b.peak_kib - a.peak_kib) * 1024 / pixels
             lines.append(
-                f"| {str(stream).lower()} | {a['peak_kib'] / 1024:.0f} MiB | "
-                f"{b['peak_kib'] / 1024:.0f} MiB | {growth:.2f} B | "
+                f"| {str(stream).lower()} | {a.peak_kib / 1024:.0f} MiB | "
+                f"{b.peak_kib / 1024:.0f} MiB | {growth:.2f} B | "
                 f"{'met' if growth <= 1.2 else 'missed'} | "
-                f"{a['summary']['train_seconds']:.1f} s | {b['summary']['train_seconds']:.1f} s |")
-        lines += ["", *larger_than_memory(large, tmp, runs[("large", True)])]
+                f"{a.summary['train_seconds']:.1f} s | {b.summary['train_seconds']:.1f} s |")
+        lines += ["", *larger_than_memory(large, n_large, tmp, runs[("large", True)])]
     return lines
 
 
-def larger_than_memory(large: Path, tmp: Path, free_run: dict) -> list[str]:
+def trained(n: int) -> int:
+    """The examples an epoch trains of a set of n, a twelfth held out (the default)."""
+    return n - held_out(DataConfig().validation, n)
+
+
+def larger_than_memory(large: Path, n_large: int, tmp: Path, free_run: Child) -> list[str]:
     group = MemoryGroup(CGROUP_LIMIT)
     size = (large / STANDARD_NAMES["train_images"]).stat().st_size
-    title = (f"Larger than memory: the 600,000 images' {size / 2**20:.0f} MiB file "
+    title = (f"Larger than memory: the {n_large:,} images' {size / 2**20:.0f} MiB file "
              f"trained in a memory control group limited to {CGROUP_LIMIT / 2**20:.0f} MiB "
              "(resident memory and page cache together), its pages dropped from the cache first.")
     if group.why_not:
@@ -212,17 +203,17 @@ def larger_than_memory(large: Path, tmp: Path, free_run: dict) -> list[str]:
         for stream in (True, False):
             drop_cached(large / STANDARD_NAMES["train_images"])
             run = train(large, tmp / f"group-{stream}", stream, group)
-            if run["status"] == 0:
-                seconds = run["summary"]["train_seconds"]
-                outcome = (f"trained: epoch {seconds:.1f} s ({550_000 / seconds:,.0f} "
-                           f"examples/s), test accuracy {run['summary']['test_accuracy']:.2%}")
+            if run.status == 0:
+                seconds = run.summary["train_seconds"]
+                outcome = (f"trained: epoch {seconds:.1f} s ({trained(n_large) / seconds:,.0f} "
+                           f"examples/s), test accuracy {run.summary['test_accuracy']:.2%}")
             else:
-                outcome = (f"exit status {run['status']} (killed by the group's memory limit)"
-                           if run["status"] < 0 else f"failed, exit status {run['status']}")
-            rows.append(f"| {str(stream).lower()} | {outcome} | {run['wall']:.1f} s |")
+                outcome = (f"exit status {run.status} (killed by the group's memory limit)"
+                           if run.status < 0 else f"failed, exit status {run.status}")
+            rows.append(f"| {str(stream).lower()} | {outcome} | {run.wall:.1f} s |")
     finally:
         group.close()
-    free = free_run["summary"]["train_seconds"]
+    free = free_run.summary["train_seconds"]
     return [title, "", "| data.stream | outcome | wall time |", "|---|---|---:|", *rows, "",
             ("The same streamed epoch without the limit (the file in the page cache): "
              f"{free:.1f} s.")]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nnctl.io.run_dir import read_summary
@@ -82,24 +83,45 @@ class TrainRun:
     summary: dict  # the run's summary.json
 
 
+@dataclasses.dataclass
+class Child:
+    """One `nnctl train` child as `train_child` ran it."""
+
+    status: int  # its exit status (negative: the signal that ended it)
+    wall: float  # seconds, the whole command
+    peak_kib: int | None  # its VmHWM, None if it did not get to report it
+    summary: dict | None  # the run's summary.json, None unless it exited 0
+    stderr: str
+
+
+def train_child(args: list[str], run_dir: Path,
+                run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> Child:
+    """`nnctl train ARGS` (the run directory `run_dir`) in a child reporting its own peak, run
+    by `run` (as subprocess.run: another can put the child in a memory group first)."""
+    peak_file = run_dir.with_name(run_dir.name + ".peak-kib")
+    start = time.perf_counter()
+    child = run([sys.executable, "-c", CHILD, str(peak_file), "train", *args], cwd=ROOT,
+                capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    summary = read_summary(run_dir) if child.returncode == 0 else None
+    peak = int(peak_file.read_text()) if peak_file.exists() else None
+    return Child(child.returncode, wall, peak, summary, child.stderr)
+
+
 def run_nnctl_train(epochs: int) -> TrainRun:
     """Run `nnctl train CONFIG` for at most `epochs` epochs; exit with a message if it fails."""
     with tempfile.TemporaryDirectory(prefix="nnctl-bench-") as tmp:
-        run_dir, peak_file = Path(tmp) / "run", Path(tmp) / "peak-kib"
-        args = ["train", CONFIG, "--out", str(run_dir), "--force", "--quiet",
+        run_dir = Path(tmp) / "run"
+        args = [CONFIG, "--out", str(run_dir), "--force", "--quiet",
                 "--set", f"training.engine={ENGINE}", "--set", f"training.epochs={epochs}"]
-        print("running: nnctl " + " ".join(args), file=sys.stderr, flush=True)
-        start = time.perf_counter()
-        child = subprocess.run([sys.executable, "-c", CHILD, str(peak_file), *args], cwd=ROOT,
-                               capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - start
-        summary = read_summary(run_dir)
-        if child.returncode != 0 or summary is None or not peak_file.exists():
-            raise SystemExit(f"nnctl train failed (exit status {child.returncode}, summary.json "
-                             f"{'missing' if summary is None else 'written'}):\n{child.stderr}")
-        peak_kib = int(peak_file.read_text())
-    shown = ["nnctl", *["<tmpdir>" if arg == str(run_dir) else arg for arg in args]]
-    return TrainRun(shown, epochs, wall, peak_kib, summary)
+        print("running: nnctl train " + " ".join(args), file=sys.stderr, flush=True)
+        child = train_child(args, run_dir)
+        if child.status != 0 or child.summary is None or child.peak_kib is None:
+            raise SystemExit(f"nnctl train failed (exit status {child.status}, summary.json "
+                             f"{'missing' if child.summary is None else 'written'}):\n"
+                             f"{child.stderr}")
+    shown = ["nnctl", "train", *["<tmpdir>" if arg == str(run_dir) else arg for arg in args]]
+    return TrainRun(shown, epochs, child.wall, child.peak_kib, child.summary)
 
 
 def memory_section(run: TrainRun) -> list[str]:

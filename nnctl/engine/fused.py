@@ -286,7 +286,7 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     dtype = network.dtype
     sizes = np.array(network.sizes, dtype=np.int64)
     weights = pack_weights(network)
-    whole: list = [x]  # x, until its sparse rows are made: when a chunk first needs them
+    sparse = None  # x's sparse rows, made when a chunk first needs them (then x is let go)
     targets = np.ascontiguousarray(targets, dtype=dtype)
     labels = np.ascontiguousarray(labels, dtype=np.int64)
     width = padded(int(sizes.max()))  # rows start on a cache line
@@ -307,11 +307,12 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
 
     def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None,
                   keep: np.ndarray | None = None) -> ChunkResult:
+        nonlocal sparse, x
         order = np.ascontiguousarray(indices, dtype=np.int64)
         if inputs is None:
-            if len(whole) == 1:  # not before: every chunk may bring its own (data.stream)
-                whole[:] = to_sparse_rows(whole[0])
-            rows = (*whole, targets, labels)
+            if sparse is None:  # not before: every chunk may bring its own (data.stream)
+                sparse, x = to_sparse_rows(x), None
+            rows = (*sparse, targets, labels)
         else:  # the chunk's own inputs (distorted images), row k for order[k]
             rows = (*to_sparse_rows(np.asarray(inputs, dtype=dtype)), targets[order],
                     labels[order])

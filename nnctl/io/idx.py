@@ -8,6 +8,7 @@ Three ways to read one: `read_idx` reads the values into memory; `read_idx(path,
 maps an uncompressed file's values instead (its pages are read when used, and the page cache
 may drop them again: a file larger than memory); `idx_blocks` hands them over a block at a time
 (gzipped or not), for what looks at every value once (`data info`, `data verify`).
+`write_idx` writes one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +27,7 @@ from typing import BinaryIO
 import numpy as np
 
 from nnctl.errors import DataError, unreadable
+from nnctl.io.atomic import atomic_file
 from nnctl.io.inputs import open_regular
 
 IDX_TYPES = {
@@ -312,3 +314,20 @@ def check_counts(images: int, labels: int, images_path: str | Path,
     """As many labels as images."""
     if images != labels:
         raise DataError(f"{labels_path}: {labels} labels for {images} images in {images_path}")
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = True, rows: int = 4096) -> None:
+    """Write `array` (uint8, int8, or int16/int32/float32/float64) as an IDX file, gzipped or
+    not, atomically, `rows` examples at a time (no big-endian copy of the whole array)."""
+    codes = {f"{dtype.kind}{dtype.itemsize}": code for code, dtype in IDX_TYPES.items()}
+    kind = f"{array.dtype.kind}{array.dtype.itemsize}"
+    if kind not in codes:
+        raise DataError(f"cannot store {array.dtype} values in an IDX file")
+    big = array.dtype.newbyteorder(">")
+    header = bytes([0, 0, codes[kind], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with atomic_file(path) as out, (
+            gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=6, mtime=0) if gz
+            else nullcontext(out)) as stream:
+        stream.write(header)
+        for start in range(0, len(array), rows):
+            stream.write(np.ascontiguousarray(array[start:start + rows], dtype=big).tobytes())

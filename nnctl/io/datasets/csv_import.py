@@ -4,20 +4,18 @@ to gzipped IDX files with the standard names.
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import math
 import re
-import struct
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from nnctl.errors import ConfigError, DataError, one_line, unreadable
-from nnctl.io.atomic import atomic_file, remove_stale_temporaries
+from nnctl.io.atomic import remove_stale_temporaries
 from nnctl.io.examples import STANDARD_NAMES
-from nnctl.io.idx import GZIP_MAGIC, IDX_TYPES, MAX_CLASSES, MAX_DIMENSIONS, MAX_PAYLOAD
+from nnctl.io.idx import GZIP_MAGIC, MAX_CLASSES, MAX_DIMENSIONS, MAX_PAYLOAD, write_idx
 from nnctl.io.inputs import open_regular
 from nnctl.io.outputs import check_output_file
 
@@ -79,7 +77,7 @@ def import_csv(train_csv: str | Path, to: str | Path, *, test_csv: str | Path | 
         check_output_file(path, overwrite, DataError)
     remove_stale_temporaries(to)
     for path, array in outputs:
-        write_idx_gz(path, array)
+        write_idx(path, array)
     return [path for path, _ in outputs]
 
 
@@ -91,22 +89,6 @@ def parse_shape(text: str) -> tuple[int, ...]:
     # a size of more than 10 digits is too large whatever it is: never converted whole
     return _given_shape([int(part) if len(part.strip()) <= 10 else MAX_SIDE + 1
                          for part in parts], shown=text)
-
-
-def write_idx_gz(path: Path, array: np.ndarray, rows: int = 4096) -> None:
-    """Write `array` (uint8, int8, or big-endian int16/int32/float32/float64) as a gzipped IDX
-    file, atomically, `rows` examples at a time (no copy of the whole file in memory)."""
-    codes = {f"{dtype.kind}{dtype.itemsize}": code for code, dtype in IDX_TYPES.items()}
-    kind = f"{array.dtype.kind}{array.dtype.itemsize}"
-    if kind not in codes:
-        raise DataError(f"cannot store {array.dtype} values in an IDX file")
-    big = array.dtype.newbyteorder(">")
-    header = bytes([0, 0, codes[kind], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    with atomic_file(path) as out, gzip.GzipFile(filename="", mode="wb", fileobj=out,
-                                                 compresslevel=6, mtime=0) as gz:
-        gz.write(header)
-        for start in range(0, len(array), rows):
-            gz.write(np.ascontiguousarray(array[start:start + rows], dtype=big).tobytes())
 
 
 def _given_shape(image_shape: Sequence[int] | None, shown: str | None = None

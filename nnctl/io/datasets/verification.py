@@ -9,13 +9,18 @@ import hashlib
 import zlib
 from pathlib import Path
 
-import numpy as np
-
 from nnctl.errors import DataError, one_line
 from nnctl.io.datasets.catalog import KNOWN, accepted_sums, canonical_name, identify, lookup
 from nnctl.io.datasets.layout import MAX_HASHED, SPLITS, check_directory, file_sums, why_unreadable
 from nnctl.io.examples import STANDARD_NAMES, standard_paths
-from nnctl.io.idx import GZIP_MAGIC, check_counts, check_image_shape, check_labels, idx_blocks
+from nnctl.io.idx import (
+    GZIP_MAGIC,
+    check_counts,
+    check_image_shape,
+    check_labels,
+    idx_blocks,
+    read_idx,
+)
 from nnctl.io.inputs import open_regular
 
 
@@ -66,16 +71,16 @@ def _check_file(key: str, path: Path, digest: str | None, entry: dict | None,
         return result
     problems = []
     try:
-        with idx_blocks(path) as read:
-            result["count"] = int(read.shape[0])
-            if key.endswith("_images"):
-                result["shape"] = [int(d) for d in read.shape[1:]]
+        if key.endswith("_images"):
+            with idx_blocks(path) as read:
+                result["count"], result["shape"] = int(read.shape[0]), list(read.shape[1:])
                 check_image_shape(read.shape, path)
                 for _ in read.blocks:  # every value read: the file is whole and well-formed
                     pass
-            else:
-                labels = np.concatenate([np.zeros(0, read.dtype), *read.blocks])
-                check_labels(labels.reshape(read.shape), path)
+        else:  # labels are a byte each: read whole
+            labels = read_idx(path)
+            result["count"] = len(labels)
+            check_labels(labels, path)
     except DataError as e:  # a count and shape only for a file that reads whole
         result["count"] = result["shape"] = None
         problems.append(_without_path(e, path))
