@@ -31,6 +31,11 @@ $(SWEEP_STAMP): $(STAMP)
 # start real processes, Ray or a browser, for the edit loop.
 PYTEST := $(BIN)/python -m pytest -n auto --dist load
 
+# Python writes the bytecode of what it imports (nnctl's own modules: an editable install has none
+# from pip) even where the environment says not to: otherwise every one of the ~200 processes the
+# tests start compiles nnctl's source again, and pytest rewrites every test module in each worker.
+unexport PYTHONDONTWRITEBYTECODE
+
 # numba compiles the fused engine's kernels once, into its cache, while the linters and the
 # documentation build keep one core busy (tools/warm_kernels.py: on a fresh clone the test
 # processes would otherwise compile them side by side, about 35 s of CPU each time).
