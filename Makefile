@@ -26,8 +26,8 @@ $(SWEEP_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[sweep]'
 	touch $(SWEEP_STAMP)
 
-# Every test, on every core (pytest-xdist, test by test: 204 s here against 226-235 s when a
-# module's tests stay on one worker); `make test-fast` leaves out the slow ones and those that
+# Every test, on every core (pytest-xdist, test by test; docs/contributing.md has the timings
+# that chose this); `make test-fast` leaves out the slow ones and those that
 # start real processes, Ray or a browser, for the edit loop.
 PYTEST := $(BIN)/python -m pytest -n auto --dist load
 

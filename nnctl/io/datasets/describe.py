@@ -1,8 +1,9 @@
 """Describe a dataset directory: counts, shapes, pixel statistics and class balance (`info`; its
 picture, sample images and class means, is nnctl.figures.dataset.info_figure).
 
-The images are read a block at a time (`idx.idx_blocks`), twice (the mean, then the spread
-about it): a file larger than memory is described without being held.
+The images are read a block at a time (`idx.idx_blocks`): a file larger than memory is described
+without being held. Pixels of one or two bytes (MNIST's uint8) are summed exactly, as integers, in
+one pass; wider or float pixels in two (the mean, then the spread about it, in float64).
 """
 
 from __future__ import annotations
@@ -68,26 +69,46 @@ def info(directory: str | Path) -> dict:
 
 def _pixel_statistics(path: Path) -> dict:
     """Count, image shape, dtype, range, mean and standard deviation of an images file, read a
-    block at a time: the sums first, then the squares about the mean (no float64 copy of more
-    than a block)."""
+    block at a time (no float64 copy of more than a block)."""
     with idx_blocks(path) as read:
         check_image_shape(read.shape, path)
+        exact = read.dtype.kind in "iu" and read.dtype.itemsize <= 2
         low = high = None
-        total = 0.0
+        total = squares = 0  # exact: Python ints
         for block in read.blocks:
             low = block.min() if low is None else min(low, block.min())
             high = block.max() if high is None else max(high, block.max())
-            total += float(block.sum(dtype=np.float64))
+            if exact:
+                total, squares = _add_exact_sums(block, total, squares)
+            else:
+                total += float(block.sum(dtype=np.float64))
     size = int(np.prod(read.shape, dtype=object))
     mean = total / size
-    squares = 0.0
-    with idx_blocks(path) as again:
-        for block in again.blocks:
-            centred = block.astype(np.float64) - mean
-            squares += float(np.vdot(centred, centred))
+    if exact:  # sum (x - mean)^2 = sum x^2 - (sum x)^2 / size, divided once: correctly rounded
+        variance = (size * squares - total * total) / (size * size)
+    else:
+        with idx_blocks(path) as again:
+            for block in again.blocks:
+                centred = block.astype(np.float64) - mean
+                squares += float(np.vdot(centred, centred))
+        variance = squares / size
     return {"count": int(read.shape[0]), "image_shape": [int(d) for d in read.shape[1:]],
             "pixel_dtype": str(read.dtype), "pixel_min": _scalar(low), "pixel_max": _scalar(high),
-            "pixel_mean": mean, "pixel_std": math.sqrt(squares / size)}
+            "pixel_mean": mean, "pixel_std": math.sqrt(variance)}
+
+
+EXACT_PART = 1 << 20  # values widened to int64 at a time: 8 MB
+
+
+def _add_exact_sums(block: np.ndarray, total: int, squares: int) -> tuple[int, int]:
+    """`total` + the sum of `block`'s values and `squares` + the sum of their squares, exactly:
+    values of at most 16 bits squared are below 2^32, so a part of 2^20 of them sums in int64."""
+    flat = block.reshape(-1)
+    for start in range(0, len(flat), EXACT_PART):
+        part = flat[start : start + EXACT_PART].astype(np.int64)
+        total += int(part.sum())
+        squares += int(part @ part)
+    return total, squares
 
 
 def _scalar(value) -> int | float:

@@ -324,6 +324,37 @@ def test_info_and_verify_read_the_images_a_block_at_a_time(tmp_path, monkeypatch
     assert figures["pixel_std"] == pytest.approx(images.std(), rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["u1", "i1", ">i2", ">i4", ">f4"])
+def test_info_gives_the_mean_and_spread_of_any_pixel_type(tmp_path, monkeypatch, dtype):
+    """Pixels of one or two bytes are summed as integers: the mean and the standard deviation
+    are the exact ones, correctly rounded, even over several blocks. Wider integers and floats
+    are summed in float64, within 1e-12 of numpy's."""
+    from fractions import Fraction
+
+    monkeypatch.setattr(nnctl.io.idx, "BLOCK_BYTES", 1 << 12)  # several blocks
+    rng = np.random.default_rng(7)
+    high = {"u1": 256, "i1": 128, ">i2": 32768, ">i4": 2**31, ">f4": 2**20}[dtype]
+    images = rng.integers(-high if dtype != "u1" else 0, high, (500, 6, 5))
+    images = images.astype(np.dtype(dtype).newbyteorder("="))
+    if dtype == ">f4":
+        images = images / np.float32(7)
+    directory = tmp_path / "d"
+    directory.mkdir()
+    write_idx(directory / "train-images-idx3-ubyte", images, gz=False)
+    write_idx(directory / "train-labels-idx1-ubyte", rng.integers(0, 3, 500).astype(np.uint8),
+              gz=False)
+    train = info(directory)["splits"]["train"]
+    if dtype in ("u1", "i1", ">i2"):
+        values = [int(v) for v in images.ravel()]
+        n, total = len(values), sum(values)
+        variance = Fraction(n * sum(v * v for v in values) - total * total, n * n)
+        assert train["pixel_mean"] == float(Fraction(total, n))
+        assert train["pixel_std"] == float(variance) ** 0.5  # the exact variance's root
+    else:
+        assert train["pixel_mean"] == pytest.approx(images.astype(np.float64).mean(), rel=1e-12)
+        assert train["pixel_std"] == pytest.approx(images.astype(np.float64).std(), rel=1e-12)
+
+
 def test_info_on_the_bundled_mnist():
     result = info(BUNDLED_DIR)
     train, test = result["splits"]["train"], result["splits"]["test"]
@@ -335,6 +366,11 @@ def test_info_on_the_bundled_mnist():
     assert 30 < train["pixel_mean"] < 37  # MNIST's mean pixel is about 33.3
     assert sum(train["class_counts"]) == 60000 and sum(test["class_counts"]) == 10000
     assert min(train["class_counts"]) > 5000 and len(test["class_counts"]) == 10
+    for split, figures in result["splits"].items():  # 47 and 7.8 million pixels, summed exactly
+        pixels = read_idx(figures["images"]).reshape(-1).astype(np.int64)
+        n, total, squares = len(pixels), int(pixels.sum()), int(pixels @ pixels)
+        assert figures["pixel_mean"] == total / n, split
+        assert figures["pixel_std"] == ((n * squares - total * total) / (n * n)) ** 0.5, split
 
 
 def test_info_with_only_a_training_split_and_errors(tmp_path):
