@@ -73,6 +73,7 @@ def assert_cannot_write(done: subprocess.CompletedProcess, reason: str) -> None:
 BUFFERING = [(args, "1" if k % 2 else "") for k, args in enumerate(COMMANDS)]
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("args, unbuffered", BUFFERING, ids=lambda a: " ".join(map(str, a[:2])))
 def test_closed_stdout_is_one_line_and_exit_1(place, args, unbuffered):
     # `nnctl ... >&-`: fd 1 closed in the child before exec (not /dev/null)
@@ -85,6 +86,7 @@ def test_closed_stdout_is_one_line_and_exit_1(place, args, unbuffered):
 @pytest.mark.parametrize("args, unbuffered", [(args, "" if flag else "1")
                                              for args, flag in BUFFERING],
                          ids=lambda a: " ".join(map(str, a[:2])))
+@pytest.mark.subprocess
 def test_full_disk_stdout_is_one_line_and_exit_1(place, args, unbuffered):
     with open("/dev/full", "w") as full:
         done = subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], check=False,
@@ -93,6 +95,7 @@ def test_full_disk_stdout_is_one_line_and_exit_1(place, args, unbuffered):
     assert_cannot_write(done, "No space left on device")
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(map(str, a[:2])))
 def test_a_reader_gone_stays_quiet(place, args):
     """A pipe whose reader has gone (`| head`): exit 1 as click does, nothing on stderr."""
@@ -105,12 +108,14 @@ def test_a_reader_gone_stays_quiet(place, args):
     assert (done.returncode, done.stderr) == (1, b"")
 
 
+@pytest.mark.subprocess
 def test_head_of_a_big_output(place):
     done = subprocess.run(["sh", "-c", f"'{sys.executable}' -m nnctl train --keys | head -c1"],
                           check=False, cwd=place, env=env(), capture_output=True)
     assert (done.returncode, done.stdout, done.stderr) == (0, b"C", b"")
 
 
+@pytest.mark.subprocess
 def test_closed_stderr_and_stdin_do_not_stop_a_command(place):
     """`2>&- <&-`: messages to stderr are dropped, the command works (it used to end with exit 1
     on `sys.stderr.isatty()`, its traceback lost); no file it opens gets fd 0 or 2."""
@@ -120,6 +125,7 @@ def test_closed_stderr_and_stdin_do_not_stop_a_command(place):
     assert done.returncode == 0 and "test accuracy" in done.stdout, done
 
 
+@pytest.mark.subprocess
 def test_a_stdout_that_works_is_untouched(place):
     done = nnctl("train", "--keys", cwd=place)
     assert done.returncode == 0 and done.stdout.startswith(b"Config keys") and not done.stderr
@@ -166,6 +172,7 @@ def test_sigint_in_the_first_moments_is_quiet(place, how, moments):
     assert ours >= moments // 3  # enough moments fell where nnctl handles the signal
 
 
+@pytest.mark.subprocess
 def test_the_handler_exits_at_once_even_where_an_exception_would_be_wrapped(tmp_path):
     """A signal while a class is being created (as during an import) ends with 130 and one
     line: a handler that raised would surface as `RuntimeError: Error calling __set_name__`."""
@@ -180,6 +187,7 @@ def test_the_handler_exits_at_once_even_where_an_exception_would_be_wrapped(tmp_
     assert done.stderr == "SIGINT: stopped while starting; nothing was done\n"
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("window", ["parsing", "closing"])
 def test_a_signal_around_the_command_never_becomes_clicks_abort(place, window):
     """SIGINT while Click parses the command line (before the command starts): the quiet stop,
@@ -205,6 +213,7 @@ def test_a_signal_around_the_command_never_becomes_clicks_abort(place, window):
         assert done.returncode == 0 and done.stdout.startswith("Config keys"), done
 
 
+@pytest.mark.subprocess
 def test_entry_and_package_import_nothing_heavy(tmp_path):
     program = ("import sys, nnctl, nnctl._entry\n"
                "heavy = {'click', 'rich', 'numpy', 'nnctl.cli', 'yaml'} & set(sys.modules)\n"
@@ -285,6 +294,7 @@ def test_machine_output_keeps_the_real_name(place):
     assert NASTY in evaluated["checkpoint"]
 
 
+@pytest.mark.subprocess
 def test_names_that_are_not_utf8_or_look_like_markup(place):
     name = os.fsencode(place / "runs") + b"/\xff[bold]x[/bold]:cat:"
     shutil.copytree(os.fsencode(place / "runs" / NASTY), name)
