@@ -367,8 +367,9 @@ def test_info_on_the_bundled_mnist():
     assert sum(train["class_counts"]) == 60000 and sum(test["class_counts"]) == 10000
     assert min(train["class_counts"]) > 5000 and len(test["class_counts"]) == 10
     for split, figures in result["splits"].items():  # 47 and 7.8 million pixels, summed exactly
-        pixels = read_idx(figures["images"]).reshape(-1).astype(np.int64)
-        n, total, squares = len(pixels), int(pixels.sum()), int(pixels @ pixels)
+        pixels = read_idx(figures["images"]).reshape(-1)
+        n, total = len(pixels), int(pixels.sum(dtype=np.int64))
+        squares = int(np.einsum("i,i->", pixels, pixels, dtype=np.int64))
         assert figures["pixel_mean"] == total / n, split
         assert figures["pixel_std"] == ((n * squares - total * total) / (n * n)) ** 0.5, split
 
