@@ -44,12 +44,14 @@ def pytest_collection_modifyitems(items) -> None:
 def bundled_mnist_decoded_once():
     """The bundled MNIST files decoded once per test process, not once per training: hundreds of
     in-process runs read them, and gunzipping 47 MB of pixels is 0.15-0.2 s each time (a fifth
-    of the suite's in-process CPU). A file is reused only while its path, inode, size and
-    modification time are those it was decoded with; each reader gets its own copy, as from
-    the file. Files elsewhere, and every other step of reading (opening, the gzip check, the
-    header and size checks of tests/io), are untouched; real processes decode as always."""
+    of the suite's in-process CPU). A file is reused only while its size and modification time
+    are those it was decoded with (read_once.file_stamp, as a sweep's trials reuse a file); each
+    reader gets its own copy, as from the file. Files elsewhere, and every other step of
+    reading (opening, the gzip check, the header and size checks of tests/io), are untouched;
+    real processes decode as always."""
     from nnctl.io import idx
     from nnctl.io.examples import BUNDLED_DIR
+    from nnctl.io.read_once import file_stamp
 
     decode, decoded = idx._read_idx_stream, {}
 
@@ -57,8 +59,7 @@ def bundled_mnist_decoded_once():
         path = os.path.realpath(name)
         if os.path.dirname(path) != str(BUNDLED_DIR):
             return decode(stream, name, size, gzipped)
-        info = os.stat(path)
-        key = (path, info.st_ino, info.st_size, info.st_mtime_ns, size, gzipped)
+        key = (path, file_stamp(path), size, gzipped)
         if key not in decoded:
             decoded[key] = decode(stream, name, size, gzipped)
         return decoded[key].copy()
