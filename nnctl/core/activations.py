@@ -32,6 +32,20 @@ def d_tanh(z: np.ndarray) -> np.ndarray:
     return 1.0 - t * t  # f'(z) = 1 - f(z)^2
 
 
+# LeCun et al. (1998), used by Cireșan et al. (2010): tanh stretched so that f(1) = -f(-1) = 1 to
+# six digits, with f'(0) = A B, about 1.14.
+SCALED_TANH_A, SCALED_TANH_B = 1.7159, 2.0 / 3.0
+
+
+def scaled_tanh(z: np.ndarray) -> np.ndarray:
+    return SCALED_TANH_A * np.tanh(SCALED_TANH_B * z)  # f(z) = A tanh(B z)
+
+
+def d_scaled_tanh(z: np.ndarray) -> np.ndarray:
+    t = np.tanh(SCALED_TANH_B * z)
+    return SCALED_TANH_A * SCALED_TANH_B * (1.0 - t * t)  # f'(z) = A B (1 - tanh(B z)^2)
+
+
 def relu(z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0.0)
 
@@ -59,6 +73,7 @@ def d_identity(z: np.ndarray) -> np.ndarray:
 ACTIVATIONS = {
     "sigmoid": sigmoid,
     "tanh": tanh,
+    "scaled_tanh": scaled_tanh,
     "relu": relu,
     "softplus": softplus,
     "identity": identity,
@@ -66,6 +81,7 @@ ACTIVATIONS = {
 DERIVATIVES = {
     "sigmoid": d_sigmoid,
     "tanh": d_tanh,
+    "scaled_tanh": d_scaled_tanh,
     "relu": d_relu,
     "softplus": d_softplus,
     "identity": d_identity,

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from nnctl.core.activations import SCALED_TANH_A, SCALED_TANH_B
 from nnctl.core.network import Network
 
 # The tables' names as codes the compiled loops branch on. Module-level integers are
@@ -28,17 +29,17 @@ from nnctl.core.network import Network
 # an activation (a function and a dict entry in activations.py) needs a code here and a branch
 # in activate and times_f_prime; tests/engine/test_fused.py checks that every table entry has a
 # code.
-SIGMOID, TANH, RELU, SOFTPLUS, IDENTITY = range(5)  # phi
+SIGMOID, TANH, RELU, SOFTPLUS, IDENTITY, SCALED_TANH = range(6)  # phi
 SOFTMAX_OUT, SIGMOID_OUT, IDENTITY_OUT = range(3)  # psi
 CROSS_ENTROPY, SQUARED_ERROR, PERCEPTRON_CRITERION = range(3)  # loss
 BACKPROP, PERCEPTRON_RULE, DELTA_RULE = range(3)  # rule
-ACTIVATION_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "softplus": SOFTPLUS,
-                    "identity": IDENTITY}
+ACTIVATION_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "scaled_tanh": SCALED_TANH, "relu": RELU,
+                    "softplus": SOFTPLUS, "identity": IDENTITY}
 OUTPUT_CODES = {"softmax": SOFTMAX_OUT, "sigmoid": SIGMOID_OUT, "identity": IDENTITY_OUT}
 LOSS_CODES = {"cross_entropy": CROSS_ENTROPY, "squared_error": SQUARED_ERROR,
               "perceptron": PERCEPTRON_CRITERION}
 RULE_CODES = {"backprop": BACKPROP, "perceptron": PERCEPTRON_RULE, "delta": DELTA_RULE}
-HALF, ONE, ZERO, TINY = 0, 1, 2, 3  # indices into the typed constants array
+HALF, ONE, ZERO, TINY, TANH_A, TANH_B, TANH_AB = range(7)  # indices into the typed constants
 PAD = 16  # rows of weights are padded to a multiple of this many (64 bytes of float32)
 
 
@@ -66,6 +67,10 @@ def activate(z, a, code, c):
     elif code == TANH:
         for j in range(n):
             a[j] = np.tanh(z[j])
+    elif code == SCALED_TANH:  # A tanh(B z)
+        scale, gain = c[TANH_A], c[TANH_B]
+        for j in range(n):
+            a[j] = scale * np.tanh(gain * z[j])
     elif code == RELU:
         for j in range(n):
             a[j] = max(z[j], zero)
@@ -88,6 +93,11 @@ def times_f_prime(z, a, g, code, c):
     elif code == TANH:  # f'(z) = 1 - f(z)^2
         for i in range(n):
             g[i] = (one - a[i] * a[i]) * g[i]
+    elif code == SCALED_TANH:  # f'(z) = A B (1 - tanh(B z)^2), tanh(B z) = f(z) / A
+        scale, slope = c[TANH_A], c[TANH_AB]
+        for i in range(n):
+            t = a[i] / scale
+            g[i] = (slope * (one - t * t)) * g[i]
     elif code == RELU:
         for i in range(n):
             g[i] = (one if z[i] >= zero else zero) * g[i]
@@ -273,9 +283,11 @@ def aligned_zeros(shape, dtype) -> np.ndarray:
 
 
 def typed_constants(dtype) -> np.ndarray:
-    """The constants the kernels use, typed like the weights: c[HALF], c[ONE], c[ZERO], and
-    c[TINY], the smallest normal number, where logs are clipped."""
-    return np.array([0.5, 1.0, 0.0, np.finfo(dtype).tiny], dtype=dtype)
+    """The constants the kernels use, typed like the weights: c[HALF], c[ONE], c[ZERO],
+    c[TINY], the smallest normal number, where logs are clipped, and scaled tanh's A, B and A B
+    (c[TANH_A], c[TANH_B], c[TANH_AB]), each rounded once as activations.py's are."""
+    a, b = SCALED_TANH_A, SCALED_TANH_B
+    return np.array([0.5, 1.0, 0.0, np.finfo(dtype).tiny, a, b, a * b], dtype=dtype)
 
 
 class PackedWeights(NamedTuple):

@@ -23,6 +23,7 @@ ALL_IDS = [f"{kind}-{name}" for kind, name, _ in ALL_FUNCTIONS]
 REFERENCE = {
     "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
     "tanh": lambda z: (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z)),
+    "scaled_tanh": lambda z: 1.7159 * (1 - np.exp(-4 * z / 3)) / (1 + np.exp(-4 * z / 3)),
     "relu": lambda z: np.where(z > 0, z, 0.0),
     "softplus": lambda z: np.log1p(np.exp(z)),
     "identity": lambda z: z,
@@ -91,6 +92,9 @@ def test_matches_closed_form(name):
 KNOWN_POINTS = {
     "sigmoid": [(0.0, 0.5, 0.25), (np.log(3.0), 0.75, 0.1875)],
     "tanh": [(0.0, 0.0, 1.0), (np.log(2.0), 0.6, 0.64)],
+    # 1.7159 tanh(2z/3): z = 3/2 log 2 makes tanh(2z/3) = 0.6, so f' = 1.7159 (2/3) 0.64
+    "scaled_tanh": [(0.0, 0.0, 1.7159 * 2.0 / 3.0), (1.5 * np.log(2.0), 1.7159 * 0.6,
+                                                     1.7159 * 2.0 / 3.0 * 0.64)],
     "relu": [(-2.0, 0.0, 0.0), (3.0, 3.0, 1.0)],
     "softplus": [(0.0, np.log(2.0), 0.5), (np.log(3.0), np.log(4.0), 0.75)],
     "identity": [(-2.5, -2.5, 1.0), (4.0, 4.0, 1.0)],
