@@ -76,6 +76,9 @@ def run_summary(run: Run) -> list[str]:
         "lr": _summary_lr(tc),
         "engine": f"{engine_name(tc.engine)}, {tc.dtype}",
     }
+    if tc.average:
+        rows["average"] = (f"beta {tc.average:g}: the moving average of the epochs' weights is "
+                           "validated, saved and tested")
     lines = [f"nnctl: {_summary_start(run)}", *(f"{key:>9} {value}" for key, value in rows.items())]
     if validation:
         lines.append(

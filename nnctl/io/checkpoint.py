@@ -1,8 +1,11 @@
 """Checkpoints: one .npz of plain arrays plus a JSON metadata entry; atomic writes; never pickle.
 
-Arrays: `layers.<l>.weight` (W^[l], shape out x in) and `layers.<l>.bias` for l = 1..L, in a
+Arrays: `layers.<l>.weight` (W^[l], shape out x in) and `layers.<l>.bias` for l = 1..L (the
+model: with training.average, the average of the epochs' weights, core/averaging.py), in a
 run with momentum (training.momentum) its last.npz also `velocity.<l>.weight` and
-`velocity.<l>.bias` (the training state resume needs: core/momentum_max_norm.py), and
+`velocity.<l>.bias`, and with training.average `iterate.<l>.weight` and `iterate.<l>.bias`, the
+weights SGD reached (the training state resume needs: core/momentum_max_norm.py and
+core/averaging.py), and
 `metadata`, the UTF-8 bytes of a JSON object (format version, config, epoch, preprocessing,
 image shape, class count, metrics). Files are written with fixed zip timestamps, so the same
 weights and metadata always give the same bytes, and they load with allow_pickle=False.
@@ -20,7 +23,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -39,7 +42,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 # Bounds on what a checkpoint may hold, checked before reading: a crafted file cannot make the
 # loader allocate more (MNIST's largest networks take a few MB).
 MAX_LAYERS = 100
-MAX_MEMBERS = 4 * MAX_LAYERS + 1  # weight and bias per layer, their velocities, the metadata
+MAX_MEMBERS = 6 * MAX_LAYERS + 1  # per layer weight and bias, their velocity and iterate; metadata
 MAX_DIRECTORY_BYTES = 1 << 20
 MAX_ARRAY_BYTES = 2 << 30
 MAX_TOTAL_BYTES = 4 << 30
@@ -70,17 +73,16 @@ _SUMS = ("loss_sum", "seconds")  # finite numbers >= 0
 _IN_EPOCH = ("loss_sum", "mistakes", "updates", "seconds")  # 0 unless an epoch was interrupted
 
 
-def checkpoint_bytes(network: Network, metadata: dict, velocity: Velocity | None = None
-                     ) -> bytes:
-    """The .npz file's bytes: deterministic for the same weights, velocity and metadata."""
+def checkpoint_bytes(network: Network, metadata: dict, velocity: Velocity | None = None,
+                     iterate: Network | None = None) -> bytes:
+    """The .npz file's bytes: deterministic for the same weights, velocity, iterate and
+    metadata."""
     arrays = {}
-    for l, (W, b) in enumerate(zip(network.weights, network.biases), start=1):
-        arrays[f"layers.{l}.weight"] = W
-        arrays[f"layers.{l}.bias"] = b
-    if velocity is not None:
-        for l, (W, b) in enumerate(zip(velocity.weights, velocity.biases), start=1):
-            arrays[f"velocity.{l}.weight"] = W
-            arrays[f"velocity.{l}.bias"] = b
+    for prefix, held in (("layers", network), ("velocity", velocity), ("iterate", iterate)):
+        if held is not None:
+            for l, (W, b) in enumerate(zip(held.weights, held.biases), start=1):
+                arrays[f"{prefix}.{l}.weight"] = W
+                arrays[f"{prefix}.{l}.bias"] = b
     meta = dict(metadata, format_version=FORMAT_VERSION, activation=network.activation,
                 output=network.output, sizes=network.sizes)
     arrays["metadata"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), np.uint8)
@@ -94,8 +96,8 @@ def checkpoint_bytes(network: Network, metadata: dict, velocity: Velocity | None
 
 
 def save_checkpoint(path: str | Path, network: Network, metadata: dict,
-                    velocity: Velocity | None = None) -> None:
-    atomic_write_bytes(path, checkpoint_bytes(network, metadata, velocity))
+                    velocity: Velocity | None = None, iterate: Network | None = None) -> None:
+    atomic_write_bytes(path, checkpoint_bytes(network, metadata, velocity, iterate))
 
 
 SNAPSHOT_UNITS = 100  # rows of W^[1] a snapshot keeps (training.keep: best-last)
@@ -132,46 +134,57 @@ def load_checkpoint(path: str | Path) -> tuple[Network, dict]:
     MAX_ARRAY_BYTES per array and MAX_TOTAL_BYTES in all, as the zip declares them and as their
     .npy headers do, checked before anything is decompressed.
     """
-    network, meta, _velocity = load_training_state(path)
-    return network, meta
+    state = load_training_state(path)
+    return state.network, state.meta
 
 
-def load_training_state(path: str | Path) -> tuple[Network, dict, Velocity | None]:
-    """As load_checkpoint, with the momentum velocity the checkpoint holds (None if none),
-    checked as the weights are: the weights' shapes and dtype, finite."""
+class TrainingState(NamedTuple):
+    network: Network  # the model (with training.average, the average)
+    meta: dict
+    velocity: Velocity | None  # momentum's, if the checkpoint holds one
+    iterate: Network | None  # the weights SGD reached, if the checkpoint holds an average
+
+
+def load_training_state(path: str | Path) -> TrainingState:
+    """As load_checkpoint, with the momentum velocity and the SGD iterate the checkpoint holds
+    (None if none), checked as the weights are: the weights' shapes and dtype, finite."""
     path = Path(path)
     with open_regular(path, "a checkpoint", CheckpointError) as f:
         if f.read(4) != ZIP_MAGIC:
             raise CheckpointError(_not_a_zip(path, f))
         f.seek(0)
         arrays = _read_arrays(f, path)
-    held = {name: arrays.pop(name) for name in list(arrays) if name.startswith("velocity.")}
+    held = {prefix: {name: arrays.pop(name) for name in list(arrays)
+                     if name.startswith(prefix + ".")} for prefix in ("velocity", "iterate")}
     network, meta = _network_from_arrays(arrays, path)
-    return network, meta, _velocity(held, network, path)
+    velocity = _held("velocity", held["velocity"], network, path)
+    iterate = _held("iterate", held["iterate"], network, path)
+    return TrainingState(network, meta, velocity and Velocity(*velocity),
+                         iterate and Network(*iterate, network.activation, network.output))
 
 
-def _velocity(arrays: dict, network: Network, path: Path) -> Velocity | None:
-    """The velocity arrays as a Velocity shaped like the network's weights, or None."""
+def _held(prefix: str, arrays: dict, network: Network, path: Path
+          ) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """The `prefix`.<l>.weight / .bias arrays (a velocity, an iterate) as (weights, biases),
+    checked to be shaped and typed like the network's and finite; None if there are none."""
     if not arrays:
         return None
     L = len(network.weights)
-    expected = {f"velocity.{l}.{kind}" for l in range(1, L + 1) for kind in ("weight", "bias")}
+    expected = {f"{prefix}.{l}.{kind}" for l in range(1, L + 1) for kind in ("weight", "bias")}
     if set(arrays) != expected:
-        raise CheckpointError(f"{path}: velocity does not fit the layers: missing "
+        raise CheckpointError(f"{path}: {prefix} does not fit the layers: missing "
                               f"{_shown(sorted(expected - set(arrays)), 200)}, unexpected "
                               f"{_shown(sorted(set(arrays) - expected), 200)}")
-    velocity = Velocity([arrays[f"velocity.{l}.weight"] for l in range(1, L + 1)],
-                        [arrays[f"velocity.{l}.bias"] for l in range(1, L + 1)])
-    for l, pairs in enumerate(zip(velocity.weights + velocity.biases,
-                                  network.weights + network.biases)):
-        v, w = pairs
-        name = f"velocity.{l % L + 1}.{'weight' if l < L else 'bias'}"
+    weights = [arrays[f"{prefix}.{l}.weight"] for l in range(1, L + 1)]
+    biases = [arrays[f"{prefix}.{l}.bias"] for l in range(1, L + 1)]
+    for l, (v, w) in enumerate(zip(weights + biases, network.weights + network.biases)):
+        name = f"{prefix}.{l % L + 1}.{'weight' if l < L else 'bias'}"
         if v.dtype != w.dtype or v.shape != w.shape:
             raise CheckpointError(f"{path}: {name}: expected {w.dtype} {w.shape} like its "
                                   f"weights, got {v.dtype} {v.shape}")
         if not np.isfinite(v).all():
             raise CheckpointError(f"{path}: {name} holds NaN or infinite values")
-    return velocity
+    return weights, biases
 
 
 def _not_a_zip(path: Path, f: BinaryIO) -> str:

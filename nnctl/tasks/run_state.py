@@ -42,11 +42,21 @@ class Run:
     history: list[dict]
     received: list[int]  # signals deferred so far
     velocity: Velocity | None = None  # momentum's (training.momentum > 0), updated in place
+    # training.average > 0: the average of the epochs' weights (core/averaging.py), from the
+    # end of epoch 1 on; `network` holds the weights SGD reached
+    average: Network | None = None
+
+    @property
+    def model(self) -> Network:
+        """What the run validates, saves and tests: the average if there is one."""
+        return self.network if self.average is None else self.average
 
     def checkpoint(self, name: str, metrics: dict, progress: Progress) -> None:
-        """A checkpoint of the network and progress; last.npz, which resume reads, also holds
-        the velocity."""
-        save_checkpoint(checkpoint_path(self.run_dir, name), self.network,
+        """A checkpoint of the model and progress; last.npz, which resume reads, also holds
+        the velocity and, beside an average, the weights SGD reached."""
+        last = name == "last.npz"
+        save_checkpoint(checkpoint_path(self.run_dir, name), self.model,
                         dict(self.meta, epoch=progress.epoch, metrics=metrics,
                              progress=dataclasses.asdict(progress)),
-                        self.velocity if name == "last.npz" else None)
+                        self.velocity if last else None,
+                        self.network if last and self.average is not None else None)

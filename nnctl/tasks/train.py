@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from nnctl.core.averaging import start_average, update_average
 from nnctl.core.distortions import config_distortions
 from nnctl.core.dropout import config_dropout
 from nnctl.core.momentum_max_norm import Velocity, config_step_options, zero_velocity
@@ -206,11 +207,11 @@ def _start(config: Config, run_dir: Path, received: list[int], data: _Data, resu
     checkpoints (a run stopped before them starts from scratch when resumed)."""
     splits = data.splits
     if resume and has_checkpoint(run_dir):
-        network, progress, history, velocity = _resume_state(run_dir, data.meta,
-                                                             len(splits.train), config)
+        network, progress, history, velocity, average = _resume_state(
+            run_dir, data.meta, len(splits.train), config)
         atomic_write_text(run_dir / "config.yaml", dump_config(config))  # with any --set applied
         return Run(config, run_dir, splits, data.test_pixels, data.meta, network, progress,
-                   history, received, velocity)
+                   history, received, velocity, average)
     network, rng = data.initial or _initial_network(config, splits)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     _stop_if_signalled(received, run_dir, "the start, before the first checkpoint")
@@ -398,13 +399,18 @@ def _train_epoch(run: Run, run_chunk: RunChunk, rng: np.random.Generator, show_p
     seconds = time.perf_counter() - start
     if not all(np.isfinite(W).all() for W in (*run.network.weights, *run.network.biases)):
         raise _diverged(run, "the weights are no longer finite", epoch, "its end")
+    if tc.average > 0:
+        if run.average is None:
+            run.average = start_average(run.network)
+        else:
+            update_average(run.average, run.network, tc.average)
     metrics = {
         "epoch": epoch,
         "train_loss": total_loss / n,
         "train_accuracy": 1.0 - mistakes / n,
         "train_mistakes": mistakes,
         "updates": updates,
-        **_validation_metrics(run.network, run.splits, run.config),
+        **_validation_metrics(run.model, run.splits, run.config),
         "learning_rate": eta,
     }
     _commit_epoch(run, metrics, rng.bit_generator.state)
@@ -440,21 +446,22 @@ def _epoch_checkpoint(run: Run, metrics: dict) -> None:
         run.checkpoint(f"epoch-{epoch:03d}.npz", metrics, run.progress)
     else:
         save_snapshot(checkpoint_path(run.run_dir, f"layer1-{epoch:03d}.npy"),
-                      run.network.weights[0][:SNAPSHOT_UNITS])
+                      run.model.weights[0][:SNAPSHOT_UNITS])
 
 
 def _resume_state(run_dir: Path, meta: dict, examples: int, config: Config
-                  ) -> tuple[Network, Progress, list[dict], Velocity | None]:
-    """The network, progress, metrics and momentum velocity of the run's last.npz, checked
-    against the data it trains on (`examples` in an epoch) and the config."""
+                  ) -> tuple[Network, Progress, list[dict], Velocity | None, Network | None]:
+    """The network (the weights SGD reached), progress, metrics, momentum velocity and average
+    of the epochs' weights of the run's last.npz, checked against the data it trains on
+    (`examples` in an epoch) and the config."""
     last = checkpoint_path(run_dir, "last.npz")
-    network, saved, velocity = load_training_state(last)
+    model, saved, velocity, iterate = load_training_state(last)
     if saved.get("preprocessing") != meta["preprocessing"]:
         raise CheckpointError(f"{last}: was trained on inputs prepared otherwise "
                               f"({saved.get('preprocessing')}, now {meta['preprocessing']})")
-    if saved.get("image_shape") != meta["image_shape"] or network.sizes[-1] != meta["classes"]:
+    if saved.get("image_shape") != meta["image_shape"] or model.sizes[-1] != meta["classes"]:
         raise CheckpointError(f"{last}: was trained on other data ({saved.get('image_shape')}, "
-                              f"{network.sizes[-1]} classes)")
+                              f"{model.sizes[-1]} classes)")
     if "progress" not in saved:
         raise CheckpointError(f"{last}: has no training progress to resume from")
     progress = check_progress(saved["progress"], last)
@@ -462,8 +469,29 @@ def _resume_state(run_dir: Path, meta: dict, examples: int, config: Config
         raise CheckpointError(f"{last}: progress.position is {progress.position:,}, outside the "
                               f"epoch's examples (0 to {examples - 1:,}: the run trains on "
                               f"{examples:,})")
+    network, average = _resumed_average(model, iterate, progress, config, last)
     velocity = _resumed_velocity(velocity, network, progress, config, last)
-    return network, progress, restore_history(run_dir, progress.epoch), velocity
+    return network, progress, restore_history(run_dir, progress.epoch), velocity, average
+
+
+def _resumed_average(model: Network, iterate: Network | None, progress: Progress,
+                     config: Config, last: Path) -> tuple[Network, Network | None]:
+    """(the weights to train on, the average to go on with) from last.npz's model and SGD
+    iterate. A run with training.average holds an iterate from the end of epoch 1 on (its model
+    is then the average); one without an iterate, or an iterate in a run without averaging, is
+    not this run's checkpoint."""
+    if config.training.average == 0:
+        if iterate is not None:
+            raise CheckpointError(f"{last}: holds an average of the epochs' weights, but the "
+                                  "run's training.average is 0")
+        return model, None
+    if iterate is None:
+        if progress.epoch:
+            raise CheckpointError(f"{last}: has no average of the epochs' weights to resume "
+                                  f"training.average = {config.training.average:g} from "
+                                  f"(epoch {progress.epoch})")
+        return model, None
+    return iterate, model
 
 
 def _resumed_velocity(velocity: Velocity | None, network: Network, progress: Progress,

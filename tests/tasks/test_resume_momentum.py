@@ -50,7 +50,7 @@ def test_resume_mid_epoch_with_momentum_is_bit_identical(uninterrupted, tmp_path
     run_dir = tmp_path / "run"
     with pytest.raises(Interrupted):
         train(config(engine), run_dir)
-    _, meta, velocity = load_training_state(run_dir / "checkpoints" / "last.npz")
+    _, meta, velocity, _ = load_training_state(run_dir / "checkpoints" / "last.npz")
     assert meta["progress"]["position"] > 0 and velocity is not None
     assert any(v.any() for v in velocity.weights)
     monkeypatch.setattr(nnctl.tasks.train, "make_engine", make_engine)

@@ -186,6 +186,11 @@ class TrainingConfig:
     momentum: float = _key(0.0, _fraction,
                            help="momentum mu (backprop): v <- mu v - eta dJ/dW, W <- W + v, each "
                                 "weight and bias with its own velocity v; 0 = off")
+    average: float = _key(0.0, _fraction,
+                          help="beta: after each epoch the model becomes beta x itself + (1 - "
+                               "beta) x the weights SGD reached (an exponential moving average "
+                               "of the epochs' weights, from epoch 1's); validation, checkpoints "
+                               "and the test use it, SGD goes on from its own weights; 0 = off")
     max_norm: float = _key(0.0, _non_negative,
                            help="max-norm c (backprop): after each example's update, every hidden "
                                 "unit's incoming weights (not its bias, not the output layer's "
