@@ -55,18 +55,21 @@ def test_a_row_without_runs_keeps_its_figures_from_the_table_before(tmp_path):
     assert lines == [kept]
 
 
-@pytest.mark.parametrize("validation,said", [(5000, False), (0, True)])
-def test_a_row_trained_on_all_the_training_digits_says_so(tmp_path, validation, said):
-    """A row whose epochs were chosen with a validation split and then trained on all 60,000
-    digits is not early-stopped on validation: its settings in the table say so."""
+@pytest.mark.parametrize("validation,average", [(5000, 0.0), (0, 0.0), (5000, 0.9)])
+def test_the_settings_say_how_the_tested_model_was_chosen(tmp_path, validation, average):
+    """A row trained on all 60,000 digits (its epochs chosen by runs with a validation split)
+    is not early-stopped on validation, and a row's model may be the average of the epochs'
+    weights: its settings in the table say so."""
     import yaml
 
     config = {"model": {"hidden": [800], "activation": "relu", "output": "softmax",
                         "init": {"scheme": "he"}},
               "training": {"rule": "backprop", "loss": "cross_entropy", "learning_rate": 0.01,
-                           "schedule": "inverse", "decay": 0.02, "epochs": 61},
+                           "schedule": "inverse", "decay": 0.02, "epochs": 61,
+                           "average": average},
               "data": {"validation": validation, "limit": None}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     text = reproduce_tool().settings(tmp_path / "config.yaml")
-    assert ("all 60,000 training digits, 61 epochs" in text) == said, text
+    assert ("all 60,000 training digits, 61 epochs" in text) == (validation == 0), text
+    assert ("the epochs' weights averaged (beta 0.9)" in text) == (average > 0), text
     assert text.startswith("backprop, relu (he init)")

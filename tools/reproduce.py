@@ -107,6 +107,8 @@ def settings(resolved: Path) -> str:
         parts.append(f"max-norm {training['max_norm']:g}")
     if training.get("momentum"):
         parts.append(f"momentum {training['momentum']:g}")
+    if training.get("average"):
+        parts.append(f"the epochs' weights averaged (beta {training['average']:g})")
     parts += [f"{model['output']} + {training['loss']}", lr]
     if c["data"]["validation"] == 0:  # the epochs were chosen by runs with a validation split
         parts.append(f"all {c['data'].get('limit') or 60000:,} training digits, "
