@@ -109,11 +109,7 @@ def settings(resolved: Path) -> str:
         parts.append(f"momentum {training['momentum']:g}")
     if training.get("average"):
         parts.append(f"the epochs' weights averaged (beta {training['average']:g})")
-    parts += [f"{model['output']} + {training['loss']}", lr]
-    if c["data"]["validation"] == 0:  # the epochs were chosen by runs with a validation split
-        parts.append(f"all {c['data'].get('limit') or 60000:,} training digits, "
-                     f"{training['epochs']} epochs")
-    return ", ".join(parts)
+    return ", ".join(parts + [f"{model['output']} + {training['loss']}", lr])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,9 +147,7 @@ def main(argv: list[str] | None = None) -> int:
          "of the table before."),
         "",
         ("Every run: the 55,000 first training images, 5,000 held out for model selection (the "
-         "checkpoint of the best validation accuracy is the one tested; a row that says \"all "
-         "60,000 training digits\" trains on all of them for the number of epochs its runs with "
-         "that split chose, and tests the last epoch), pixel/255, per-example "
+         "checkpoint of the best validation accuracy is the one tested), pixel/255, per-example "
          "SGD; the deskewing rows shear each digit upright by its moments (data.deskew), the "
          "distortion rows draw the distortions of their config's data.augment afresh for every "
          "training example of every epoch. Test error on the 10,000 test images, "
