@@ -137,7 +137,9 @@ def result_lines(result: TrainResult) -> list[str]:
         lines.append(f"{plural(len(result.history), 'epoch')} in {seconds:.1f} s "
                      f"({rate(examples / max(seconds, 1e-9))} ex/s){best}")
     accuracy = result.test["accuracy"]
-    tested = (f"test accuracy {accuracy:.2%} (error {1 - accuracy:.2%}) with the weights of epoch "
+    weights = ("the average of the epochs' weights at epoch"
+               if result.averaged and result.best_epoch else "the weights of epoch")
+    tested = (f"test accuracy {accuracy:.2%} (error {1 - accuracy:.2%}) with {weights} "
               f"{result.best_epoch} -> {shown(result.run_dir)}")
     return [*lines, f"stopped: {result.stop_reason}", tested]
 

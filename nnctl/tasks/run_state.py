@@ -26,6 +26,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     test: dict = field(default_factory=dict)
     already_complete: bool = False  # a resume found nothing left to do
+    averaged: bool = False  # the model is the average of the epochs' weights (training.average)
 
 
 @dataclass

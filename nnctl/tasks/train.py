@@ -557,7 +557,8 @@ def _finish(run: Run, stop_reason: str) -> TrainResult:
     _write_summary(run, status, {"stop_reason": stop_reason, "test_loss": test_loss,
                                  "test_accuracy": test_accuracy})
     return TrainResult(run.run_dir, len(run.history), stop_reason, progress.best_epoch,
-                       run.history, {"loss": test_loss, "accuracy": test_accuracy})
+                       run.history, {"loss": test_loss, "accuracy": test_accuracy},
+                       averaged=tc.average > 0)
 
 
 def _write_summary(run: Run, status: str, extra: dict) -> None:
@@ -586,7 +587,8 @@ def _already_complete(run: Run, stop_reason: str, summary: dict) -> TrainResult:
     except (KeyError, TypeError, ValueError):
         return _finish(run, stop_reason)  # a damaged summary is written again
     return TrainResult(run.run_dir, len(run.history), stop_reason, run.progress.best_epoch,
-                       run.history, test, already_complete=True)
+                       run.history, test, already_complete=True,
+                       averaged=run.config.training.average > 0)
 
 
 def _validation_metrics(network: Network, splits: Splits, config: Config) -> dict:

@@ -157,3 +157,17 @@ def test_bad_averages_are_one_line_errors(run, write_config, tmp_path, value, wo
                  "--out", tmp_path / "run")
     assert_one_line_error(result, 2, *words)
     assert not (tmp_path / "run").exists()
+
+
+AVERAGE_SAID = "with the average of the epochs' weights at epoch"
+
+
+@pytest.mark.parametrize("average,words", [(0.5, AVERAGE_SAID),
+                                           (0.0, "with the weights of epoch")])
+def test_train_says_which_weights_it_tested(run, write_config, tmp_path, average, words):
+    result = run("train", write_config({"model": {"hidden": [4]},
+                                        "training": {"epochs": 2, "average": average},
+                                        "data": {"limit": 600, "validation": 100}}),
+                 "--out", tmp_path / "run", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert words in result.stdout
