@@ -70,3 +70,33 @@ def test_the_settings_say_when_the_model_is_the_average_of_the_epochs_weights(tm
     text = reproduce_tool().settings(tmp_path / "config.yaml")
     assert ("the epochs' weights averaged (beta 0.9)" in text) == (average > 0), text
     assert text.startswith("backprop, relu (he init)")
+
+
+def nested_validation_tool():
+    spec = importlib.util.spec_from_file_location(
+        "nested_validation", CLASSIC[0].parents[2] / "tools" / "nested_validation.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_nested_validation_of_an_average_with_beta_zero_is_the_epochs_own(tmp_path):
+    """beta = 0 makes the average the epoch's weights: the tool must give the same figures for
+    both; nested accuracy never exceeds the best (it scores an epoch picked on other digits);
+    and a run trained with averaging (its epochs' own weights gone) is refused."""
+    from nnctl.io.config import config_from_dict
+    from nnctl.tasks.train import train
+
+    def config(average):
+        return config_from_dict({"model": {"hidden": [6]},
+                                 "training": {"epochs": 3, "keep": "all", "average": average},
+                                 "data": {"limit": 700, "validation": 200}}, "test")
+
+    train(config(0.0), tmp_path / "plain")
+    figures = nested_validation_tool().scores(tmp_path / "plain", [0.0, 0.5])
+    assert figures["average, beta 0"] == figures["epochs' weights"]
+    for best, nested, test in figures.values():
+        assert 0 < nested <= best <= 100 and 0 <= test <= 100
+    train(config(0.5), tmp_path / "averaged")
+    with pytest.raises(SystemExit, match="training.average"):
+        nested_validation_tool().scores(tmp_path / "averaged", [0.5])
