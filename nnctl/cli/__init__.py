@@ -68,12 +68,21 @@ class NnctlGroup(click.Group):
         line is parsed, and `end` stops listening for them once it is over: a signal before is
         the entry point's quiet stop (nothing done), one after cannot change its exit status."""
         start, end = (ctx.obj or {}).get("signals") or (None, None)
+        received: list[int] = []
         try:
             if start:
+                # numpy is loaded while the entry point's quiet handler is still in: numpy's
+                # compiled modules, interrupted while they import, print the KeyboardInterrupt's
+                # traceback themselves (and raise an ImportError), which no handler can undo.
+                import numpy  # noqa: F401
+
                 start()
+                _remember_sigint(received)
             return super().invoke(ctx)
         except (Exception, KeyboardInterrupt) as raised:
             e = _reason(raised)
+            if received and not isinstance(e, (NnctlError, KeyboardInterrupt)):
+                e = KeyboardInterrupt()  # the error came of the signal (see _remember_sigint)
             if not isinstance(e, (NnctlError, KeyboardInterrupt)) or (
                     ctx.obj and ctx.obj.get("debug")):
                 raise
@@ -89,6 +98,22 @@ class NnctlGroup(click.Group):
         finally:
             if end:
                 end()
+
+
+def _remember_sigint(received: list[int]) -> None:
+    """Keep Python's SIGINT handler (KeyboardInterrupt), noting in `received` that it ran. A
+    KeyboardInterrupt in the middle of an import can come out as another error with no trace of
+    it: numpy's compiled modules print it and raise `ImportError: numpy._core.multiarray failed
+    to import`. An error after a SIGINT is then taken for the interrupt it came of."""
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):
+        return
+
+    def interrupt(signum, frame):
+        received.append(signum)
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupt)
 
 
 def _reason(raised: BaseException) -> BaseException:

@@ -222,3 +222,56 @@ def test_config_yaml_of_a_run_is_plain_yaml(write_config, run, tmp_path):
     config = write_config({"model": {"hidden": []}, "training": {"epochs": 0}})
     assert run("train", config, "--out", tmp_path / "run", "--quiet").exit_code == 0
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["training"]["epochs"] == 0
+
+
+def _group_whose_command_loses_the_interrupt(interrupt: bool):
+    """A command group like nnctl's whose one command, on a SIGINT, raises an ImportError with no
+    trace of the KeyboardInterrupt, as numpy's compiled modules do when interrupted mid-import."""
+    import os
+    import signal
+    import time
+
+    import click
+
+    from nnctl.cli import NnctlGroup
+
+    @click.command()
+    def load():
+        interrupted = False
+        try:
+            if interrupt:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)  # Python's handler raises KeyboardInterrupt here
+        except KeyboardInterrupt:
+            interrupted = True
+        raise ImportError("numpy._core.multiarray failed to import" if interrupted else "other")
+
+    class Group(NnctlGroup):  # nnctl's, with this one command
+        def list_commands(self, ctx):
+            return ["load"]
+
+        def get_command(self, ctx, name):
+            return load if name == "load" else None
+
+    return Group(name="nnctl")
+
+
+@pytest.mark.parametrize("interrupt", [True, False])
+def test_an_error_a_sigint_turned_into_another_is_the_interrupt(interrupt, capsys):
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    signals = (lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+               lambda: signal.signal(signal.SIGINT, previous))
+    group = _group_whose_command_loses_the_interrupt(interrupt)
+    try:
+        if interrupt:  # one line and 130, as for any Ctrl-C in a command
+            with pytest.raises(SystemExit) as exited:
+                group.main(["load"], obj={"signals": signals})
+            assert exited.value.code == 130
+            assert capsys.readouterr().err == "interrupted\n"
+        else:  # without a signal an unexpected error is not taken for one
+            with pytest.raises(ImportError, match="other"):
+                group.main(["load"], obj={"signals": signals})
+    finally:
+        signal.signal(signal.SIGINT, previous)
