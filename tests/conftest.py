@@ -143,6 +143,19 @@ def sigterm_after_chunks(monkeypatch, calls: int) -> None:
     monkeypatch.setattr(nnctl.tasks.train, "make_engine", engine_that_gets_a_signal)
 
 
+def sigint_after_epoch(epoch: int):
+    """An `on_epoch` for training that sends this process SIGINT once epoch `epoch` is done
+    (training defers it: the run stops at that epoch's end, its checkpoints written)."""
+    import os
+    import signal
+
+    def interrupt(record: dict) -> None:
+        if record["epoch"] == epoch:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    return interrupt
+
+
 @pytest.fixture
 def run():
     """run(*args) -> click Result, with stdout and stderr kept apart."""

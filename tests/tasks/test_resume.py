@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -12,7 +11,12 @@ import time
 import numpy as np
 import pytest
 import yaml
-from conftest import checkpoints, sigterm_after_chunks, uninterrupted_checkpoints
+from conftest import (
+    checkpoints,
+    sigint_after_epoch,
+    sigterm_after_chunks,
+    uninterrupted_checkpoints,
+)
 
 import nnctl.tasks.train
 from nnctl.errors import ConfigError
@@ -43,13 +47,8 @@ def uninterrupted(tmp_path_factory):
 def test_interrupt_at_an_epoch_boundary_then_resume_is_bit_identical(
         uninterrupted, tmp_path, engine, stop_after):
     run_dir = tmp_path / "run"
-
-    def interrupt(record):
-        if record["epoch"] == stop_after:
-            os.kill(os.getpid(), signal.SIGINT)  # deferred: lands at the end of this epoch
-
     with pytest.raises(Interrupted) as stopped:
-        train(quick_config(engine), run_dir, on_epoch=interrupt)
+        train(quick_config(engine), run_dir, on_epoch=sigint_after_epoch(stop_after))
     assert stopped.value.exit_code == 130
     assert f"--resume {run_dir}" in str(stopped.value)
     _, meta = load_checkpoint(run_dir / "checkpoints" / "last.npz")

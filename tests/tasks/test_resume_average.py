@@ -5,15 +5,13 @@ epoch's end) then resumed writes the same checkpoints, byte for byte, as one nev
 
 from __future__ import annotations
 
-import os
-import signal
-
 import numpy as np
 import pytest
 import yaml
 from conftest import (
     assert_one_line_error,
     checkpoints,
+    sigint_after_epoch,
     sigterm_after_chunks,
     uninterrupted_checkpoints,
 )
@@ -106,13 +104,8 @@ def test_resume_mid_epoch_with_an_average_is_bit_identical(uninterrupted, tmp_pa
 def test_resume_at_an_epoch_end_with_an_average_is_bit_identical(uninterrupted, tmp_path,
                                                                  engine):
     run_dir = tmp_path / "run"
-
-    def interrupt(record):
-        if record["epoch"] == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
     with pytest.raises(Interrupted):
-        train(config(engine), run_dir, on_epoch=interrupt)
+        train(config(engine), run_dir, on_epoch=sigint_after_epoch(2))
     train(resume_config(run_dir), run_dir, resume=True)
     assert checkpoints(run_dir) == uninterrupted[engine]
 

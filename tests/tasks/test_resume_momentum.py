@@ -4,14 +4,12 @@ on both engines; evaluate still reads every checkpoint; gradcheck still checks t
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 import yaml
 from conftest import (
     assert_one_line_error,
     checkpoints,
+    sigint_after_epoch,
     sigterm_after_chunks,
     uninterrupted_checkpoints,
 )
@@ -62,13 +60,8 @@ def test_resume_mid_epoch_with_momentum_is_bit_identical(uninterrupted, tmp_path
 @pytest.mark.parametrize("engine", ["fused", "reference"])
 def test_resume_at_an_epoch_end_with_momentum_is_bit_identical(uninterrupted, tmp_path, engine):
     run_dir = tmp_path / "run"
-
-    def interrupt(record):
-        if record["epoch"] == 1:
-            os.kill(os.getpid(), signal.SIGINT)
-
     with pytest.raises(Interrupted):
-        train(config(engine), run_dir, on_epoch=interrupt)
+        train(config(engine), run_dir, on_epoch=sigint_after_epoch(1))
     train(resume_config(run_dir), run_dir, resume=True)
     assert checkpoints(run_dir) == uninterrupted[engine]
 
