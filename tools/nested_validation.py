@@ -53,7 +53,8 @@ def scores(run_dir: Path, betas: list[float]) -> dict[str, tuple[float, float, f
     models = {"epochs' weights": None, **{f"average, beta {b:g}": b for b in betas}}
     averages: dict[str, object] = {}
     rights: dict[str, list[np.ndarray]] = {name: [] for name in models}
-    tests: dict[str, list[float]] = {name: [] for name in models}
+    picked: dict[str, tuple[float, object]] = {}  # each model's best accuracy and its epoch's
+    # weights: the first epoch of the best whole-validation accuracy, as argmax takes it
     for path in epochs:
         network = load_checkpoint(path)[0]
         for name, beta in models.items():
@@ -64,15 +65,18 @@ def scores(run_dir: Path, betas: list[float]) -> dict[str, tuple[float, float, f
                 else:
                     update_average(averages[name], network, beta)
                 model = averages[name]
-            rights[name].append(correct(model, validation))
-            tests[name].append(100 * (1 - correct(model, test).mean()))
+            right = correct(model, validation)
+            if name not in picked or right.mean() > picked[name][0]:
+                picked[name] = (right.mean(), model.copy())
+            rights[name].append(right)
     half = np.arange(len(validation)) < len(validation) // 2
     result = {}
     for name in models:
         right = np.array(rights[name])  # epochs x validation examples
         first, second, whole = right[:, half].mean(1), right[:, ~half].mean(1), right.mean(1)
         nested = (second[first.argmax()] + first[second.argmax()]) / 2
-        result[name] = (100 * whole.max(), 100 * nested, tests[name][int(whole.argmax())])
+        test_error = 100 * (1 - correct(picked[name][1], test).mean())
+        result[name] = (100 * whole.max(), 100 * nested, test_error)
     return result
 
 

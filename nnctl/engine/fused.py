@@ -17,7 +17,7 @@ does from a plain loop), so the weights agree to rounding (tests/engine/test_fus
   so checkpoints see the current weights.
 - The sigmoid is 1 / (1 + exp(-z)) as in activations.py (exp is several times cheaper than tanh
   here), and f' is taken from a = f(z) where that gives the same number (sigmoid, tanh), or the
-  same to rounding (scaled tanh, through tanh(B z) = f(z) / A): no second tanh per unit.
+  same to rounding (scaled tanh: A B - (B / A) f(z)^2): no second tanh per unit, no division.
 - Every constant comes in typed like the weights, so float32 arithmetic stays float32.
 - The building blocks sgd_chunk shares with the two-thread kernel are in engine/kernels.py.
   Deep nets may run in two threads instead: engine/threads.py (sgd_chunk_parts), chosen by

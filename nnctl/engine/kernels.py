@@ -39,7 +39,7 @@ OUTPUT_CODES = {"softmax": SOFTMAX_OUT, "sigmoid": SIGMOID_OUT, "identity": IDEN
 LOSS_CODES = {"cross_entropy": CROSS_ENTROPY, "squared_error": SQUARED_ERROR,
               "perceptron": PERCEPTRON_CRITERION}
 RULE_CODES = {"backprop": BACKPROP, "perceptron": PERCEPTRON_RULE, "delta": DELTA_RULE}
-HALF, ONE, ZERO, TINY, TANH_A, TANH_B, TANH_AB = range(7)  # indices into the typed constants
+HALF, ONE, ZERO, TINY, TANH_A, TANH_B, TANH_AB, TANH_B_OVER_A = range(8)  # typed constants
 PAD = 16  # rows of weights are padded to a multiple of this many (64 bytes of float32)
 
 
@@ -93,11 +93,10 @@ def times_f_prime(z, a, g, code, c):
     elif code == TANH:  # f'(z) = 1 - f(z)^2
         for i in range(n):
             g[i] = (one - a[i] * a[i]) * g[i]
-    elif code == SCALED_TANH:  # f'(z) = A B (1 - tanh(B z)^2), tanh(B z) = f(z) / A
-        scale, slope = c[TANH_A], c[TANH_AB]
+    elif code == SCALED_TANH:  # f'(z) = A B (1 - tanh(B z)^2) = A B - (B / A) f(z)^2
+        slope, bend = c[TANH_AB], c[TANH_B_OVER_A]
         for i in range(n):
-            t = a[i] / scale
-            g[i] = (slope * (one - t * t)) * g[i]
+            g[i] = (slope - bend * (a[i] * a[i])) * g[i]
     elif code == RELU:
         for i in range(n):
             g[i] = (one if z[i] >= zero else zero) * g[i]
@@ -284,10 +283,10 @@ def aligned_zeros(shape, dtype) -> np.ndarray:
 
 def typed_constants(dtype) -> np.ndarray:
     """The constants the kernels use, typed like the weights: c[HALF], c[ONE], c[ZERO],
-    c[TINY], the smallest normal number, where logs are clipped, and scaled tanh's A, B and A B
-    (c[TANH_A], c[TANH_B], c[TANH_AB]), each rounded once as activations.py's are."""
+    c[TINY], the smallest normal number, where logs are clipped, and scaled tanh's A, B, A B and
+    B / A (c[TANH_A], c[TANH_B], c[TANH_AB], c[TANH_B_OVER_A]), each rounded once."""
     a, b = SCALED_TANH_A, SCALED_TANH_B
-    return np.array([0.5, 1.0, 0.0, np.finfo(dtype).tiny, a, b, a * b], dtype=dtype)
+    return np.array([0.5, 1.0, 0.0, np.finfo(dtype).tiny, a, b, a * b, b / a], dtype=dtype)
 
 
 class PackedWeights(NamedTuple):
