@@ -22,28 +22,31 @@ REPEATS = 3
 def layer1_kernel() -> Callable[..., float]:
     """A compiled loop of layer 1's forward product and update over `order`'s examples.
 
-    It calls the fused engine's compiled passes `kernels.sparse_matvec` and `kernels.sparse_update`:
+    It calls the fused engine's compiled `kernels.example_inputs`, `kernels.sparse_matvec` and
+    `kernels.sparse_update`:
     the point is to time the engine's very loops, and no public function runs one layer alone.
     This is the only place the benchmark reaches into the engine; if the kernels are renamed or
     change their arguments, only this function (and only --profile) breaks.
     """
     from numba import njit
 
-    matvec, update = kernels.sparse_matvec, kernels.sparse_update
+    inputs, matvec, update = kernels.example_inputs, kernels.sparse_matvec, kernels.sparse_update
 
     @njit
-    def layer1_only(order, indptr, cols, vals, W, z, step):
+    def layer1_only(order, indptr, cols, vals, table, W, z, step):
         zero = z[0] - z[0]
+        buffer = np.zeros(W.shape[0], dtype=W.dtype)
         for n in order:
-            matvec(W, cols, vals, indptr[n], indptr[n + 1], 0, W.shape[1], zero, z)
-            update(W, cols, vals, indptr[n], indptr[n + 1], 0, W.shape[1], step)
+            xc, xv = inputs(indptr, cols, vals, table, n, buffer)
+            matvec(W, xc, xv, 0, xc.shape[0], 0, W.shape[1], zero, z)
+            update(W, xc, xv, 0, xc.shape[0], 0, W.shape[1], step)
         return z[0]
 
     return layer1_only
 
 
 def time_layer1(kernel: Callable[..., float], hidden: int, order: np.ndarray,
-                sparse: tuple[np.ndarray, np.ndarray, np.ndarray], inputs: int) -> float:
+                sparse: tuple, inputs: int) -> float:
     """Median seconds of `kernel` over `order` with weights of a realistic size (W^[1]T padded)."""
     width = -(-hidden // kernels.PAD) * kernels.PAD
     rng = np.random.default_rng(SEED)

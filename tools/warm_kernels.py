@@ -5,8 +5,8 @@ process calls it first, and keeps the result in its cache. On a fresh clone the 
 processes would each compile the same kernels at the same time (about 20 s of CPU each time);
 `make test` runs this first, beside the linters and the documentation build, which leave the
 second core idle. Every signature the engines use: float32 and float64, without and with dropout
-factors, in one thread and in two parts, with momentum, max-norm and both (one thread), and the
-compiled distortions. The two dtypes can be
+factors, in one thread and in two parts, with momentum, max-norm and both (one thread), on sparse
+rows of pixel bytes (and the plain ones on rows of floats too), and the compiled distortions. The two dtypes can be
 compiled in two processes at once:
 
     python tools/warm_kernels.py [float32] [float64]
@@ -14,6 +14,7 @@ compiled in two processes at once:
 
 from __future__ import annotations
 
+import itertools
 import sys
 import tempfile
 import time
@@ -47,11 +48,14 @@ def engine_signatures(dtype: str) -> None:
     # the plain kernels on one thread and on two, then each momentum / max-norm variant
     variants = [(1, None), (2, None)] + [(None, options) for options in (
         StepOptions(0.5, 0.0), StepOptions(0.0, 1.0), StepOptions(0.5, 1.0))]
-    for threads, options in variants:
-        for dropout in (False, True):
+    # each on the sparse rows of pixel bytes (a dataset's inputs), and the plain ones also on
+    # rows of floats (a chunk's own inputs: distortions, input dropout; arrays given whole)
+    floats = np.asarray(dataset.x)
+    for (threads, options), dropout in itertools.product(variants, (False, True)):
+        for x in (dataset.x, floats) if options is None else (dataset.x,):
             network = init_network([784, 6, 4, 10], "sigmoid", "softmax", "lecun", 1.0,
                                    np.random.default_rng(0), dtype)
-            run_chunk = fused.make(network, dataset.x, targets, labels, "backprop",
+            run_chunk = fused.make(network, x, targets, labels, "backprop",
                                    "cross_entropy", threads=threads, options=options)
             keep = keep_factors(0.5, (8, 10), np.random.default_rng(1), dtype)
             run_chunk(np.arange(8), 0.01, None, keep if dropout else None)

@@ -4,7 +4,9 @@ The same equations as engine/reference.py, step for step, for a whole chunk of e
 with no Python and no temporary arrays per example. Only the order inside sums differs (as BLAS's
 does from a plain loop), so the weights agree to rounding (tests/engine/test_fused.py).
 
-- The inputs are stored once in compressed sparse rows (an MNIST image is ~80% zeros). For
+- The inputs are stored once in compressed sparse rows (an MNIST image is ~80% zeros), their
+  values the pixel bytes where the inputs are a function of the pixel (a table of 256 inputs):
+  3 bytes per non-zero pixel with 2-byte columns. For
   per-example SGD a weight whose input is zero gets a zero gradient, so the first layer's forward
   product and its update touch only the non-zero pixels. This is exact: every update here is a
   gradient step with no term that moves a weight on a zero input (no weight decay, no momentum).
@@ -51,6 +53,7 @@ from nnctl.engine.kernels import (
     PackedWeights,
     argmax,
     dot,
+    example_inputs,
     hidden_delta,
     hidden_output,
     output_and_loss,
@@ -79,13 +82,17 @@ from nnctl.errors import Diverged
 
 
 @njit(cache=True, error_model="numpy", nogil=True)  # train.py prepares the next chunk meanwhile
-def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off, b_off, sizes,
-              eta, c, act, out, loss, rule, z, a, delta, below, step1, keep, k_off, f,
-              vW1T, vb1, vparams, last, decay, scale, sq, su, mc):
+def sgd_chunk(order, indptr, cols, vals, table, targets, labels, W1T, b1, params, w_off, b_off,
+              sizes, eta, c, act, out, loss, rule, z, a, delta, below, step1, keep, k_off, f,
+              xbuf, vW1T, vb1, vparams, last, decay, scale, sq, su, mc):
     """Per-example SGD over `order`; returns (summed loss, mistakes, updates, examples done,
     last loss); updates counts the examples whose step changed the weights.
 
     Updates the weights in place; stops before adding an example whose loss is not finite.
+
+    The inputs are sparse rows (`to_sparse_rows`): example n's non-zero inputs are at columns
+    cols[indptr[n]:indptr[n+1]], with values vals there, or table[vals] (into the buffer xbuf)
+    where the rows hold pixel bytes.
 
     W1T is W^[1] transposed (one row per input, padded with zero columns) and b1 its bias (padded);
     layer l >= 2 has W^[l] (out x in, its rows padded to padded(in)) at params[w_off[l]:] and
@@ -110,13 +117,14 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
     updates = 0
     for done in range(order.shape[0]):
         n = order[done]
-        p0, p1 = indptr[n], indptr[n + 1]
+        xc, xv = example_inputs(indptr, cols, vals, table, n, xbuf)  # x's non-zeros
+        p1 = xc.shape[0]
         y = targets[n]
         # 1. forward. Layer 1 from the non-zero inputs only: z^[1] = W^[1] x + b^[1]
         z1, a1 = z[1], a[1]
         if last is not None:  # lazy momentum: the rows read are brought up to date first
-            catch_up_rows(W1T, vW1T, last, decay, cols, p0, p1, done)
-        sparse_matvec(W1T, cols, vals, p0, p1, 0, W1T.shape[1], zero, z1)
+            catch_up_rows(W1T, vW1T, last, decay, xc, 0, p1, done)
+        sparse_matvec(W1T, xc, xv, 0, p1, 0, W1T.shape[1], zero, z1)
         if scale is not None:  # W^[1] x = s * (U x)
             for j in range(d1):
                 z1[j] *= scale[j]
@@ -193,11 +201,11 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
         # layer 1's update touches only the rows of the non-zero inputs
         if vW1T is None:
             if scale is None:
-                sparse_update(W1T, cols, vals, p0, p1, 0, W1T.shape[1], step1)
+                sparse_update(W1T, xc, xv, 0, p1, 0, W1T.shape[1], step1)
             else:  # W = s U: U += (step / s) x^T, its columns' norms kept
                 for j in range(d1):
                     su[j] = step1[j] / scale[j]
-                sparse_update_norms(W1T, cols, vals, p0, p1, su, sq)
+                sparse_update_norms(W1T, xc, xv, 0, p1, su, sq)
             for j in range(d1):
                 b1[j] += step1[j]
         else:
@@ -206,10 +214,9 @@ def sgd_chunk(order, indptr, cols, vals, targets, labels, W1T, b1, params, w_off
                 if scale is not None:  # (numba prunes `x is None` only where x is None)
                     for j in range(d1):
                         su[j] = c[ONE] / scale[j]
-                    dense_momentum_update(W1T, vW1T, cols, vals, p0, p1, step1, su, mu, zero,
-                                          sq)
+                    dense_momentum_update(W1T, vW1T, xc, xv, 0, p1, step1, su, mu, zero, sq)
             else:
-                sparse_momentum_update(W1T, vW1T, cols, vals, p0, p1, step1, mu, last, done)
+                sparse_momentum_update(W1T, vW1T, xc, xv, 0, p1, step1, mu, last, done)
             for j in range(d1):
                 vb1[j] = mu * vb1[j] + step1[j]
                 b1[j] += vb1[j]
@@ -238,27 +245,37 @@ def layer_momentum_step(params, vparams, w0, b0, dl, dk, rk, delta, below, a_pre
         params[b0 + j] += vb
 
 
-SPARSE_BLOCK = 1024  # rows made dense floats at a time while the sparse rows are built
+SPARSE_BLOCK = 1024  # rows read at a time while the sparse rows are built
+MAX_UINT16_COLUMNS = 1 << 16  # inputs per row up to which columns are 2-byte numbers
 
 
-def to_sparse_rows(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Compressed sparse rows of x: row n's non-zeros are vals[indptr[n]:indptr[n+1]] at cols
-    (in column order). x is an array of rows or anything whose slices x[i:j] are (the inputs a
-    dataset makes from its pixels, io.examples.Inputs): it is read SPARSE_BLOCK rows at a time,
-    twice (count, then fill), so that no dense float copy of the whole of it is made.
-    Compiled: training with distortions builds them for every chunk."""
-    n = len(x)
+def to_sparse_rows(x) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Compressed sparse rows of x: (indptr, cols, vals, table). Row n's non-zeros are at
+    columns cols[indptr[n]:indptr[n+1]] (in column order, uint16 where rows are at most
+    MAX_UINT16_COLUMNS long), with values vals there, or table[vals] when table is not None.
+
+    x is an array of rows or anything whose slices x[i:j] are; where it can give its pixels
+    and a table of their inputs (`x.as_pixels()`, io.examples.Inputs: bytes, not deskewed),
+    the values are the pixel bytes themselves and `table` their inputs: full MNIST's rows then
+    take 3 bytes per non-zero pixel, not 8, and the numbers are the same. The rows are read
+    SPARSE_BLOCK at a time, twice (count, then fill), so that no dense float copy of the whole
+    of x is made. Compiled: training with distortions builds them for every chunk."""
+    as_pixels = getattr(x, "as_pixels", None)
+    pixels = as_pixels() if as_pixels is not None else None
+    source, table = pixels if pixels is not None else (x, None)
+    n, width = len(source), x.shape[1]
     counts = np.empty(n, dtype=np.int64)
     for i in range(0, n, SPARSE_BLOCK):
-        counts[i : i + SPARSE_BLOCK] = np.count_nonzero(np.asarray(x[i : i + SPARSE_BLOCK]),
-                                                        axis=1)
+        counts[i : i + SPARSE_BLOCK] = np.count_nonzero(
+            np.asarray(source[i : i + SPARSE_BLOCK]), axis=1)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    cols = np.empty(indptr[n], dtype=np.int32)
-    vals = np.empty(indptr[n], dtype=x.dtype)
+    cols = np.empty(indptr[n], dtype=np.uint16 if width <= MAX_UINT16_COLUMNS else np.int32)
+    vals = np.empty(indptr[n], dtype=source.dtype)
     for i in range(0, n, SPARSE_BLOCK):
-        _sparse_rows(np.ascontiguousarray(x[i : i + SPARSE_BLOCK]), indptr[i:], cols, vals)
-    return indptr, cols, vals
+        block = np.ascontiguousarray(source[i : i + SPARSE_BLOCK]).reshape(-1, width)
+        _sparse_rows(block, indptr[i:], cols, vals)
+    return indptr, cols, vals, table
 
 
 @njit(cache=True, nogil=True)
@@ -383,12 +400,13 @@ def _one_thread(sizes: np.ndarray, width: int, dtype) -> Kernel:
     L = len(sizes) - 1
     z, a, f = (np.zeros((L + 1, width), dtype=dtype) for _ in range(3))  # f: f(z) before dropout
     delta, below, step1 = (np.zeros(width, dtype=dtype) for _ in range(3))
+    xbuf = np.zeros(width, dtype=dtype)  # an example's inputs (width >= inputs)
     off = (None,) * 9
 
     def kernel(*chunk):
-        *arguments, keep, k_off = chunk[:20]
-        return sgd_chunk(*arguments, z, a, delta, below, step1, keep, k_off, f,
-                         *(chunk[20:] or off))
+        *arguments, keep, k_off = chunk[:21]
+        return sgd_chunk(*arguments, z, a, delta, below, step1, keep, k_off, f, xbuf,
+                         *(chunk[21:] or off))
 
     return kernel
 

@@ -192,6 +192,23 @@ def output_delta(aL, y, out, loss, delta, c):
 
 
 @njit(cache=True)
+def example_inputs(indptr, cols, vals, table, n, buffer):
+    """Example n's non-zero inputs from the sparse rows: their columns (a slice of cols) and
+    their values, copied into `buffer` (one row of inputs long): vals, or, where the rows hold
+    pixel bytes, table[vals] (table: the input of each pixel value; else None). Copied either
+    way, so that both give a float array: numba prunes `table is None` only where it is None."""
+    p0, p1 = indptr[n], indptr[n + 1]
+    k = p1 - p0
+    if table is None:
+        for p in range(k):
+            buffer[p] = vals[p0 + p]
+    else:
+        for p in range(k):
+            buffer[p] = table[vals[p0 + p]]
+    return cols[p0:p1], buffer[:k]
+
+
+@njit(cache=True)
 def sparse_matvec(W, cols, vals, p0, p1, j0, j1, zero, z):
     """z[j0:j1] = sum over the non-zero inputs p of W[cols[p], j0:j1] * vals[p]: W^[1] x from
     W^[1]T's rows (its columns j0:j1: one part's units, or all of them).

@@ -30,6 +30,7 @@ from nnctl.engine.kernels import (
     aligned_zeros,
     argmax,
     dot,
+    example_inputs,
     hidden_delta,
     hidden_output,
     output_and_loss,
@@ -64,9 +65,9 @@ def _next_barrier(flags, first, last, count):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targets, labels, W1T,
-                    b1, params, w_off, b_off, sizes, eta, c, act, out, loss, z, a, f, delta,
-                    step1, shares, sums, zLs, aLs, deltaLs, keep, k_off):
+def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, table, targets, labels,
+                    W1T, b1, params, w_off, b_off, sizes, eta, c, act, out, loss, z, a, f, delta,
+                    step1, shares, sums, zLs, aLs, deltaLs, keep, k_off, xbufs):
     """Backprop's per-example SGD over `order` on a network with hidden layers, the work of each
     example cut in two parts, part p computing and updating units lo[p, l]:hi[p, l] of every
     hidden layer l. This call runs parts first..last-1: part 0 or part 1 (with the other part
@@ -85,7 +86,8 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
     - W^[l] for L > l >= 2: its rows give a share of W^[l]T delta^[l] over all units of layer
       l-1 (shares[l, p]); after a barrier each part adds the two shares on its units of l-1;
     - layer 1's update: its columns of W^[1]T again.
-    z, a, f, delta, step1 are shared, each part writing its units only. The shares of z^[L]
+    z, a, f, delta, step1 are shared, each part writing its units only; each thread reads the
+    example's inputs into its own row of xbufs (fused.sgd_chunk's xbuf). The shares of z^[L]
     alternate between two rows of sums by example: with one hidden layer there is one barrier per
     example, and a thread may write example done+1's share while the other still reads done's.
     """
@@ -98,13 +100,14 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
     mistakes = 0
     for done in range(order.shape[0]):
         n = order[done]
-        p0, p1 = indptr[n], indptr[n + 1]
+        xc, xv = example_inputs(indptr, cols, vals, table, n, xbufs[first])  # x's non-zeros
+        p1 = xc.shape[0]
         y = targets[n]
         # 1. forward. Layer 1 from the non-zero inputs only: z^[1] = W^[1] x + b^[1]
         for p in range(first, last):
             j0, j1 = lo[p, 1], hi[p, 1]
             j1_padded = W1T.shape[1] if p == 1 else j1  # part 1 runs over the zero padding
-            sparse_matvec(W1T, cols, vals, p0, p1, j0, j1_padded, zero, z[1])
+            sparse_matvec(W1T, xc, xv, 0, p1, j0, j1_padded, zero, z[1])
             _add(b1[j0:j1], z[1, j0:j1])
             hidden_output(z[1, j0:j1], f[1, j0:j1], a[1, j0:j1], keep, done, k_off[1] + j0,
                           act, c)
@@ -181,7 +184,7 @@ def sgd_chunk_parts(first, last, lo, hi, flags, order, indptr, cols, vals, targe
             step, delta1 = step1[j0:j1], delta[1, j0:j1]
             for j in range(j1 - j0):
                 step[j] = -(eta * delta1[j])
-            sparse_update(W1T, cols, vals, p0, p1, j0, W1T.shape[1] if p == 1 else j1, step1)
+            sparse_update(W1T, xc, xv, 0, p1, j0, W1T.shape[1] if p == 1 else j1, step1)
             _add(step, b1[j0:j1])
     return total_loss, mistakes, order.shape[0], order.shape[0], 0.0
 
@@ -205,13 +208,14 @@ def two_parts(sizes: np.ndarray, width: int, dtype, schedule: Schedule | None) -
     row = padded(int(sizes[L]))
     sums = aligned_zeros((2, 2, row), dtype)
     zLs, aLs, deltaLs = (aligned_zeros((2, row), dtype) for _ in range(3))
+    xbufs = aligned_zeros((2, width), dtype)
     schedule = schedule or Pace()
 
     def run(threads, order, rows, keep, k_off):
         """sgd_chunk_parts over `order` in `threads` threads; (its result, the threads used)."""
         def parts(first, last):
             return sgd_chunk_parts(first, last, lo, hi, flags, order, *rows, z, a, f, delta,
-                                   step1, shares, sums, zLs, aLs, deltaLs, keep, k_off)
+                                   step1, shares, sums, zLs, aLs, deltaLs, keep, k_off, xbufs)
 
         helper = None
         if threads == 2:

@@ -83,6 +83,17 @@ class Inputs:
         pixels[order] = self.pixels[rows[order]]
         return pixels
 
+    def as_pixels(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(pixels, table) with x[rows] == table[pixels[rows]] exactly, where each input is made
+        from its own pixel alone (bytes, not deskewed): the table holds the inputs of the 256
+        pixel values, computed as `apply_preprocessing` computes them. Else None. The fused
+        engine keeps such pixels as its sparse rows' values (1 byte each, not 4)."""
+        if self.pixels is None or self.pixels.dtype != np.uint8:
+            return None
+        table = apply_preprocessing(np.arange(256, dtype=np.uint8)[:, None], self.preprocessing,
+                                    self.image_shape, self.dtype.name)[:, 0]
+        return self.pixels, table
+
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         x = self[:]
         return x if dtype is None else x.astype(dtype)

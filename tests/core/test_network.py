@@ -21,7 +21,8 @@ import math
 import numpy as np
 import pytest
 
-from nnctl.core.network import INITIALIZERS, init_network
+from nnctl.core.activations import ACTIVATIONS
+from nnctl.core.network import INITIALIZERS, ROWS_AT_ONCE, init_network
 
 K = 5  # standard errors per tolerance (see the module docstring)
 SIZES = [500, 240, 60]  # layers of 120,000 and 14,400 weights; fan_in != fan_out in both
@@ -136,3 +137,23 @@ def test_seeds_reproduce(scheme):
 def test_zeros_is_the_same_for_every_seed():
     for W, W_other in zip(draw("zeros").weights, draw("zeros", seed=1).weights):
         np.testing.assert_array_equal(W, W_other)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_logits_apply_the_activation_by_rows_with_the_whole_batchs_numbers(activation, dtype):
+    # a batch of 2.5 blocks of rows: the last block short, every block's numbers as if whole
+    rows = 2 * ROWS_AT_ONCE + ROWS_AT_ONCE // 2
+    network = init_network([20, 16, 12, 10], activation, "softmax", "lecun", 3.0,
+                           np.random.default_rng(1), dtype)
+    x = np.random.default_rng(2).normal(size=(rows, 20)).astype(dtype)
+
+    def whole(x):  # z^[l] and f(z^[l]) for the whole batch at once
+        a = x
+        for W, b in zip(network.weights[:-1], network.biases[:-1]):
+            a = ACTIVATIONS[activation](a @ W.T + b)
+        return a @ network.weights[-1].T + network.biases[-1]
+
+    for batch in (x, x[:3]):  # blocks of rows, the last one short; fewer rows than a block
+        got = network.logits(batch)
+        assert got.dtype == np.dtype(dtype) and np.array_equal(got, whole(batch))

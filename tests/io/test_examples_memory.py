@@ -81,14 +81,33 @@ def test_fused_sparse_rows_from_pixels_need_no_dense_float_copy(mnist_pixels):
     from nnctl.engine.fused import SPARSE_BLOCK, to_sparse_rows
 
     x = Inputs(mnist_pixels, examples.PREPROCESSING, SHAPE, "float32")
-    expected = to_sparse_rows(x[:])  # from the float array
-    (indptr, cols, vals), peak = traced_peak(to_sparse_rows, x)
-    for got, want in zip((indptr, cols, vals), expected):
-        assert got.dtype == want.dtype and np.array_equal(got, want)
-    built = indptr.nbytes + cols.nbytes + vals.nbytes
-    block = SPARSE_BLOCK * x.shape[1] * (1 + 8 + 4)  # a block's pixels, counts, floats
+    want_indptr, want_cols, want_vals, no_table = to_sparse_rows(x[:])  # from the float array
+    (indptr, cols, vals, table), peak = traced_peak(to_sparse_rows, x)
+    assert no_table is None and want_vals.dtype == np.float32
+    # the pixel bytes as values, read through the table: the float rows' very numbers
+    assert vals.dtype == np.uint8 and cols.dtype == want_cols.dtype == np.uint16
+    assert table.dtype == np.float32 and np.array_equal(table[vals], want_vals)
+    assert np.array_equal(indptr, want_indptr) and np.array_equal(cols, want_cols)
+    assert np.array_equal(vals, mnist_pixels.reshape(len(x), -1)[mnist_pixels.reshape(len(x), -1)
+                                                                  != 0])
+    built = indptr.nbytes + cols.nbytes + vals.nbytes + table.nbytes
+    assert cols.nbytes + vals.nbytes == 3 * len(vals)  # 3 bytes per non-zero pixel, not 8
+    block = SPARSE_BLOCK * x.shape[1] * (1 + 8)  # a block's pixels and their counts
     assert len(x) > 2 * SPARSE_BLOCK  # several blocks, the last one short
     assert peak < built + block + 2**20 < built + x[:].nbytes  # not the whole float array
+
+
+def test_deskewed_inputs_give_float_sparse_rows(mnist_pixels):
+    from nnctl.engine.fused import to_sparse_rows
+
+    x = Inputs(mnist_pixels[:300], {**examples.PREPROCESSING, "deskew": True}, SHAPE, "float32")
+    assert x.as_pixels() is None  # an input is not a function of its own pixel alone
+    indptr, cols, vals, table = to_sparse_rows(x)
+    assert table is None and vals.dtype == np.float32
+    dense = np.zeros(x.shape, np.float32)
+    rows = np.repeat(np.arange(len(x)), np.diff(indptr))
+    dense[rows, cols] = vals
+    assert np.array_equal(dense, x[:])
 
 
 QUICK_RUN = {"model": {"hidden": [12]}, "training": {"epochs": 1},
