@@ -47,28 +47,32 @@ MEMORY_NOTE = [
     "",
     "| phase | holds | RSS after | peak during |",
     "|---|---|---:|---:|",
-    "| imports (`nnctl`, numpy, numba) | code | 99 | 99 |",
+    "| imports (`nnctl`, numpy, numba) | code | 95 | 95 |",
     ("| training data read | the file's 47 MB of pixel bytes (uint8), kept once; no float copy "
-    "(before issue 22: + 188 MB of float32, and 16 MB for validation) | 160 | 160 |"),
-    "| test file read | its 7.8 MB of bytes, kept for the end | 167 | 167 |",
+    "(before issue 22: + 188 MB of float32, and 16 MB for validation) | 148 | 159 |"),
+    "| test file read | its 7.8 MB of bytes, kept for the end | 155 | 155 |",
     ("| validation at epoch 0 | a batch of 5,000 rows made floats (16 MB) and the forward "
-    "pass's temporaries | 176 | 220 |"),
-    ("| fused engine made | numba's first compiled function loaded (LLVM: 45 MiB, 69 MiB of "
-    "`libllvmlite.so` resident in all), the sparse rows (66 MB: float32 values, int32 columns), "
-    "built 1,024 rows at a time; then the training bytes let go | 240 | 284 |"),
-    "| an epoch and its validation | | 255 | 289 |",
+    "pass, its activation applied 1,024 rows at a time | 168 | 191 |"),
+    ("| fused engine made, an epoch | numba's first compiled function loaded (LLVM: about 64 MiB "
+    "with `libllvmlite.so`'s resident pages), the sparse rows built while the training bytes "
+    "are held (25 MB: the pixel bytes as values, read through a table of the 256 inputs, and "
+    "2-byte columns; 66 MB of float32 values and int32 columns before), then the bytes let go "
+    "| 217 | 259 |"),
+    "| validation after the epoch | | 217 | 244 |",
     ("| test of best.npz | the engine gone; a batch of 10,000 rows made floats (31 MB) and the "
-    "forward pass (10,000 x 300 sigmoid temporaries, BLAS's buffers: about 60 MB) | 215 | 283 |"),
+    "forward pass | 202 | 246 |"),
     "",
-    ("With the compiled engine loaded the process holds about 147 MiB before any data, so 200 MB "
-    "(191 MiB) leaves about 44 MiB for the data and the evaluation. What the rest would take: "
-    "(1) the evaluation's batch of 10,000 rows (evaluate.BATCH) cannot shrink without changing "
-    "the numbers (on this machine float64 outputs of the same rows differ between batches of "
-    "5,000 and 10,000, and float32 ones between batches of 2 rows and more), and the forward "
-    "pass's elementwise temporaries could be made in place (core/network.py, same numbers: "
-    "about -40 MiB); (2) the sparse rows with uint8 values read through a table of pixel / 255 "
-    "in the kernels (41 MB, 25 MB with uint16 columns); (3) the training file read a block at a "
-    "time into the sparse rows, not held whole while they are built (-47 MB at that moment)."),
+    ("The evaluations' buffers go back to the system when freed (io.machine."
+    "return_large_buffers, for every training now, not only streamed ones: -22 MiB at the "
+    "peak). With the compiled engine loaded the process holds about 150 MiB before any data, "
+    "so 200 MB (191 MiB) leaves about 40 MiB for the data and the evaluation. What the rest "
+    "would take: (1) the sparse rows built from the file a block at a time, without the "
+    "training bytes held whole (-45 MiB at that moment: the peak would then be the "
+    "evaluations', 246 MiB); (2) the evaluation's batch of 10,000 rows (evaluate.BATCH) cannot "
+    "shrink without changing the numbers (on this machine float64 outputs of the same rows "
+    "differ between batches of 5,000 and 10,000, and float32 ones between batches of 2 rows "
+    "and more); (3) below that, numba's own 150 MiB: the compiled engine built ahead of time "
+    "rather than loaded through LLVM."),
 ]
 
 

@@ -180,6 +180,7 @@ class _Data:
 def _load(config: Config, preread: Mapping[str, ReadFile] | None = None) -> _Data:
     """The training splits and the test set's pixels, checked (files in `preread` and unchanged
     since are not read again)."""
+    return_large_buffers()  # the loading's, the evaluations' and the chunks' buffers let go
     splits = load_training_data(config.data, config.training.dtype, preread=preread)
     sizes = [splits.train.x.shape[1], *config.model.hidden, splits.classes]
     problem = network_memory_problem(sizes, config.training.dtype)
@@ -300,8 +301,6 @@ def _chunk_inputs(run: Run, train_set) -> ChunkInputs | None:
     stream = run.config.data.stream  # every chunk's rows made from the pixels as it comes
     if not distortions and not dropout and not stream:
         return None
-    if stream:
-        return_large_buffers()
     distorter = (ChunkDistorter(distortions, train_set.x, train_set.image_shape, tc.seed)
                  if distortions else None)
     masks = ChunkMasks(dropout, run.network.sizes, tc.seed, run.network.dtype) if dropout else None
