@@ -6,8 +6,8 @@ processes would each compile the same kernels at the same time (about 20 s of CP
 `make test` runs this first, beside the linters and the documentation build, which leave the
 second core idle. Every signature the engines use: float32 and float64, without and with dropout
 factors, in one thread and in two parts, with momentum, max-norm and both (one thread), on sparse
-rows of pixel bytes (and the plain ones on rows of floats too), and the compiled distortions. The two dtypes can be
-compiled in two processes at once:
+rows of pixel bytes (and the plain ones on rows of floats too), and the compiled distortions. The
+two dtypes can be compiled in two processes at once:
 
     python tools/warm_kernels.py [float32] [float64]
 """
