@@ -295,8 +295,9 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
          loss: str, threads: int | None = None, schedule: Schedule | None = None,
          options: StepOptions | None = None, velocity: Velocity | None = None) -> RunChunk:
     """A `run_chunk(indices, eta[, inputs, keep]) -> ChunkResult` that trains `network` in
-    place on the examples `indices` (their sparse rows of x, or the chunk's own dense `inputs`
-    rows), with each example's hidden dropout factors `keep[k]`, if given.
+    place on the examples `indices` (their sparse rows of x, or the chunk's own `inputs` rows:
+    floats, or rows that give their pixels, as x may), with each example's hidden dropout factors
+    `keep[k]`, if given.
 
     threads=1 runs sgd_chunk; threads=2 runs sgd_chunk_parts, in two threads or one as
     `schedule` says (default: `Pace`); None: as `threads_for` says for this network. `options`
@@ -331,9 +332,9 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
             if sparse is None:  # not before: every chunk may bring its own (data.stream)
                 sparse, x = to_sparse_rows(x), None
             rows = (*sparse, targets, labels)
-        else:  # the chunk's own inputs (distorted images), row k for order[k]
-            rows = (*to_sparse_rows(np.asarray(inputs, dtype=dtype)), targets[order],
-                    labels[order])
+        else:  # the chunk's own inputs (distorted images, or its pixels), row k for order[k]
+            own = inputs if hasattr(inputs, "as_pixels") else np.asarray(inputs, dtype=dtype)
+            rows = (*to_sparse_rows(own), targets[order], labels[order])
             order = np.arange(len(order), dtype=np.int64)
         extra = steps.start(len(order)) if steps else ()
         total, mistakes, updates, done, last_loss = kernel(

@@ -123,9 +123,9 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
          velocity: Velocity | None = None) -> RunChunk:
     """A `run_chunk(indices, eta[, inputs, keep]) -> ChunkResult` that trains `network` in
     place on the examples `indices` (x[indices], or the chunk's own `inputs` rows: distorted or
-    dropped-out images), `keep` holding each example's hidden dropout factors, if any.
-    With `options` (backprop only), momentum moves the weights by `velocity` (updated in place)
-    and max-norm bounds the hidden units after each example."""
+    dropped-out images, or a streamed chunk's), `keep` holding each example's hidden dropout
+    factors, if any. With `options` (backprop only), momentum moves the weights by `velocity`
+    (updated in place) and max-norm bounds the hidden units after each example."""
     W = [None] + network.weights  # W[l] is W^[l]: the same arrays, updated in place
     b = [None] + network.biases
     if rule == "backprop" and options is not None:
@@ -160,7 +160,7 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     def run_chunk(indices: np.ndarray, eta: float, inputs: np.ndarray | None = None,
                   keep: np.ndarray | None = None) -> ChunkResult:
         eta = network.dtype.type(eta)
-        rows = x[indices] if inputs is None else inputs
+        rows = x[indices] if inputs is None else np.asarray(inputs)  # floats
         total, mistakes, updates = 0.0, 0, 0
         with np.errstate(all="ignore"):  # a diverging loss is reported below, not warned about
             for done, n in enumerate(indices):

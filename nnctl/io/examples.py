@@ -83,6 +83,13 @@ class Inputs:
         pixels[order] = self.pixels[rows[order]]
         return pixels
 
+    def take(self, rows: np.ndarray) -> Inputs | np.ndarray:
+        """The inputs of `rows` alone, held as their pixels (read now, if mapped), floats made
+        only when asked for; deskewed inputs: their floats."""
+        if self.floats is not None:
+            return self.floats[rows]
+        return Inputs(self._pixels(rows), self.preprocessing, self.image_shape, self.dtype.name)
+
     def as_pixels(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(pixels, table) with x[rows] == table[pixels[rows]] exactly, where each input is made
         from its own pixel alone (bytes, not deskewed): the table holds the inputs of the 256

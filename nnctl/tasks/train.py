@@ -308,13 +308,11 @@ def _chunk_inputs(run: Run, train_set) -> ChunkInputs | None:
 
     def inputs(epoch: int, start: int, indices: np.ndarray) -> tuple:
         rows = distorter.inputs(epoch, start, indices) if distorter else None
-        if rows is None and stream:
-            rows = x[indices]
-        keep = None
-        if masks:
-            input_keep, keep = masks.draw(epoch, start, len(indices))
-            if input_keep is not None:  # dropped after distorting: a^[0] = x * keep^[0]
-                rows = (x[indices] if rows is None else rows) * input_keep
+        input_keep, keep = masks.draw(epoch, start, len(indices)) if masks else (None, None)
+        if input_keep is not None:  # dropped after distorting: a^[0] = x * keep^[0]
+            rows = (x[indices] if rows is None else rows) * input_keep
+        elif rows is None and stream:  # the chunk's pixels: the engine makes their inputs
+            rows = x.take(indices)
         return rows, keep
 
     return inputs

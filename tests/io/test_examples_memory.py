@@ -127,3 +127,15 @@ def test_training_on_pixels_writes_the_float_paths_checkpoints(tmp_path, monkeyp
     train(config_from_dict(config, "test"), tmp_path / "floats")
     assert checkpoints(tmp_path / "pixels") == checkpoints(tmp_path / "floats")
     assert checkpoints(tmp_path / "pixels")
+
+
+def test_take_keeps_the_rows_pixels_and_makes_the_same_numbers(mnist_pixels):
+    x = Inputs(mnist_pixels, examples.PREPROCESSING, SHAPE, "float32")
+    rows = np.array([9, 3, 3, 11000])
+    taken = x.take(rows)
+    assert isinstance(taken, Inputs) and taken.floats is None
+    assert np.array_equal(taken.pixels, mnist_pixels.reshape(len(x), -1)[rows])
+    assert np.array_equal(taken[:], x[rows]) and taken.as_pixels()[0] is taken.pixels
+    deskewed = Inputs(mnist_pixels[:50], {**examples.PREPROCESSING, "deskew": True}, SHAPE,
+                      "float32")
+    assert np.array_equal(deskewed.take(np.array([4, 1])), deskewed[:][[4, 1]])

@@ -60,16 +60,17 @@ def test_streamed_training_learns_the_same_weights(tmp_path, raw_dir, engine, ex
 
 def test_the_fused_engine_never_makes_all_the_inputs_when_streamed(tmp_path, raw_dir,
                                                                    monkeypatch):
-    made = []
     real = nnctl.engine.fused.to_sparse_rows
 
     def spy(x):
         made.append(len(x))
+        bytes_given.append(x.as_pixels() is not None)  # the chunk's pixels, not its floats
         return real(x)
 
+    made, bytes_given = [], []
     monkeypatch.setattr(nnctl.engine.fused, "to_sparse_rows", spy)
     train(config(raw_dir, "fused", True, {}), tmp_path / "streamed")
-    assert made and max(made) <= 4096 and sum(made) == N - 500
+    assert made and max(made) <= 4096 and sum(made) == N - 500 and all(bytes_given)
     made.clear()
     train(config(raw_dir, "fused", False, {}), tmp_path / "whole")
     assert made == [N - 500]  # without: the sparse rows of all of them, once
