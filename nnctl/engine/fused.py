@@ -333,8 +333,7 @@ def make(network: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
                 sparse, x = to_sparse_rows(x), None
             rows = (*sparse, targets, labels)
         else:  # the chunk's own inputs (distorted images, or its pixels), row k for order[k]
-            own = inputs if hasattr(inputs, "as_pixels") else np.asarray(inputs, dtype=dtype)
-            rows = (*to_sparse_rows(own), targets[order], labels[order])
+            rows = (*to_sparse_rows(inputs), targets[order], labels[order])
             order = np.arange(len(order), dtype=np.int64)
         extra = steps.start(len(order)) if steps else ()
         total, mistakes, updates, done, last_loss = kernel(

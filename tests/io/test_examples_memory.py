@@ -88,8 +88,8 @@ def test_fused_sparse_rows_from_pixels_need_no_dense_float_copy(mnist_pixels):
     assert vals.dtype == np.uint8 and cols.dtype == want_cols.dtype == np.uint16
     assert table.dtype == np.float32 and np.array_equal(table[vals], want_vals)
     assert np.array_equal(indptr, want_indptr) and np.array_equal(cols, want_cols)
-    assert np.array_equal(vals, mnist_pixels.reshape(len(x), -1)[mnist_pixels.reshape(len(x), -1)
-                                                                  != 0])
+    flat = mnist_pixels.reshape(len(x), -1)
+    assert np.array_equal(vals, flat[flat != 0])
     built = indptr.nbytes + cols.nbytes + vals.nbytes + table.nbytes
     assert cols.nbytes + vals.nbytes == 3 * len(vals)  # 3 bytes per non-zero pixel, not 8
     block = SPARSE_BLOCK * x.shape[1] * (1 + 8)  # a block's pixels and their counts
