@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import signal
+import sys
+import threading
 from collections.abc import Callable
 
 import click
@@ -69,6 +71,7 @@ class NnctlGroup(click.Group):
         the entry point's quiet stop (nothing done), one after cannot change its exit status."""
         start, end = (ctx.obj or {}).get("signals") or (None, None)
         received: list[int] = []
+        restore_hook = None
         try:
             if start:
                 # numpy is loaded while the entry point's quiet handler is still in: numpy's
@@ -78,6 +81,7 @@ class NnctlGroup(click.Group):
 
                 start()
                 _remember_sigint(received)
+                restore_hook = _redeliver_lost_interrupts()
             return super().invoke(ctx)
         except (Exception, KeyboardInterrupt) as raised:
             e = _reason(raised)
@@ -96,6 +100,8 @@ class NnctlGroup(click.Group):
             error.exit_code = e.exit_code
             raise error from None
         finally:
+            if restore_hook:
+                restore_hook()
             if end:
                 end()
 
@@ -114,6 +120,30 @@ def _remember_sigint(received: list[int]) -> None:
         previous(signum, frame)
 
     signal.signal(signal.SIGINT, interrupt)
+
+
+REDELIVER_SECONDS = 0.01  # after which a lost SIGINT is raised again: the callback is over
+
+
+def _redeliver_lost_interrupts() -> Callable[[], None]:
+    """Until the returned function is called, a KeyboardInterrupt that Python could not raise
+    (the SIGINT handler ran inside a callback, such as the import system's weakref callbacks,
+    whose exceptions Python prints as "Exception ignored in ..." and drops) is not printed but
+    delivered again: SIGINT is raised once more REDELIVER_SECONDS later, from another thread, so
+    that its handler runs outside the callback (and outside this hook, where it would be dropped
+    again). Else the Ctrl-C would be lost and the command would go on to its end."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            again = threading.Timer(REDELIVER_SECONDS, signal.raise_signal, (signal.SIGINT,))
+            again.daemon = True
+            again.start()
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    return lambda: setattr(sys, "unraisablehook", previous)
 
 
 def _reason(raised: BaseException) -> BaseException:

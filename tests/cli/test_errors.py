@@ -233,8 +233,6 @@ def _group_whose_command_loses_the_interrupt(interrupt: bool):
 
     import click
 
-    from nnctl.cli import NnctlGroup
-
     @click.command()
     def load():
         interrupted = False
@@ -246,23 +244,38 @@ def _group_whose_command_loses_the_interrupt(interrupt: bool):
             interrupted = True
         raise ImportError("numpy._core.multiarray failed to import" if interrupted else "other")
 
-    class Group(NnctlGroup):  # nnctl's, with this one command
+    return _group_of(load)
+
+
+def _group_of(command):
+    """A command group like nnctl's with this one command."""
+    from nnctl.cli import NnctlGroup
+
+    class Group(NnctlGroup):
         def list_commands(self, ctx):
-            return ["load"]
+            return [command.name]
 
         def get_command(self, ctx, name):
-            return load if name == "load" else None
+            return command if name == command.name else None
 
     return Group(name="nnctl")
+
+
+def _nnctl_signals():
+    """main(signals=...) as the entry point gives them: Python's SIGINT handler while the
+    command runs, the one before restored after."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    return (lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+            lambda: signal.signal(signal.SIGINT, previous)), previous
 
 
 @pytest.mark.parametrize("interrupt", [True, False])
 def test_an_error_a_sigint_turned_into_another_is_the_interrupt(interrupt, capsys):
     import signal
 
-    previous = signal.getsignal(signal.SIGINT)
-    signals = (lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
-               lambda: signal.signal(signal.SIGINT, previous))
+    signals, previous = _nnctl_signals()
     group = _group_whose_command_loses_the_interrupt(interrupt)
     try:
         if interrupt:  # one line and 130, as for any Ctrl-C in a command
@@ -273,5 +286,39 @@ def test_an_error_a_sigint_turned_into_another_is_the_interrupt(interrupt, capsy
         else:  # without a signal an unexpected error is not taken for one
             with pytest.raises(ImportError, match="other"):
                 group.main(["load"], obj={"signals": signals})
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_sigint_lost_in_a_callback_is_delivered_again(capsys):
+    # Python drops an exception raised in a weakref callback (the import system's, say) with an
+    # "Exception ignored in ..." traceback: a SIGINT whose handler ran there would be lost
+    import signal
+    import sys
+    import time
+    import weakref
+
+    import click
+
+    @click.command()
+    def work():
+        class Thing:
+            pass
+
+        thing = Thing()
+        ref = weakref.ref(thing, lambda ref: (_ for _ in ()).throw(KeyboardInterrupt))
+        del thing  # the callback's KeyboardInterrupt cannot leave it
+        time.sleep(5)  # the SIGINT, raised again, ends the command here
+        click.echo("finished", err=True)
+        assert ref() is None
+
+    signals, previous = _nnctl_signals()
+    hook = sys.unraisablehook
+    try:
+        with pytest.raises(SystemExit) as exited:
+            _group_of(work).main(["work"], obj={"signals": signals})
+        assert exited.value.code == 130
+        assert capsys.readouterr().err == "interrupted\n"  # no "Exception ignored", no traceback
+        assert sys.unraisablehook is hook  # only while the command runs
     finally:
         signal.signal(signal.SIGINT, previous)
